@@ -1,0 +1,146 @@
+"""The `certify` command line: `build`, `check`, `plot` (INTERFACES.md).
+
+Every argument is validated here, before any work; a `CertifyError` becomes one line on
+stderr and exit status 2, and nothing is written. Exit statuses of `check`: 0 every claim
+proved, 1 some claim refuted, 2 bad input or usage, 3 nothing refuted but something unknown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from fractions import Fraction
+
+from .errors import CertifyError, UsageError
+from .numbers import parse_rational
+
+EXIT_PROVED, EXIT_REFUTED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit status 2."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}", f"see {self.prog} --help")
+
+
+def _rational(text: str) -> Fraction:
+    try:
+        return parse_rational(text, "value")
+    except (ValueError, TypeError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rational number (e.g. 1/4)")
+
+
+def _output_path(path: str, flag: str) -> str:
+    """Refuse an output path whose directory does not exist, before any work is done."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{flag}={path}: directory {folder} does not exist",
+                         "create it first or choose another path")
+    if os.path.isdir(path):
+        raise UsageError(f"{flag}={path} is a directory", "give a file name")
+    return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="certify", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    build = sub.add_parser("build", help="build this toolkit's construction as a network file")
+    build.add_argument("--target", required=True, help="target file defining f")
+    build.add_argument("--grades", required=True, type=int, help="number of grades")
+    build.add_argument("--ratio", type=int, default=None, help="refinement ratio N (default 2)")
+    build.add_argument("--margin", type=_rational, default=None,
+                       help="safety margin θ, a rational (default 1/4)")
+    build.add_argument("-o", "--output", required=True, help="network file to write")
+    build.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    check = sub.add_parser("check", help="certify (G1), (G2) and sup bounds grade by grade")
+    check.add_argument("--target", required=True, help="target file defining f")
+    source = check.add_mutually_exclusive_group(required=True)
+    source.add_argument("--grades", type=int, help="build this many grades first")
+    source.add_argument("--network", help="network file (mgdl-relu/1) to check")
+    check.add_argument("--ratio", type=int, default=None, help="with --grades: ratio N")
+    check.add_argument("--margin", type=_rational, default=None, help="with --grades: θ")
+    check.add_argument("--p", type=_rational, nargs="+", default=None,
+                       help="exponents p >= 1 for the L^p decrease (default 1 2)")
+    check.add_argument("--report", help="write the certify-report/1 JSON here")
+    check.add_argument("--save-network", help="write the (built) network here")
+    check.add_argument("--timeout", type=float, default=10.0,
+                       help="seconds per solver call (default 10)")
+    check.add_argument("--budget", type=float, default=None,
+                       help="seconds for the whole check; what is left open is unknown")
+    check.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    check.add_argument("--quiet", action="store_true", help="no table or progress")
+
+    plot = sub.add_parser("plot", help="draw residuals per grade (d=1 curves, d=2 heat maps)")
+    plot.add_argument("--target", required=True, help="target file defining f")
+    source = plot.add_mutually_exclusive_group(required=True)
+    source.add_argument("--grades", type=int, help="build this many grades first")
+    source.add_argument("--network", help="network file (mgdl-relu/1)")
+    plot.add_argument("--slice", action="append", default=[],
+                      help="fix coordinates for d>2, e.g. --slice x3=0.5")
+    plot.add_argument("-o", "--output", required=True, help="PNG file to write")
+    return parser
+
+
+def _build(args) -> int:
+    from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, Parameters, build_levels, \
+        network_from_levels
+    from .network import write_network
+    from .target import load_target
+
+    output = _output_path(args.output, "-o")
+    params = Parameters(args.ratio if args.ratio is not None else DEFAULT_RATIO,
+                        args.margin if args.margin is not None else DEFAULT_MARGIN)
+    if args.grades < 1:
+        raise UsageError(f"--grades={args.grades} must be at least 1", "try --grades 6")
+    target = load_target(args.target)
+
+    def progress(record):
+        if not args.quiet:
+            print(f"grade {record.level + 1:3d}  mesh {record.mesh}  hats {len(record.hats):6d}"
+                  f"  oscillation {float(record.oscillation):.3g}  {record.seconds:.2f}s",
+                  file=sys.stderr)
+
+    records = build_levels(target, args.grades, params, progress)
+    network = network_from_levels(target, records, params)
+    write_network(network, output)
+    if not args.quiet:
+        print(f"wrote {output}: {len(network.grades)} grades, width "
+              f"{max(g.width for g in network.grades)}", file=sys.stderr)
+    return EXIT_PROVED
+
+
+def _check(args) -> int:
+    from .checker import run_check_command
+    return run_check_command(args)
+
+
+def _plot(args) -> int:
+    from .plot import run_plot_command
+    return run_plot_command(args)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line on `argv` and return the exit status (for tests and notebooks)."""
+    try:
+        args = _parser().parse_args(argv)
+        handler = {"build": _build, "check": _check, "plot": _plot}[args.command]
+        return handler(args)
+    except CertifyError as exc:
+        print(f"certify: error: {exc.line()}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("certify: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def main() -> None:
+    """Entry point of the `certify` console script."""
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Exact multigrade ReLU networks and the `mgdl-relu/1` file format (INTERFACES.md).
+
+A `Network` is a list of `Grade`s; grade 1 reads `x`, grade `k` reads the last hidden layer
+of grade `k-1`, and the approximant is the sum of the grade outputs. Weights are rationals
+end to end; evaluation runs in any number context of `certify.numbers` (exact, ball,
+float), and vectorised in numpy floats for sampling.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import NetworkError
+from .fileio import atomic_write_text
+from .numbers import EXACT, Context, format_rational, parse_rational
+from .realize import Layer
+
+FORMAT = "mgdl-relu/1"
+
+
+@dataclass(eq=False)
+class Grade:
+    """One ReLU block and its affine readout `g_k = a_k · Φ_k + b_k`."""
+
+    layers: list[Layer]
+    readout_weight: tuple[Fraction, ...]
+    readout_bias: Fraction
+    _sparse: list | None = field(default=None, repr=False)
+    _dense: list | None = field(default=None, repr=False)
+
+    @property
+    def width(self) -> int:
+        """The largest number of neurons in one layer."""
+        return max(layer.width for layer in self.layers)
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers."""
+        return len(self.layers)
+
+    @property
+    def features(self) -> int:
+        """Width of the last layer: what the next grade reads."""
+        return self.layers[-1].width
+
+    def sparse(self) -> list:
+        """Per layer, per neuron: (nonzero columns, their weights, bias) for fast exact evaluation."""
+        if self._sparse is None:
+            self._sparse = [
+                [(tuple(j for j, w in enumerate(row) if w),
+                  tuple(w for w in row if w), b) for row, b in zip(layer.weight, layer.bias)]
+                for layer in self.layers]
+        return self._sparse
+
+    def dense(self) -> list:
+        """Per layer (W, b) as float64 arrays, for vectorised sampling."""
+        if self._dense is None:
+            self._dense = [(np.array([[float(w) for w in row] for row in layer.weight],
+                                     dtype=float).reshape(layer.width, layer.inputs),
+                            np.array([float(b) for b in layer.bias], dtype=float))
+                           for layer in self.layers]
+        return self._dense
+
+    def forward(self, ctx: Context, inputs: Sequence[Any]) -> tuple[list[Any], Any]:
+        """Features `Φ_k` and output `g_k` for the given input features, in context `ctx`."""
+        values = list(inputs)
+        for layer in self.sparse():
+            values = [ctx.relu(ctx.dot((ctx.convert(w) for w in ws), (values[j] for j in cols),
+                                       ctx.convert(b)))
+                      for cols, ws, b in layer]
+        out = ctx.dot((ctx.convert(w) for w in self.readout_weight), values,
+                      ctx.convert(self.readout_bias))
+        return values, out
+
+    def forward_floats(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised float features and outputs; `inputs` has shape (m, width_in)."""
+        values = inputs
+        for weight, bias in self.dense():
+            values = np.maximum(values @ weight.T + bias, 0.0)
+        a = np.array([float(w) for w in self.readout_weight])
+        return values, values @ a + float(self.readout_bias)
+
+
+@dataclass(eq=False)
+class Network:
+    """A multigrade ReLU network on `[0,1]^dim`."""
+
+    dim: int
+    grades: list[Grade]
+    meta: dict = field(default_factory=dict)
+
+    def grade_outputs(self, ctx: Context, x: Sequence[Any], upto: int | None = None) -> list[Any]:
+        """`[g_1(x), …, g_n(x)]` in context `ctx` (the first `upto` grades if given)."""
+        values = [ctx.convert(v) for v in x]
+        outs = []
+        for grade in self.grades[:upto]:
+            values, out = grade.forward(ctx, values)
+            outs.append(out)
+        return outs
+
+    def outputs_floats(self, points: np.ndarray) -> np.ndarray:
+        """Float grade outputs at many points: shape (m, n_grades)."""
+        values = np.asarray(points, dtype=float)
+        cols = []
+        for grade in self.grades:
+            values, out = grade.forward_floats(values)
+            cols.append(out)
+        return np.stack(cols, axis=1) if cols else np.zeros((len(values), 0))
+
+    def exact_outputs(self, x: Sequence[Fraction]) -> list[Fraction]:
+        """Exact grade outputs at a rational point."""
+        return self.grade_outputs(EXACT, [Fraction(v) for v in x])
+
+    def truncated(self, grades: int) -> "Network":
+        """The network made of the first `grades` grades."""
+        return Network(self.dim, self.grades[:grades], dict(self.meta))
+
+
+# --------------------------------------------------------------------------- reading
+
+def _rational(value: Any, where: str) -> Fraction:
+    try:
+        return parse_rational(value, where)
+    except ValueError as exc:
+        raise NetworkError(str(exc)) from None
+
+
+def _vector(data: Any, length: int | None, where: str) -> tuple[Fraction, ...]:
+    if not isinstance(data, list):
+        raise NetworkError(f"{where}: expected a list, got {type(data).__name__}")
+    if length is not None and len(data) != length:
+        raise NetworkError(f"{where}: expected {length} entries, got {len(data)}")
+    return tuple(_rational(v, f"{where}[{i}]") for i, v in enumerate(data))
+
+
+def network_from_json(data: Any) -> Network:
+    """Validate a parsed `mgdl-relu/1` document and build the exact network.
+
+    Every refusal names the grade, layer and entry, e.g. `grade 2, layer 1, weight[3][0]`.
+    """
+    if not isinstance(data, dict):
+        raise NetworkError("network file: the top level must be a JSON object")
+    if data.get("format") != FORMAT:
+        raise NetworkError(f"network file: format must be {FORMAT!r}, got {data.get('format')!r}")
+    dim = data.get("dim")
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise NetworkError(f"network file: dim must be a positive integer, got {dim!r}")
+    grades_data = data.get("grades")
+    if not isinstance(grades_data, list) or not grades_data:
+        raise NetworkError("network file: grades must be a non-empty list")
+    meta = data.get("meta", {})
+    if not isinstance(meta, dict):
+        raise NetworkError("network file: meta must be a JSON object")
+    grades = []
+    inputs = dim
+    for k, g in enumerate(grades_data, start=1):
+        where = f"grade {k}"
+        if not isinstance(g, dict) or not isinstance(g.get("layers"), list) or not g["layers"]:
+            raise NetworkError(f"{where}: needs a non-empty list 'layers'")
+        layers = []
+        for l, layer in enumerate(g["layers"], start=1):
+            lw = f"{where}, layer {l}"
+            if not isinstance(layer, dict):
+                raise NetworkError(f"{lw}: expected an object with 'weight' and 'bias'")
+            rows = layer.get("weight")
+            if not isinstance(rows, list) or not rows:
+                raise NetworkError(f"{lw}: weight must be a non-empty list of rows")
+            weight = tuple(_vector(row, inputs, f"{lw}, weight[{i}]") for i, row in enumerate(rows))
+            bias = _vector(layer.get("bias"), len(rows), f"{lw}, bias")
+            layers.append(Layer(weight, bias))
+            inputs = len(rows)
+        ro = g.get("readout")
+        if not isinstance(ro, dict):
+            raise NetworkError(f"{where}, readout: expected an object with 'weight' and 'bias'")
+        weight = _vector(ro.get("weight"), inputs, f"{where}, readout weight")
+        bias = _rational(ro.get("bias"), f"{where}, readout bias")
+        grades.append(Grade(layers, weight, bias))
+    return Network(dim, grades, meta)
+
+
+def read_network(path: str) -> Network:
+    """Read and validate a network file; any problem is a one-line `NetworkError`."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise NetworkError(f"cannot read network file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text, parse_constant=lambda c: c)   # keep NaN/Infinity as strings
+    except json.JSONDecodeError as exc:
+        raise NetworkError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return network_from_json(data)
+
+
+# --------------------------------------------------------------------------- writing
+
+def network_to_json(network: Network) -> dict:
+    """The `mgdl-relu/1` document, every number an exact string."""
+    grades = []
+    for grade in network.grades:
+        layers = [{"weight": [[format_rational(w) for w in row] for row in layer.weight],
+                   "bias": [format_rational(b) for b in layer.bias]} for layer in grade.layers]
+        grades.append({"layers": layers,
+                       "readout": {"weight": [format_rational(w) for w in grade.readout_weight],
+                                   "bias": format_rational(grade.readout_bias)}})
+    return {"format": FORMAT, "dim": network.dim, "grades": grades, "meta": network.meta}
+
+
+def write_network(network: Network, path: str) -> None:
+    """Write atomically: a killed run never leaves half a file."""
+    atomic_write_text(path, json.dumps(network_to_json(network), separators=(",", ":")))

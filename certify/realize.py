@@ -1,0 +1,228 @@
+"""ReLU realisation of Courant hats and of whole construction grades (THEORY.md §2-3).
+
+A grade of the construction is one deep block of fixed width `3d + 2`. Every layer keeps
+the same first `d + 2` neurons: the input carriers `x_1..x_d` (`σ(x_i) = x_i` on the cube)
+and the two nonnegative accumulators `P`, `Q`. A hat for node `z`, mesh `h` then takes
+
+    layer A      u_i = σ(y_i), v_i = σ(-y_i),  y = (x - z)/h           (2d neurons)
+    tree layers  max(a, b) = a + σ(b - a), pairwise, ⌈log2 d⌉ layers     (<= 2d neurons)
+    layer φ      φ = σ(1 - U - V)                                       (1 neuron)
+
+and the next layer adds `c φ` into `P` (`c > 0`) or `|c| φ` into `Q` (`c < 0`). A final
+layer holds only carriers, `P` and `Q`; the readout is `P - Q`.
+
+`grade_layers` builds that block; `recognise_grade` reads hats back from weights alone by
+rebuilding the canonical block from what the weights say and comparing exactly, so a
+checker never has to trust `meta`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Sequence
+
+ZERO = Fraction(0)
+ONE = Fraction(1)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """`h -> σ(W h + b)`, exact: `weight` has one row per neuron."""
+
+    weight: tuple[tuple[Fraction, ...], ...]
+    bias: tuple[Fraction, ...]
+
+    @property
+    def width(self) -> int:
+        return len(self.bias)
+
+    @property
+    def inputs(self) -> int:
+        return len(self.weight[0]) if self.weight else 0
+
+
+@dataclass(frozen=True)
+class Hat:
+    """One term `c φ_z` of a grade: node `z` (a point), mesh `h`, coefficient `c`."""
+
+    z: tuple[Fraction, ...]
+    h: Fraction
+    c: Fraction
+
+
+class _LayerBuilder:
+    """Collects sparse rows for one layer, then emits it densely."""
+
+    def __init__(self, inputs: int):
+        self.inputs = inputs
+        self.rows: list[tuple[dict[int, Fraction], Fraction]] = []
+
+    def add(self, terms: dict[int, Fraction], bias: Fraction = ZERO) -> int:
+        self.rows.append((terms, Fraction(bias)))
+        return len(self.rows) - 1
+
+    def build(self) -> Layer:
+        weight = []
+        for terms, _ in self.rows:
+            row = [ZERO] * self.inputs
+            for col, w in terms.items():
+                row[col] += w
+            weight.append(tuple(row))
+        return Layer(tuple(weight), tuple(b for _, b in self.rows))
+
+
+def tree_depth(dim: int) -> int:
+    """`⌈log2 d⌉`: layers of the pairwise max tree."""
+    return math.ceil(math.log2(dim)) if dim > 1 else 0
+
+
+def block_depth(dim: int) -> int:
+    """Layers one hat occupies in a grade: layer A, the tree, layer φ."""
+    return 2 + tree_depth(dim)
+
+
+def max_width(dim: int) -> int:
+    """The fixed width `W(d) = 3d + 2` of every construction grade."""
+    return 3 * dim + 2
+
+
+def _combine(terms: Sequence[tuple[int, Fraction]]) -> dict[int, Fraction]:
+    out: dict[int, Fraction] = {}
+    for col, w in terms:
+        out[col] = out.get(col, ZERO) + w
+    return out
+
+
+def _hat_layers(builder_for, z, h, x_cols, keep):
+    """Emit the layers of one hat into fresh builders.
+
+    `builder_for()` opens the next layer (and copies the pass-through neurons `keep` into
+    it, returning their new columns); `x_cols` gives the current columns of `x_i`. Returns
+    the column of `φ` in the last layer and the pass-through columns there.
+    """
+    dim = len(z)
+    layer, kept = builder_for(keep)
+    us, vs = [], []
+    for i in range(dim):
+        us.append(layer.add({x_cols(kept)[i]: 1 / h}, -z[i] / h))
+    for i in range(dim):
+        vs.append(layer.add({x_cols(kept)[i]: -1 / h}, z[i] / h))
+    # values as linear combinations of the current layer's neurons
+    groups = [[[(c, ONE)] for c in us], [[(c, ONE)] for c in vs]]
+    while any(len(g) > 1 for g in groups):
+        nxt, kept = builder_for(kept)
+        new_groups = []
+        for group in groups:
+            reduced = []
+            for j in range(0, len(group), 2):
+                a = group[j]
+                if j + 1 == len(group):
+                    reduced.append([(nxt.add(_combine(a)), ONE)])
+                    continue
+                b = group[j + 1]
+                keep_a = nxt.add(_combine(a))
+                diff = nxt.add(_combine(list(b) + [(col, -w) for col, w in a]))
+                reduced.append([(keep_a, ONE), (diff, ONE)])
+            new_groups.append(reduced)
+        groups = new_groups
+        layer = nxt
+    last, kept = builder_for(kept)
+    phi = last.add(_combine([(c, -w) for c, w in groups[0][0]] +
+                            [(c, -w) for c, w in groups[1][0]]), ONE)
+    return phi, kept, last
+
+
+def hat_block(z: Sequence[Fraction], h: Fraction) -> list[Layer]:
+    """The stand-alone ReLU block of one hat: input `x ∈ R^d`, last layer the single neuron `φ_z(x)`.
+
+    Valid on all of `R^d` (no carriers are needed: the first layer reads `x` directly).
+    """
+    z = tuple(Fraction(v) for v in z)
+    h = Fraction(h)
+    dim = len(z)
+    builders: list[_LayerBuilder] = []
+
+    def builder_for(keep):
+        inputs = dim if not builders else len(builders[-1].rows)
+        builders.append(_LayerBuilder(inputs))
+        return builders[-1], keep
+
+    _hat_layers(builder_for, z, h, lambda kept: list(range(dim)), keep=None)
+    return [b.build() for b in builders]
+
+
+def grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
+    """The layers of one construction grade realising `Σ c φ_z` over `hats`, in order.
+
+    The grade reads a vector of length `inputs` whose first `dim` entries are `x` (the
+    input itself for grade 1, the previous grade's carriers after that). Zero
+    coefficients are skipped. Its readout is `readout(dim)`.
+    """
+    hats = [h for h in hats if h.c != 0]
+    builders: list[_LayerBuilder] = []
+    pending: list[tuple[int, Fraction]] = []        # (φ column, c) to add into P or Q next
+    carried = [False]
+
+    def open_layer(keep):
+        inputs_now = inputs if not builders else len(builders[-1].rows)
+        layer = _LayerBuilder(inputs_now)
+        first = not builders
+        for i in range(dim):
+            layer.add({i: ONE})
+        p_terms: dict[int, Fraction] = {} if first else {dim: ONE}
+        q_terms: dict[int, Fraction] = {} if first else {dim + 1: ONE}
+        for col, c in pending:
+            target = p_terms if c > 0 else q_terms
+            target[col] = target.get(col, ZERO) + abs(c)
+        pending.clear()
+        layer.add(p_terms)
+        layer.add(q_terms)
+        builders.append(layer)
+        return layer, None
+
+    for item in hats:
+        phi, _, _ = _hat_layers(open_layer, item.z, item.h, lambda kept: list(range(dim)), None)
+        pending.append((phi, item.c))
+    open_layer(None)
+    return [b.build() for b in builders]
+
+
+def readout(dim: int) -> tuple[tuple[Fraction, ...], Fraction]:
+    """Readout of a construction grade over its last layer `[x_1..x_d, P, Q]`: `P - Q`."""
+    return tuple([ZERO] * dim + [ONE, -ONE]), ZERO
+
+
+def recognise_grade(dim: int, layers: Sequence[Layer], read: tuple, inputs: int) -> list[Hat] | None:
+    """The hats a grade realises, read from its weights alone, or `None` if it is not a
+    construction grade (in which case the checker takes the general path).
+
+    Reads each block's `z`, `h` from its first layer and `c` from the accumulator row
+    after it, rebuilds the canonical grade from those hats and accepts only an exact match
+    of every weight, bias and the readout.
+    """
+    depth = block_depth(dim)
+    if (len(layers) - 1) % depth or tuple(read[0]) != readout(dim)[0] or read[1] != 0:
+        return None
+    hats = []
+    try:
+        for j in range(0, len(layers) - 1, depth):
+            first = layers[j]
+            scale = first.weight[dim + 2][0]
+            if scale <= 0:
+                return None
+            h = 1 / scale
+            z = tuple(-first.bias[dim + 2 + i] * h for i in range(dim))
+            after = layers[j + depth]
+            phi_col = dim + 2
+            c_pos = after.weight[dim][phi_col]
+            c_neg = after.weight[dim + 1][phi_col]
+            if (c_pos != 0) == (c_neg != 0):
+                return None
+            hats.append(Hat(z, h, c_pos if c_pos else -c_neg))
+    except IndexError:
+        return None
+    if grade_layers(dim, hats, inputs) != list(layers):
+        return None
+    return hats
