@@ -114,8 +114,52 @@ def _build(args) -> int:
 
 
 def _check(args) -> int:
-    from .checker import run_check_command
-    return run_check_command(args)
+    from .checker import Options, check
+    from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, Parameters, build
+    from .network import read_network, write_network
+    from .report import plain_header, plain_row
+    from .target import load_target
+
+    report_path = _output_path(args.report, "--report") if args.report else None
+    save_path = _output_path(args.save_network, "--save-network") if args.save_network else None
+    options = Options(tuple(args.p) if args.p else Options.ps, args.timeout, args.jobs)
+    if args.network and (args.ratio is not None or args.margin is not None):
+        raise UsageError("--ratio/--margin apply only with --grades",
+                         "they are construction parameters; a given network has its own")
+    params = None
+    if args.grades is not None:
+        if args.grades < 1:
+            raise UsageError(f"--grades={args.grades} must be at least 1", "try --grades 6")
+        params = Parameters(args.ratio if args.ratio is not None else DEFAULT_RATIO,
+                            args.margin if args.margin is not None else DEFAULT_MARGIN)
+    target = load_target(args.target)
+    if params is not None:
+        network = build(target, args.grades, params.ratio, params.margin)
+    else:
+        network = read_network(args.network)
+    if network.dim != target.dim:
+        raise UsageError(f"--network has dim={network.dim} but --target has d={target.dim}",
+                         "check the network against the target it approximates")
+    if save_path:
+        write_network(network, save_path)
+    if not args.quiet:
+        print(plain_header(), flush=True)
+
+    def on_grade(report):
+        if not args.quiet:
+            print(plain_row(report.grades[-1]), flush=True)
+        if report_path:
+            report.write(report_path)
+
+    report = check(target, network, options.ps, options.timeout, options.jobs, on_grade)
+    if report_path:
+        report.write(report_path)
+    for g in report.grades:
+        for witness in (g.counterexample, g.no_overshoot_counterexample):
+            if witness is not None:
+                print(f"grade {g.grade}: {witness.describe()}")
+    print(f"verdict: {report.verdict}")
+    return report.exit_status
 
 
 def _plot(args) -> int:

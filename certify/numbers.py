@@ -86,7 +86,7 @@ def _plain_decimal(q: Fraction) -> str:
     q = abs(q)
     num, den = q.numerator, q.denominator
     places = 0
-    while den % 10 ** places:
+    while (10 ** places) % den:
         places += 1
     scaled = num * (10 ** places // den)
     whole, frac = divmod(scaled, 10 ** places)

@@ -1,0 +1,324 @@
+"""The checker: certify (G1), (G2) and sup-norm bounds for every grade of a network.
+
+For each grade `k` (THEORY.md §5):
+
+1. *Falsify first*: float sampling proposes points where a claim may fail; each is
+   re-checked at its exact rational point (`certify.residual`) before it counts.
+2. *Prove*: a grade recognised from its weights as hats on a grid goes through the
+   locality path (`certify.local`), simplex by simplex; any other grade through the
+   general path (`certify.general`), the whole grade on the whole cube. Both end in
+   counterexample-guided refinement with the solver (`certify.refine`, `certify.smt`).
+3. *(G2)*: with no overshoot proved, Lemma 2 gives `‖e_{k-1}‖_p^p - ‖e_k‖_p^p >= ‖g_k‖_p^p`,
+   bounded below exactly (integer `p`) or in Arb; otherwise the difference of rigorous
+   enclosures is used.
+4. *Sup norm*: an upper bound from the same enclosures and a lower bound witnessed at an
+   exact point; for this toolkit's construction with `N > 2d(1+θ)+1` and a declared
+   Lipschitz constant, the theorem's a priori bound beside it.
+
+Grades are independent given the network, so `jobs > 1` checks them in worker processes.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import sys
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import general, local
+from .construction import CONSTRUCTION, default_subdivision
+from .errors import UsageError
+from .freudenthal import nodes
+from .numbers import parse_rational
+from .refine import Limits, Outcome, PROVED, REFUTED, UNKNOWN
+from .report import GradeResult, LpResult, Report
+from .residual import MONOTONE, NO_OVERSHOOT, abs_residual_lower, check_point
+
+DEFAULT_PS = (Fraction(1), Fraction(2))
+SAMPLES = 4000
+CANDIDATES_PER_CLAIM = 6
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated options of one check."""
+
+    ps: tuple[Fraction, ...] = DEFAULT_PS
+    timeout: float = 10.0
+    jobs: int = 1
+    samples: int = SAMPLES
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.ps:
+            raise UsageError("p: give at least one exponent", "try --p 1 2")
+        for p in self.ps:
+            if not isinstance(p, Fraction) or p < 1 or p > 64:
+                raise UsageError(f"p={p} must be a rational in [1, 64]",
+                                 "(G2) is about 1 <= p < inf; try --p 1 2")
+        if not (isinstance(self.timeout, (int, float)) and math.isfinite(self.timeout)
+                and self.timeout > 0):
+            raise UsageError(f"timeout={self.timeout!r} must be a positive number of seconds",
+                             "try --timeout 10")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise UsageError(f"jobs={self.jobs!r} must be a positive integer", "try --jobs 2")
+
+
+# --------------------------------------------------------------------------- sampling
+
+def sample_points(network, plan, samples: int, seed: int) -> np.ndarray:
+    """Random points, the cube's corners, and the nodes of the finest common grid."""
+    dim = network.dim
+    rng = np.random.default_rng(seed)
+    parts = [rng.random((samples, dim)),
+             np.array(list(nodes(dim, 1)), dtype=float)]
+    grids = [s.grid for s in plan if s is not None]
+    if grids and (grids[-1] + 1) ** dim <= 20000:
+        n = grids[-1]
+        parts.append(np.array(list(nodes(dim, n)), dtype=float) / n)
+        # mid-points of grid edges along the axes catch violations between nodes
+        parts.append(np.clip((np.array(list(nodes(dim, n)), dtype=float) + 0.5) / n, 0, 1))
+    return np.concatenate(parts)
+
+
+class Sampler:
+    """Float residuals of every grade at the sample points: candidates and sup witnesses."""
+
+    def __init__(self, target, network, points: np.ndarray):
+        self.points = points
+        with np.errstate(all="ignore"):
+            self.f = target.floats(points)
+            self.outputs = network.outputs_floats(points)
+        self.cumulative = np.cumsum(self.outputs, axis=1)
+
+    def residual(self, k: int) -> np.ndarray:
+        """Float `e_k` at the points (`e_0 = f`)."""
+        return self.f - (self.cumulative[:, k - 1] if k else 0.0)
+
+    def candidates(self, k: int, claim: str) -> list[tuple[Fraction, ...]]:
+        """Points where the claim looks violated in floats, worst first."""
+        r, g = self.residual(k - 1), self.outputs[:, k - 1]
+        factor = 2.0 if claim == MONOTONE else 1.0
+        score = g * (factor * r - g)
+        with np.errstate(all="ignore"):
+            bad = np.flatnonzero(np.isfinite(score) & (score < 0))
+        order = bad[np.argsort(score[bad])][:CANDIDATES_PER_CLAIM]
+        return [tuple(Fraction(float(v)) for v in self.points[i]) for i in order]
+
+    def sup_witness(self, k: int) -> tuple[Fraction, ...]:
+        e = np.abs(self.residual(k))
+        e[~np.isfinite(e)] = -1
+        return tuple(Fraction(float(v)) for v in self.points[int(np.argmax(e))])
+
+
+# --------------------------------------------------------------------------- one grade
+
+@dataclass
+class _State:
+    """What every grade check needs; shared with worker processes by fork."""
+
+    target: object
+    network: object
+    plan: list
+    recognised: list
+    sampler: Sampler
+    options: Options
+
+
+_STATE: _State | None = None
+
+
+@dataclass
+class GradeData:
+    """Result of one grade before combination with its neighbours (picklable)."""
+
+    result: GradeResult
+    integral: dict            # p -> (lower, upper) of ‖e_k‖_p^p
+    g_power_lower: dict       # p -> lower bound of ‖g_k‖_p^p
+    g_zero: bool | None
+
+
+def _limits(options: Options, dim: int) -> Limits:
+    return Limits(timeout=options.timeout, depth={1: 8, 2: 5, 3: 3}.get(dim, 2),
+                  queries=400)
+
+
+def _falsify(state: _State, k: int) -> dict[str, Outcome]:
+    found = {}
+    for claim in (MONOTONE, NO_OVERSHOOT):
+        if claim == NO_OVERSHOOT and MONOTONE in found:
+            found[claim] = Outcome(REFUTED, found[MONOTONE].witness)
+            continue
+        for point in state.sampler.candidates(k, claim):
+            witness = check_point(state.target, state.network, k, point, claim)
+            if witness is not None:
+                found[claim] = Outcome(REFUTED, witness)
+                break
+    return found
+
+
+def check_one(k: int, state: _State | None = None) -> GradeData:
+    """Check grade `k` (1-based)."""
+    state = state or _STATE
+    start = time.perf_counter()
+    target, network, options = state.target, state.network, state.options
+    grade = network.grades[k - 1]
+    limits = _limits(options, network.dim)
+    found = _falsify(state, k)
+    open_claims = tuple(c for c in (MONOTONE, NO_OVERSHOOT) if c not in found)
+    step = state.plan[k - 1]
+    notes = []
+    if step is not None:
+        res = local.check_grade(target, network, step, options.ps,
+                                default_subdivision(network.dim), limits, open_claims)
+        path, hats, g_zero, checked = "local", step.hats, step.trivial, res.simplices_checked
+        outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
+                                                  res.g_power_lower, res.queries)
+    else:
+        res = general.check_grade(target, network, k, options.ps, limits, open_claims)
+        path, hats = "general", None
+        outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
+                                                  res.g_power_lower, res.queries)
+        g_zero = True if res.g_zero else None
+        if not res.g_zero and not any(g_lower.values()):
+            g_zero = general.is_zero(network, k, options.timeout)
+            if g_zero:
+                notes.append("g is identically zero (solver)")
+    outcomes.update(found)
+    for claim in (MONOTONE, NO_OVERSHOOT):
+        for reason in outcomes[claim].reasons[:3]:
+            notes.append(f"{claim}: {reason}")
+    witness_point = state.sampler.sup_witness(k)
+    sup_lower = abs_residual_lower(target, network, k, witness_point)
+    integral = {p: norms.integral(p) for p in options.ps}
+    lp = [LpResult(p, *norms.norm(p), None, UNKNOWN, "") for p in options.ps]
+    counter = outcomes[MONOTONE].witness
+    result = GradeResult(
+        grade=k, width=grade.width, depth=grade.depth, hats=hats, path=path,
+        monotone=outcomes[MONOTONE].status, no_overshoot=outcomes[NO_OVERSHOOT].status,
+        sup_upper=sup, sup_lower=sup_lower, sup_witness=witness_point, lp=lp,
+        nontrivial=None if g_zero is None else not g_zero,
+        counterexample=counter,
+        no_overshoot_counterexample=outcomes[NO_OVERSHOOT].witness
+        if outcomes[NO_OVERSHOOT].witness is not counter else None,
+        seconds=time.perf_counter() - start, queries=queries, notes=notes)
+    if any(g_lower.values()):
+        result.nontrivial = True
+    return GradeData(result, integral, g_lower, g_zero)
+
+
+# --------------------------------------------------------------------------- (G2), a priori
+
+def _settle_lp(data: GradeData, previous_integral: dict) -> None:
+    """Decide (G2) of a grade from Lemma 2 or from the enclosures of both residual norms."""
+    result = data.result
+    for lp in result.lp:
+        p = lp.p
+        prev_lo, prev_hi = previous_integral[p]
+        now_lo, now_hi = data.integral[p]
+        if result.nontrivial is False:
+            lp.decrease_lower, lp.status, lp.method = Fraction(0), PROVED, "trivial grade"
+            continue
+        if result.no_overshoot == PROVED and data.g_power_lower[p] > 0:
+            exact = p.denominator == 1
+            lp.decrease_lower = data.g_power_lower[p]
+            lp.status = PROVED
+            lp.method = "Lemma 2, exact" if exact and result.path == "local" else "Lemma 2"
+            continue
+        difference = prev_lo - now_hi
+        if difference > 0:
+            lp.decrease_lower, lp.status, lp.method = difference, PROVED, "enclosures"
+        elif now_lo >= prev_hi and (now_lo > 0 or result.nontrivial):
+            lp.decrease_lower, lp.status, lp.method = None, REFUTED, "enclosures"
+        else:
+            lp.status, lp.method = UNKNOWN, "enclosures too wide"
+
+
+def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None:
+    """The theorem's bound `2(1+θ)Λ((1+2d(1+θ))/N)^(k-1)` per grade, when it applies.
+
+    Applies when `meta` says this toolkit's construction, the weights confirm it (every
+    grade recognised with the canonical readout and mesh `N^-(k-1)`, the hats equal to
+    those recorded), `N > 2d(1+θ)+1`, and the target declares `LIPSCHITZ`.
+    """
+    meta = network.meta or {}
+    if meta.get("construction") != CONSTRUCTION or target.lipschitz is None:
+        return None
+    try:
+        ratio = int(meta["ratio"])
+        theta = parse_rational(meta["margin"], "meta.margin")
+        levels = meta["levels"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    d = network.dim
+    if ratio <= 2 * d * (1 + theta) + 1 or len(levels) != len(network.grades):
+        return None
+    for k, (gg, level) in enumerate(zip(recognised, levels), start=1):
+        if gg is None or any(gg.carrier) or gg.alpha != 1 or gg.beta != 1 or gg.bias != 0:
+            return None
+        if gg.n is not None and gg.n != ratio ** (k - 1):
+            return None
+        try:
+            recorded = {(tuple(parse_rational(v) for v in hat["node"]), parse_rational(hat["c"]))
+                        for hat in level["hats"]}
+        except (KeyError, TypeError, ValueError):
+            return None
+        if recorded != {(hat.z, hat.c) for hat in gg.hats}:
+            return None
+    lam = target.lipschitz
+    q = (1 + 2 * d * (1 + theta)) / ratio
+    return [2 * (1 + theta) * lam * q ** (k - 1) for k in range(1, len(network.grades) + 1)]
+
+
+# --------------------------------------------------------------------------- whole network
+
+def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs: int = 1,
+          on_grade: Callable[[Report], None] | None = None, samples: int = SAMPLES) -> Report:
+    """Certify every grade of `network` against `target`; returns the `Report`.
+
+    `on_grade(report)` is called each time a grade is finished (in grade order), so that a
+    caller can print its row and rewrite the report file.
+    """
+    global _STATE
+    if network.dim != target.dim:
+        raise UsageError(f"network dim={network.dim} but target {target.name} has "
+                         f"d={target.dim}", "check the network against its own target")
+    options = Options(tuple(Fraction(v) for v in p), timeout, jobs, samples)
+    recognised = local.recognise(network)
+    plan = local.grid_plan(network, recognised)
+    sampler = Sampler(target, network, sample_points(network, plan, samples, options.seed))
+    state = _State(target, network, plan, recognised, sampler, options)
+    bounds = a_priori_bounds(target, network, recognised)
+    report = Report(network.dim, target.name, info={
+        "grades_checked": len(network.grades),
+        "construction_recognised": bounds is not None,
+        "p": [str(v) for v in options.ps]})
+    previous = {q: general.enclose_target(target, options.ps).integral(q) for q in options.ps}
+    indices = range(1, len(network.grades) + 1)
+    if jobs > 1 and len(network.grades) > 1:
+        _STATE = state
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(min(jobs, len(network.grades))) as pool:
+            for data in pool.imap(check_one, indices):
+                previous = _finish(report, data, previous, bounds, on_grade)
+        _STATE = None
+    else:
+        for k in indices:
+            previous = _finish(report, check_one(k, state), previous, bounds, on_grade)
+    report.complete = True
+    return report
+
+
+def _finish(report, data: GradeData, previous, bounds, on_grade):
+    _settle_lp(data, previous)
+    if bounds is not None:
+        data.result.a_priori = bounds[data.result.grade - 1]
+    report.grades.append(data.result)
+    if on_grade:
+        on_grade(report)
+    return data.integral
