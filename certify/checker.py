@@ -53,6 +53,7 @@ class Options:
     jobs: int = 1
     samples: int = SAMPLES
     seed: int = 0
+    falsify: bool = True       # float sampling first; off only to exercise the solver
 
     def __post_init__(self):
         if not self.ps:
@@ -140,6 +141,7 @@ class GradeData:
     result: GradeResult
     integral: dict            # p -> (lower, upper) of ‖e_k‖_p^p
     g_power_lower: dict       # p -> lower bound of ‖g_k‖_p^p
+    g_power_safe: dict        # p -> the same over pieces where no overshoot is proved
     g_zero: bool | None
 
 
@@ -169,7 +171,7 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
     target, network, options = state.target, state.network, state.options
     grade = network.grades[k - 1]
     limits = _limits(options, network.dim)
-    found = _falsify(state, k)
+    found = _falsify(state, k) if options.falsify else {}
     open_claims = tuple(c for c in (MONOTONE, NO_OVERSHOOT) if c not in found)
     step = state.plan[k - 1]
     notes = []
@@ -179,12 +181,14 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
         path, hats, g_zero, checked = "local", step.hats, step.trivial, res.simplices_checked
         outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
                                                   res.g_power_lower, res.queries)
+        g_safe = res.g_power_safe
     else:
         res = general.check_grade(target, network, k, options.ps, limits, open_claims)
         path, hats = "general", None
         outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
                                                   res.g_power_lower, res.queries)
         g_zero = True if res.g_zero else None
+        g_safe = res.g_power_safe
         if not res.g_zero and not any(g_lower.values()):
             g_zero = general.is_zero(network, k, options.timeout)
             if g_zero:
@@ -209,7 +213,7 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
         seconds=time.perf_counter() - start, queries=queries, notes=notes)
     if any(g_lower.values()):
         result.nontrivial = True
-    return GradeData(result, integral, g_lower, g_zero)
+    return GradeData(result, integral, g_lower, g_safe, g_zero)
 
 
 # --------------------------------------------------------------------------- (G2), a priori
@@ -229,6 +233,11 @@ def _settle_lp(data: GradeData, previous_integral: dict) -> None:
             lp.decrease_lower = data.g_power_lower[p]
             lp.status = PROVED
             lp.method = "Lemma 2, exact" if exact and result.path == "local" else "Lemma 2"
+            continue
+        if result.monotone == PROVED and data.g_power_safe[p] > 0:
+            # |e_k| <= |e_{k-1}| everywhere, and |e_{k-1}| = |e_k| + |g_k| where no overshoot
+            lp.decrease_lower = data.g_power_safe[p]
+            lp.status, lp.method = PROVED, "(G1) + Lemma 2 on pieces without overshoot"
             continue
         difference = prev_lo - now_hi
         if difference > 0:
@@ -278,7 +287,8 @@ def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None
 # --------------------------------------------------------------------------- whole network
 
 def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs: int = 1,
-          on_grade: Callable[[Report], None] | None = None, samples: int = SAMPLES) -> Report:
+          on_grade: Callable[[Report], None] | None = None, samples: int = SAMPLES,
+          falsify: bool = True) -> Report:
     """Certify every grade of `network` against `target`; returns the `Report`.
 
     `on_grade(report)` is called each time a grade is finished (in grade order), so that a
@@ -288,7 +298,7 @@ def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs
     if network.dim != target.dim:
         raise UsageError(f"network dim={network.dim} but target {target.name} has "
                          f"d={target.dim}", "check the network against its own target")
-    options = Options(tuple(Fraction(v) for v in p), timeout, jobs, samples)
+    options = Options(tuple(Fraction(v) for v in p), timeout, jobs, samples, falsify=falsify)
     recognised = local.recognise(network)
     plan = local.grid_plan(network, recognised)
     sampler = Sampler(target, network, sample_points(network, plan, samples, options.seed))

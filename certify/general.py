@@ -20,7 +20,9 @@ from fractions import Fraction
 from . import smt
 from .lp import NormEnclosure, power_bounds
 from .numbers import BALL, ball_bounds, box_ball
-from .refine import Limits, Outcome, REFUTED, refine
+from flint import arb
+
+from .refine import Limits, Outcome, REFUTED, children, refine
 from .residual import MONOTONE, NO_OVERSHOOT
 
 
@@ -37,6 +39,7 @@ class GeneralResult:
     sup_upper: Fraction
     norms: NormEnclosure
     g_power_lower: dict[Fraction, Fraction]
+    g_power_safe: dict[Fraction, Fraction]
     g_zero: bool          # interval propagation shows g ≡ 0 on the whole cube
     queries: int
 
@@ -56,15 +59,37 @@ def check_claims(target, network, grade: int, limits: Limits,
         side += [x >= 0 for x in xs] + [x <= 1 for x in xs]
         return previous, outputs[-1], side
 
+    roots = children(root) if dim <= 3 else [root]
+
+    def cheap_for(claim):
+        k = 2 if claim == MONOTONE else 1
+
+        def cheap(box):
+            lo, hi = box
+            outs = network.grade_outputs(BALL, [box_ball(a, b) for a, b in zip(lo, hi)],
+                                         upto=grade)
+            try:
+                prev_lo, prev_hi = ball_bounds(sum(outs[:-1], arb(0)))
+                g_lo, g_hi = ball_bounds(outs[-1])
+                f_lo, f_hi = target.enclose(lo, hi)
+            except ArithmeticError:
+                return False
+            if g_lo >= 0:
+                return k * (f_lo - prev_hi) - g_hi >= 0
+            if g_hi <= 0:
+                return k * (f_hi - prev_lo) - g_lo <= 0
+            return False
+        return cheap
+
     outcomes = {MONOTONE: Outcome(), NO_OVERSHOOT: Outcome()}
     if MONOTONE in claims:
-        outcomes[MONOTONE] = refine(target, network, grade, MONOTONE, [root], region, terms,
-                                    limits)
+        outcomes[MONOTONE] = refine(target, network, grade, MONOTONE, roots, region, terms,
+                                    limits, cheap=cheap_for(MONOTONE))
     if outcomes[MONOTONE].status == REFUTED:
         outcomes[NO_OVERSHOOT] = Outcome(REFUTED, outcomes[MONOTONE].witness)
     elif NO_OVERSHOOT in claims:
-        outcomes[NO_OVERSHOOT] = refine(target, network, grade, NO_OVERSHOOT, [root], region,
-                                        terms, limits)
+        outcomes[NO_OVERSHOOT] = refine(target, network, grade, NO_OVERSHOOT, roots, region,
+                                        terms, limits, cheap=cheap_for(NO_OVERSHOOT))
     return outcomes
 
 
@@ -81,13 +106,16 @@ def is_zero(network, grade: int, timeout: float) -> bool | None:
     return None
 
 
-def enclose_grade(target, network, grade: int, ps) -> tuple[Fraction, NormEnclosure, dict, bool]:
-    """Sup bound and `L^p` enclosures of `e_grade`, and lower bounds on `‖g_grade‖_p^p`."""
+def enclose_grade(target, network, grade: int, ps):
+    """Sup bound and `L^p` enclosures of `e_grade`, lower bounds on `‖g_grade‖_p^p`, and
+    `Σ_B vol(B) max(0, min_B|e_{k-1}|^p - max_B|e_k|^p)`, a lower bound on the `L^p`
+    decrease once (G1) is proved (each box then contributes at least 0)."""
     dim = network.dim
     m = boxes_per_side(dim)
     vol = Fraction(1, m ** dim)
     norms = NormEnclosure(ps)
     g_lower = {Fraction(p): Fraction(0) for p in ps}
+    safe = dict(g_lower)
     sup = Fraction(0)
     g_zero = True
     for index in itertools.product(range(m), repeat=dim):
@@ -104,9 +132,14 @@ def enclose_grade(target, network, grade: int, ps) -> tuple[Fraction, NormEnclos
         sup = max(sup, -e_lo, e_hi)
         if g_lo != 0 or g_hi != 0:
             g_zero = False
+        prev_lo, prev_hi = ball_bounds(sum(outs[:-1], arb(0)))
+        p_lo, p_hi = f_lo - prev_hi, f_hi - prev_lo
         for p in g_lower:
             g_lower[p] += vol * power_bounds(g_lo, g_hi, p)[0]
-    return sup, norms, g_lower, g_zero
+            gain = power_bounds(p_lo, p_hi, p)[0] - power_bounds(e_lo, e_hi, p)[1]
+            if gain > 0:
+                safe[p] += vol * gain
+    return sup, norms, g_lower, safe, g_zero
 
 
 def enclose_target(target, ps) -> NormEnclosure:
@@ -125,6 +158,6 @@ def check_grade(target, network, grade: int, ps, limits: Limits,
                 claims=(MONOTONE, NO_OVERSHOOT)) -> GeneralResult:
     """Run the general path for one grade."""
     outcomes = check_claims(target, network, grade, limits, claims)
-    sup, norms, g_lower, g_zero = enclose_grade(target, network, grade, ps)
+    sup, norms, g_lower, safe, g_zero = enclose_grade(target, network, grade, ps)
     queries = sum(o.queries for o in outcomes.values())
-    return GeneralResult(outcomes, sup, norms, g_lower, g_zero, queries)
+    return GeneralResult(outcomes, sup, norms, g_lower, safe, g_zero, queries)

@@ -152,6 +152,7 @@ class LocalResult:
     sup_upper: Fraction
     norms: NormEnclosure
     g_power_lower: dict[Fraction, Fraction]
+    g_power_safe: dict[Fraction, Fraction]     # only over simplices with no overshoot proved
     simplices_checked: int
     queries: int
 
@@ -178,6 +179,7 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
     half = step.previous + step.g / 2
     norms = NormEnclosure(ps)
     g_lower = {Fraction(p): Fraction(0) for p in ps}
+    g_safe = dict(g_lower)
     sup = Fraction(0)
     hard = {MONOTONE: [], NO_OVERSHOOT: []}
     checked = 0
@@ -191,9 +193,12 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
             if not any(gv):
                 continue
             checked += 1
-            for p in g_lower:
-                g_lower[p] += simplex_power_lower(gv, vol, p)
             sign = _sign(gv)
+            for p in g_lower:
+                part = simplex_power_lower(gv, vol, p)
+                g_lower[p] += part
+                if _decided(sign, lo, hi):
+                    g_safe[p] += part
             if _decided(sign, lo, hi):
                 continue
             hard[NO_OVERSHOOT].append(simplex)
@@ -216,7 +221,7 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
                     break
         outcomes[claim] = outcome
     queries = sum(o.queries for o in outcomes.values())
-    return LocalResult(outcomes, sup, norms, g_lower, checked, queries)
+    return LocalResult(outcomes, sup, norms, g_lower, g_safe, checked, queries)
 
 
 def _refine_simplex(target, network, step: GridStep, simplex, claim: str,

@@ -42,7 +42,7 @@ PANEL_COLUMNS = 4
 TITLE_HEIGHT = 0.5
 #: the triangulation is drawn only up to this many mesh intervals per side
 MAX_DRAWN_INTERVALS = 32
-DEFAULT_SAMPLES = {1: 1601, 2: 241}
+DEFAULT_SAMPLES = {1: 1601, 2: 161}
 
 _SLICE = re.compile(r"^\s*x(\d+)\s*=\s*(\S+)\s*$")
 
@@ -274,7 +274,7 @@ def plot_residuals(target, network, path: str, slices: dict[int, Fraction] | Non
 
     `slices` maps 1-based coordinates to fixed values in [0, 1] (`{3: Fraction(1, 2)}` is
     `--slice x3=1/2`); one or two coordinates must stay free. `samples` is the number of
-    sample points per free axis (default 1601 for curves, 241 for heat maps).
+    sample points per free axis (default 1601 for curves, 161 for heat maps).
     """
     fig = residual_figure(target, network, slices, samples)
     buffer = io.BytesIO()

@@ -13,6 +13,7 @@ timeout, turn what is left open into *unknown* — never into *proved*.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Sequence
@@ -31,6 +32,7 @@ class Limits:
     timeout: float = 10.0
     depth: int = 6
     queries: int = 400
+    seconds: float = 120.0     # wall-clock budget of one refinement
 
 
 @dataclass
@@ -104,15 +106,16 @@ def refine(target, network, grade: int, claim: str, roots: Sequence[Box],
     y = smt.var("y")
     base = region(xs)
     previous, g, side = terms(xs)
+    deadline = time.monotonic() + limits.seconds
     while stack:
         box, depth = stack.pop()
         if meets is not None and not meets(box):
             continue
         if cheap is not None and not exact_target and cheap(box):
             continue
-        if outcome.queries >= limits.queries:
+        if outcome.queries >= limits.queries or time.monotonic() > deadline:
             outcome.status = UNKNOWN
-            outcome.reasons.append(f"query budget of {limits.queries} spent")
+            outcome.reasons.append(f"budget spent ({outcome.queries} solver calls)")
             return outcome
         outcome.queries += 1
         constraints = base + side + box_constraints(xs, box) + f_constraints(target, xs, y, box)

@@ -98,9 +98,9 @@ class Counterexample:
     def describe(self) -> str:
         xs = ", ".join(format_rational(v) for v in self.x)
         return (f"{self.claim} fails at x = ({xs}): |e_prev| <= "
-                f"{decimal_bound(self.abs_e_prev[1], 'up')}, |e_new| >= "
-                f"{decimal_bound(self.abs_e_new[0], 'down')}, g = "
-                f"{decimal_bound(self.g, 'down')}")
+                f"{decimal_bound(self.abs_e_prev[1], 'up', 15)}, |e_new| >= "
+                f"{decimal_bound(self.abs_e_new[0], 'down', 15)}, g = "
+                f"{decimal_bound(self.g, 'down', 15)}")
 
 
 def _abs_bounds(lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
