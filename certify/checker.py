@@ -189,7 +189,9 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
                                                   res.g_power_lower, res.queries)
         g_zero = True if res.g_zero else None
         g_safe = res.g_power_safe
-        if not res.g_zero and not any(g_lower.values()):
+        if any(o.witness is not None and o.witness.g != 0 for o in found.values()):
+            g_zero = False
+        if g_zero is None and not any(g_lower.values()):
             g_zero = general.is_zero(network, k, options.timeout)
             if g_zero:
                 notes.append("g is identically zero (solver)")

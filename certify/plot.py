@@ -201,7 +201,8 @@ def _heat_maps(fig, target, network, free, slices, axis, residuals) -> None:
                                              linewidths=0.3, alpha=0.5))
         name = "f = e_0" if k == 0 else f"e_{k}"
         extra = "" if k == 0 or h is None else f", h={format_rational(h)}"
-        extra += "" if k == 0 or hats[k - 1] is None else f", {hats[k - 1]} hat{'' if hats[k - 1] == 1 else 's'}"
+        if k and hats[k - 1] is not None:
+            extra += f", {hats[k - 1]} hat" + ("" if hats[k - 1] == 1 else "s")
         ax.set_title(f"{name}{extra}\nmax |.| ~ {scale:.3g}", fontsize=8)
         ax.set_xlabel(f"x{free[0]}", fontsize=8)
         ax.set_ylabel(f"x{free[1]}", fontsize=8)

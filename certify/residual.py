@@ -20,7 +20,7 @@ from fractions import Fraction
 from typing import Sequence
 
 from .errors import NotExact
-from .numbers import EXACT, ball_bounds, decimal_bound, format_rational
+from .numbers import BALL, EXACT, ball_bounds, to_ball, decimal_bound, format_rational
 
 MONOTONE = "monotone"
 NO_OVERSHOOT = "no_overshoot"
@@ -134,7 +134,13 @@ def check_point(target, network, grade: int, x: Sequence[Fraction],
 
 
 def abs_residual_lower(target, network, grade: int, x: Sequence[Fraction]) -> Fraction:
-    """A rigorous lower bound on `|e_grade(x)|` (for witnessed sup-norm lower bounds)."""
-    v = values_at(target, network, grade, x)
-    lo, hi = v.r_lo - v.g, v.r_hi - v.g
-    return _abs_bounds(lo, hi)[0]
+    """A rigorous lower bound on `|e_grade(x)|` (for witnessed sup-norm lower bounds).
+
+    The network is evaluated in Arb balls at the exact point: rigorous, and much faster
+    than exact rationals through thousands of layers.
+    """
+    x = tuple(Fraction(v) for v in x)
+    outs = network.grade_outputs(BALL, [to_ball(v) for v in x], upto=grade)
+    F_lo, F_hi = ball_bounds(sum(outs[1:], outs[0]))
+    f_lo, f_hi = target_bounds(target, x)
+    return _abs_bounds(f_lo - F_hi, f_hi - F_lo)[0]
