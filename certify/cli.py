@@ -69,8 +69,6 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--save-network", help="write the (built) network here")
     check.add_argument("--timeout", type=float, default=10.0,
                        help="seconds per solver call (default 10)")
-    check.add_argument("--budget", type=float, default=None,
-                       help="seconds for the whole check; what is left open is unknown")
     check.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     check.add_argument("--quiet", action="store_true", help="no table or progress")
 
@@ -113,6 +111,18 @@ def _build(args) -> int:
     return EXIT_PROVED
 
 
+def _progress_bar(total: int, quiet: bool):
+    """A transient progress bar over grades on stderr, when stderr is a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+    progress = Progress(console=Console(stderr=True), transient=True)
+    progress.start()
+    progress.add_task("certifying grades", total=total)
+    return progress
+
+
 def _check(args) -> int:
     from .checker import Options, check
     from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, Parameters, build
@@ -144,14 +154,21 @@ def _check(args) -> int:
         write_network(network, save_path)
     if not args.quiet:
         print(plain_header(), flush=True)
+    bar = _progress_bar(len(network.grades), args.quiet)
 
     def on_grade(report):
+        if bar is not None:
+            bar.advance(0)
         if not args.quiet:
-            print(plain_row(report.grades[-1]), flush=True)
+            (bar.console.print if bar is not None else print)(plain_row(report.grades[-1]))
         if report_path:
             report.write(report_path)
 
-    report = check(target, network, options.ps, options.timeout, options.jobs, on_grade)
+    try:
+        report = check(target, network, options.ps, options.timeout, options.jobs, on_grade)
+    finally:
+        if bar is not None:
+            bar.stop()
     if report_path:
         report.write(report_path)
     for g in report.grades:

@@ -48,6 +48,10 @@ def default_subdivision(dim: int) -> int:
     return {1: 4, 2: 2}.get(dim, 1)
 
 
+def _text(value) -> str:
+    return format_rational(value) if isinstance(value, Fraction) else repr(value)
+
+
 @dataclass(frozen=True)
 class Parameters:
     """Validated construction parameters."""
@@ -61,7 +65,7 @@ class Parameters:
             raise UsageError(f"ratio={self.ratio!r} must be an integer >= 2",
                              "the mesh shrinks by this factor per level; try --ratio 2")
         if not isinstance(self.margin, Fraction) or self.margin < 0 or self.margin > 4:
-            raise UsageError(f"margin={self.margin!r} must be a rational in [0, 4]",
+            raise UsageError(f"margin={_text(self.margin)} must be a rational in [0, 4]",
                              "try --margin 1/4")
         if self.subdivision is not None and (not isinstance(self.subdivision, int)
                                              or not 1 <= self.subdivision <= 64):

@@ -31,6 +31,20 @@ flint_ctx.prec = BALL_PRECISION
 
 # --------------------------------------------------------------------------- parsing
 
+#: guards against strings such as "1e999999999" that would make Fraction compute 10**10^9
+MAX_DIGITS, MAX_EXPONENT = 10_000, 4_000
+
+
+def _exponent_too_large(text: str) -> bool:
+    lowered = text.lower()
+    if "e" not in lowered:
+        return False
+    try:
+        return abs(int(lowered.rsplit("e", 1)[1])) > MAX_EXPONENT
+    except ValueError:
+        return False          # Fraction will refuse it with the usual message
+
+
 def parse_rational(value: Any, where: str = "number") -> Fraction:
     """Read an exact rational from a string ("3", "-7/16", "0.125", "1e-3") or a JSON number.
 
@@ -52,6 +66,10 @@ def parse_rational(value: Any, where: str = "number") -> Fraction:
         if text.lower() in {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity",
                             "+infinity", "-infinity"}:
             raise ValueError(f"{where}: {value!r} is not a finite number")
+        if len(text) > MAX_DIGITS or _exponent_too_large(text):
+            raise ValueError(f"{where}: {value[:40]!r}... is too long or its exponent too large "
+                             f"(at most {MAX_DIGITS} characters and exponents of "
+                             f"{MAX_EXPONENT})")
         try:
             return Fraction(text)
         except (ValueError, ZeroDivisionError):

@@ -705,7 +705,7 @@ def _trace(f, name: str):
         hint = " (f branches on its argument: write kinks with Abs/Max/Min)" \
             if "truth value" in message else " (use sympy functions, not math or numpy)" \
             if isinstance(exc, (TypeError, AttributeError)) else ""
-        raise TargetError(f"f raised {type(exc).__name__} while tracing: {message}{hint}") \
+        raise TargetError(f"{name}: f raised {type(exc).__name__} while tracing: {message}{hint}") \
             from None
     if isinstance(result, bool):
         raise TargetError(f"target f returns a condition, not a number: {result}")
