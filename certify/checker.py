@@ -244,7 +244,7 @@ def _settle_lp(data: GradeData, previous_integral: dict) -> None:
         difference = prev_lo - now_hi
         if difference > 0:
             lp.decrease_lower, lp.status, lp.method = difference, PROVED, "enclosures"
-        elif now_lo >= prev_hi and (now_lo > 0 or result.nontrivial):
+        elif now_lo >= prev_hi and result.nontrivial is True:
             lp.decrease_lower, lp.status, lp.method = None, REFUTED, "enclosures"
         else:
             lp.status, lp.method = UNKNOWN, "enclosures too wide"
