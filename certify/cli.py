@@ -13,6 +13,7 @@ import sys
 from fractions import Fraction
 
 from .errors import CertifyError, UsageError
+from .fileio import output_path
 from .numbers import parse_rational
 
 EXIT_PROVED, EXIT_REFUTED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
@@ -30,17 +31,6 @@ def _rational(text: str) -> Fraction:
         return parse_rational(text, "value")
     except (ValueError, TypeError, ZeroDivisionError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a rational number (e.g. 1/4)")
-
-
-def _output_path(path: str, flag: str) -> str:
-    """Refuse an output path whose directory does not exist, before any work is done."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"{flag}={path}: directory {folder} does not exist",
-                         "create it first or choose another path")
-    if os.path.isdir(path):
-        raise UsageError(f"{flag}={path} is a directory", "give a file name")
-    return path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,7 +79,7 @@ def _build(args) -> int:
     from .network import write_network
     from .target import load_target
 
-    output = _output_path(args.output, "-o")
+    output = output_path(args.output, "-o")
     params = Parameters(args.ratio if args.ratio is not None else DEFAULT_RATIO,
                         args.margin if args.margin is not None else DEFAULT_MARGIN)
     if args.grades < 1:
@@ -130,8 +120,8 @@ def _check(args) -> int:
     from .report import plain_header, plain_row
     from .target import load_target
 
-    report_path = _output_path(args.report, "--report") if args.report else None
-    save_path = _output_path(args.save_network, "--save-network") if args.save_network else None
+    report_path = output_path(args.report, "--report") if args.report else None
+    save_path = output_path(args.save_network, "--save-network") if args.save_network else None
     options = Options(tuple(args.p) if args.p else Options.ps, args.timeout, args.jobs)
     if args.network and (args.ratio is not None or args.margin is not None):
         raise UsageError("--ratio/--margin apply only with --grades",

@@ -20,7 +20,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 from fractions import Fraction
 
 import numpy as np
@@ -30,6 +29,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from .errors import UsageError
+from .fileio import atomic_write_bytes, output_path
 from .numbers import format_rational, parse_rational
 
 #: pixels per inch of the PNG; with the sizes below every image has a whole number of pixels
@@ -251,24 +251,6 @@ def residual_figure(target, network, slices: dict[int, Fraction] | None = None,
     return fig
 
 
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    """Replace `path` by `data` in one step (temporary file beside it, then `os.replace`)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def plot_residuals(target, network, path: str, slices: dict[int, Fraction] | None = None,
                    samples: int | None = None) -> tuple[int, int]:
     """Write the residual picture to the PNG `path` atomically; return its (width, height) in px.
@@ -280,7 +262,7 @@ def plot_residuals(target, network, path: str, slices: dict[int, Fraction] | Non
     fig = residual_figure(target, network, slices, samples)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
     width, height = fig.get_size_inches() * DPI
     return round(width), round(height)
 
@@ -288,12 +270,7 @@ def plot_residuals(target, network, path: str, slices: dict[int, Fraction] | Non
 # --------------------------------------------------------------------------- command
 
 def _check_output(path: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"-o={path}: directory {folder} does not exist",
-                         "create it first or choose another path")
-    if os.path.isdir(path):
-        raise UsageError(f"-o={path} is a directory", "give a file name ending in .png")
+    output_path(path, "-o")
     if not path.lower().endswith(".png"):
         raise UsageError(f"-o={path}: plot writes PNG images", "give a file name ending in .png")
     return path

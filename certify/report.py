@@ -159,8 +159,8 @@ def row(g: GradeResult) -> list[str]:
         (decimal_bound(r.decrease_lower, 'down', 3) if r.decrease_lower else r.status))
         for r in g.lp)
     return [str(g.grade), str(g.width), str(g.depth), "-" if g.hats is None else str(g.hats),
-            g.monotone, g.no_overshoot, decimal_bound(g.sup_upper, "up", 4),
-            decimal_bound(g.sup_lower, "down", 4), lp, f"{g.seconds:.2f}s"]
+            g.monotone, g.no_overshoot, decimal_bound(g.sup_upper, "up", 6),
+            decimal_bound(g.sup_lower, "down", 6), lp, f"{g.seconds:.2f}s"]
 
 
 def table(report: Report):
