@@ -34,6 +34,7 @@ from . import general, local
 from .construction import CONSTRUCTION, default_subdivision
 from .errors import UsageError
 from .freudenthal import nodes
+from .lp import p_th_roots
 from .numbers import parse_rational
 from .refine import Limits, Outcome, PROVED, REFUTED, UNKNOWN
 from .report import GradeResult, LpResult, Report
@@ -221,33 +222,44 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
 # --------------------------------------------------------------------------- (G2), a priori
 
 def _settle_lp(data: GradeData, previous_integral: dict) -> None:
-    """Decide (G2) of a grade from Lemma 2 or from the enclosures of both residual norms."""
+    """Decide (G2) of a grade from Lemma 2 or from the enclosures of both residual norms,
+    then tighten the enclosure of `‖e_k‖_p^p` with what was proved: `e_k = e_{k-1}` for a
+    trivial grade, `‖e_k‖_p^p <= ‖e_{k-1}‖_p^p - decrease` once a decrease is proved."""
     result = data.result
     for lp in result.lp:
         p = lp.p
         prev_lo, prev_hi = previous_integral[p]
         now_lo, now_hi = data.integral[p]
+        _decide_decrease(result, lp, data, prev_lo, prev_hi, now_lo, now_hi)
         if result.nontrivial is False:
-            lp.decrease_lower, lp.status, lp.method = Fraction(0), PROVED, "trivial grade"
-            continue
-        if result.no_overshoot == PROVED and data.g_power_lower[p] > 0:
-            exact = p.denominator == 1
-            lp.decrease_lower = data.g_power_lower[p]
-            lp.status = PROVED
-            lp.method = "Lemma 2, exact" if exact and result.path == "local" else "Lemma 2"
-            continue
-        if result.monotone == PROVED and data.g_power_safe[p] > 0:
-            # |e_k| <= |e_{k-1}| everywhere, and |e_{k-1}| = |e_k| + |g_k| where no overshoot
-            lp.decrease_lower = data.g_power_safe[p]
-            lp.status, lp.method = PROVED, "(G1) + Lemma 2 on pieces without overshoot"
-            continue
-        difference = prev_lo - now_hi
-        if difference > 0:
-            lp.decrease_lower, lp.status, lp.method = difference, PROVED, "enclosures"
-        elif now_lo >= prev_hi and result.nontrivial is True:
-            lp.decrease_lower, lp.status, lp.method = None, REFUTED, "enclosures"
-        else:
-            lp.status, lp.method = UNKNOWN, "enclosures too wide"
+            now_lo, now_hi = max(now_lo, prev_lo), min(now_hi, prev_hi)
+        elif lp.status == PROVED and lp.decrease_lower is not None:
+            now_hi = min(now_hi, prev_hi - lp.decrease_lower)
+        elif result.monotone == PROVED:
+            now_hi = min(now_hi, prev_hi)
+        now_hi = max(now_hi, now_lo)        # never below the rigorous lower bound
+        data.integral[p] = (now_lo, now_hi)
+        lp.norm_lower, lp.norm_upper = p_th_roots(now_lo, now_hi, p)
+
+
+def _decide_decrease(result, lp, data, prev_lo, prev_hi, now_lo, now_hi) -> None:
+    p = lp.p
+    if result.nontrivial is False:
+        lp.decrease_lower, lp.status, lp.method = Fraction(0), PROVED, "trivial grade"
+    elif result.no_overshoot == PROVED and data.g_power_lower[p] > 0:
+        exact = p.denominator == 1 and result.path == "local"
+        lp.decrease_lower, lp.status = data.g_power_lower[p], PROVED
+        lp.method = "Lemma 2, exact" if exact else "Lemma 2"
+    elif result.monotone == PROVED and data.g_power_safe[p] > 0:
+        # |e_k| <= |e_{k-1}| everywhere, and |e_{k-1}| = |e_k| + |g_k| where no overshoot
+        lp.decrease_lower, lp.status = data.g_power_safe[p], PROVED
+        lp.method = "(G1) + Lemma 2 on pieces without overshoot"
+    elif prev_lo - now_hi > 0:
+        lp.decrease_lower, lp.status, lp.method = prev_lo - now_hi, PROVED, "enclosures"
+    elif now_lo >= prev_hi and result.nontrivial is True:
+        lp.decrease_lower, lp.status, lp.method = None, REFUTED, "enclosures"
+    else:
+        lp.status, lp.method = UNKNOWN, "enclosures too wide"
 
 
 def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None:

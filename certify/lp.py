@@ -113,11 +113,15 @@ class NormEnclosure:
 
     def norm(self, p: Fraction) -> tuple[Fraction, Fraction]:
         """Bounds on `‖e‖_p`."""
-        lo, hi = self.integral(p)
-        inv = 1 / to_ball(p)
-        low = ball_bounds(to_ball(lo) ** inv)[0] if lo > 0 else Fraction(0)
-        high = ball_bounds(to_ball(hi) ** inv)[1] if hi > 0 else Fraction(0)
-        return max(low, Fraction(0)), high
+        return p_th_roots(*self.integral(p), p)
+
+
+def p_th_roots(lo: Fraction, hi: Fraction, p: Fraction) -> tuple[Fraction, Fraction]:
+    """Bounds on `t^(1/p)` for `lo <= t <= hi`, rounded outward."""
+    inv = 1 / to_ball(Fraction(p))
+    low = ball_bounds(to_ball(lo) ** inv)[0] if lo > 0 else Fraction(0)
+    high = ball_bounds(to_ball(hi) ** inv)[1] if hi > 0 else Fraction(0)
+    return max(low, Fraction(0)), high
 
 
 def _power(a: Fraction, p: Fraction) -> arb:
