@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import sys
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,6 +35,7 @@ from .errors import UsageError
 from .freudenthal import nodes
 from .lp import p_th_roots
 from .numbers import parse_rational
+from .realize import max_width
 from .refine import Limits, Outcome, PROVED, REFUTED, UNKNOWN
 from .report import GradeResult, LpResult, Report
 from .residual import MONOTONE, NO_OVERSHOOT, abs_residual_lower, check_point
@@ -179,7 +179,7 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
     if step is not None:
         res = local.check_grade(target, network, step, options.ps,
                                 default_subdivision(network.dim), limits, open_claims)
-        path, hats, g_zero, checked = "local", step.hats, step.trivial, res.simplices_checked
+        path, hats, g_zero = "local", step.hats, step.trivial
         outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
                                                   res.g_power_lower, res.queries)
         g_safe = res.g_power_safe
@@ -318,10 +318,16 @@ def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs
     sampler = Sampler(target, network, sample_points(network, plan, samples, options.seed))
     state = _State(target, network, plan, recognised, sampler, options)
     bounds = a_priori_bounds(target, network, recognised)
+    widths = [g.width for g in network.grades]
     report = Report(network.dim, target.name, info={
         "grades_checked": len(network.grades),
         "construction_recognised": bounds is not None,
-        "p": [str(v) for v in options.ps]})
+        "p": [str(v) for v in options.ps],
+        "structure": {
+            # shapes chain: enforced when the network was read (NetworkError otherwise)
+            "widths": widths, "fixed_width": max(widths),
+            "hat_grades": sum(gg is not None for gg in recognised),
+            "within_3d_plus_2": max(widths) <= max_width(network.dim)}})
     previous = {q: general.enclose_target(target, options.ps).integral(q) for q in options.ps}
     indices = range(1, len(network.grades) + 1)
     if jobs > 1 and len(network.grades) > 1:

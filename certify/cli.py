@@ -8,7 +8,6 @@ proved, 1 some claim refuted, 2 bad input or usage, 3 nothing refuted but someth
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from fractions import Fraction
 

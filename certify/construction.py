@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from .enclosure import simplex_residual_bounds, sub_boxes
 from .errors import UsageError
-from .freudenthal import cell_simplices, level_size, mesh, nodes, refine, star_simplices
+from .freudenthal import cell_simplices, mesh, nodes, refine, star_simplices
 from .network import Grade, Network
 from .numbers import format_rational
 from .realize import Hat, grade_layers, readout
@@ -127,7 +127,6 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         start = time.perf_counter()
         if level:
             values = refine(values, params.ratio)
-        n = level_size(level, params.ratio)
         h = mesh(level, params.ratio)
         bounds = star_bounds(target, values, h, k)
         hats = []

@@ -35,7 +35,7 @@ from .freudenthal import cell_simplices, refine as refine_values, simplex_vertic
 from .lp import NormEnclosure, simplex_power_lower
 from .numbers import BALL, ball_bounds, box_ball
 from .realize import Hat, readout, recognise_grade
-from .refine import PROVED, REFUTED, UNKNOWN, Limits, Outcome, refine
+from .refine import REFUTED, Limits, Outcome, refine
 from .residual import MONOTONE, NO_OVERSHOOT
 
 #: the largest common grid (nodes) the locality path will build; beyond it, general path

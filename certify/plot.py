@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
 import sys
 from fractions import Fraction

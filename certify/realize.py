@@ -163,7 +163,6 @@ def grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
     hats = [h for h in hats if h.c != 0]
     builders: list[_LayerBuilder] = []
     pending: list[tuple[int, Fraction]] = []        # (φ column, c) to add into P or Q next
-    carried = [False]
 
     def open_layer(keep):
         inputs_now = inputs if not builders else len(builders[-1].rows)

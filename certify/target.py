@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import reduce
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import sympy

@@ -8,7 +8,6 @@ solver path (counterexample-guided refinement) has to find the violation itself.
 
 from __future__ import annotations
 
-import itertools
 from fractions import Fraction
 
 import pytest
