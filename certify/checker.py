@@ -147,8 +147,9 @@ class GradeData:
 
 
 def _limits(options: Options, dim: int) -> Limits:
+    # a refinement may spend at most six solver timeouts of wall clock before it says unknown
     return Limits(timeout=options.timeout, depth={1: 8, 2: 5, 3: 3}.get(dim, 2),
-                  queries=400)
+                  queries=400, seconds=6 * options.timeout)
 
 
 def _falsify(state: _State, k: int) -> dict[str, Outcome]:

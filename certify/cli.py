@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--report", help="write the certify-report/1 JSON here")
     check.add_argument("--save-network", help="write the (built) network here")
     check.add_argument("--timeout", type=float, default=10.0,
-                       help="seconds per solver call (default 10)")
+                       help="seconds per solver call (default 10); a refinement gets 6x that")
     check.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     check.add_argument("--quiet", action="store_true", help="no table or progress")
 
