@@ -177,26 +177,30 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
     open_claims = tuple(c for c in (MONOTONE, NO_OVERSHOOT) if c not in found)
     step = state.plan[k - 1]
     notes = []
-    if step is not None:
-        res = local.check_grade(target, network, step, options.ps,
-                                default_subdivision(network.dim), limits, open_claims)
-        path, hats, g_zero = "local", step.hats, step.trivial
-        outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
-                                                  res.g_power_lower, res.queries)
-        g_safe = res.g_power_safe
-    else:
-        res = general.check_grade(target, network, k, options.ps, limits, open_claims)
-        path, hats = "general", None
-        outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
-                                                  res.g_power_lower, res.queries)
-        g_zero = True if res.g_zero else None
-        g_safe = res.g_power_safe
-        if any(o.witness is not None and o.witness.g != 0 for o in found.values()):
-            g_zero = False
-        if g_zero is None and not any(g_lower.values()):
-            g_zero = general.is_zero(network, k, options.timeout)
-            if g_zero:
-                notes.append("g is identically zero (solver)")
+    try:
+        if step is not None:
+            res = local.check_grade(target, network, step, options.ps,
+                                    default_subdivision(network.dim), limits, open_claims)
+            path, hats, g_zero = "local", step.hats, step.trivial
+            outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
+                                                      res.g_power_lower, res.queries)
+            g_safe = res.g_power_safe
+        else:
+            res = general.check_grade(target, network, k, options.ps, limits, open_claims)
+            path, hats = "general", None
+            outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
+                                                      res.g_power_lower, res.queries)
+            g_zero = True if res.g_zero else None
+            g_safe = res.g_power_safe
+            if any(o.witness is not None and o.witness.g != 0 for o in found.values()):
+                g_zero = False
+            if g_zero is None and not any(g_lower.values()):
+                g_zero = general.is_zero(network, k, options.timeout)
+                if g_zero:
+                    notes.append("g is identically zero (solver)")
+
+    except ArithmeticError as exc:      # an enclosure blew up: nothing is claimed
+        return _gave_up(k, state, found, start, f"enclosure failed: {exc}")
     outcomes.update(found)
     for claim in (MONOTONE, NO_OVERSHOOT):
         for reason in outcomes[claim].reasons[:3]:
@@ -220,6 +224,24 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
     return GradeData(result, integral, g_lower, g_safe, g_zero)
 
 
+def _gave_up(k: int, state: _State, found: dict, start: float, why: str) -> GradeData:
+    """A grade whose enclosures failed: refutations found by sampling stand, all else unknown."""
+    grade = state.network.grades[k - 1]
+    status = {c: (found[c].status if c in found else UNKNOWN) for c in (MONOTONE, NO_OVERSHOOT)}
+    counter = found[MONOTONE].witness if MONOTONE in found else None
+    other = found[NO_OVERSHOOT].witness if NO_OVERSHOOT in found else None
+    ps = state.options.ps
+    result = GradeResult(
+        grade=k, width=grade.width, depth=grade.depth, hats=None, path="none",
+        monotone=status[MONOTONE], no_overshoot=status[NO_OVERSHOOT],
+        sup_upper=None, sup_lower=Fraction(0), sup_witness=None,
+        lp=[LpResult(p, Fraction(0), None, None, UNKNOWN, why) for p in ps], nontrivial=None,
+        counterexample=counter, no_overshoot_counterexample=other if other is not counter
+        else None, seconds=time.perf_counter() - start, notes=[why])
+    zero = {p: Fraction(0) for p in ps}
+    return GradeData(result, {p: (Fraction(0), None) for p in ps}, zero, dict(zero), None)
+
+
 # --------------------------------------------------------------------------- (G2), a priori
 
 def _settle_lp(data: GradeData, previous_integral: dict) -> None:
@@ -232,6 +254,14 @@ def _settle_lp(data: GradeData, previous_integral: dict) -> None:
         prev_lo, prev_hi = previous_integral[p]
         now_lo, now_hi = data.integral[p]
         _decide_decrease(result, lp, data, prev_lo, prev_hi, now_lo, now_hi)
+        if now_hi is None or prev_hi is None:
+            # an enclosure failed on one side: only (G1) can carry an upper bound over
+            if now_hi is None and prev_hi is not None and result.monotone == PROVED:
+                now_hi = prev_hi
+            if now_hi is not None:
+                data.integral[p] = (now_lo, now_hi)
+                lp.norm_lower, lp.norm_upper = p_th_roots(now_lo, now_hi, p)
+            continue
         if result.nontrivial is False:
             now_lo, now_hi = max(now_lo, prev_lo), min(now_hi, prev_hi)
         elif lp.status == PROVED and lp.decrease_lower is not None:
@@ -247,6 +277,8 @@ def _decide_decrease(result, lp, data, prev_lo, prev_hi, now_lo, now_hi) -> None
     p = lp.p
     if result.nontrivial is False:
         lp.decrease_lower, lp.status, lp.method = Fraction(0), PROVED, "trivial grade"
+    elif result.path == "none":
+        lp.status = UNKNOWN
     elif result.no_overshoot == PROVED and data.g_power_lower[p] > 0:
         exact = p.denominator == 1 and result.path == "local"
         lp.decrease_lower, lp.status = data.g_power_lower[p], PROVED
@@ -255,9 +287,9 @@ def _decide_decrease(result, lp, data, prev_lo, prev_hi, now_lo, now_hi) -> None
         # |e_k| <= |e_{k-1}| everywhere, and |e_{k-1}| = |e_k| + |g_k| where no overshoot
         lp.decrease_lower, lp.status = data.g_power_safe[p], PROVED
         lp.method = "(G1) + Lemma 2 on pieces without overshoot"
-    elif prev_lo - now_hi > 0:
+    elif now_hi is not None and prev_lo - now_hi > 0:
         lp.decrease_lower, lp.status, lp.method = prev_lo - now_hi, PROVED, "enclosures"
-    elif now_lo >= prev_hi and result.nontrivial is True:
+    elif prev_hi is not None and now_lo >= prev_hi and result.nontrivial is True:
         lp.decrease_lower, lp.status, lp.method = None, REFUTED, "enclosures"
     else:
         lp.status, lp.method = UNKNOWN, "enclosures too wide"

@@ -43,7 +43,7 @@ class LpResult:
 
     p: Fraction
     norm_lower: Fraction
-    norm_upper: Fraction
+    norm_upper: Fraction | None
     decrease_lower: Fraction | None
     status: str
     method: str
@@ -69,7 +69,7 @@ class GradeResult:
     path: str                      # "local" (hats recognised) or "general"
     monotone: str
     no_overshoot: str
-    sup_upper: Fraction
+    sup_upper: Fraction | None      # None: no enclosure could be computed
     sup_lower: Fraction
     sup_witness: tuple[Fraction, ...] | None
     lp: list[LpResult]
@@ -88,7 +88,9 @@ class GradeResult:
 
     @property
     def a_priori_respected(self) -> bool | None:
-        return None if self.a_priori is None else self.sup_upper <= self.a_priori
+        if self.a_priori is None or self.sup_upper is None:
+            return None
+        return self.sup_upper <= self.a_priori
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -159,7 +161,8 @@ def row(g: GradeResult) -> list[str]:
         (decimal_bound(r.decrease_lower, 'down', 3) if r.decrease_lower else r.status))
         for r in g.lp)
     return [str(g.grade), str(g.width), str(g.depth), "-" if g.hats is None else str(g.hats),
-            g.monotone, g.no_overshoot, decimal_bound(g.sup_upper, "up", 6),
+            g.monotone, g.no_overshoot,
+            "?" if g.sup_upper is None else decimal_bound(g.sup_upper, "up", 6),
             decimal_bound(g.sup_lower, "down", 6), lp, f"{g.seconds:.2f}s"]
 
 

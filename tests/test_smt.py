@@ -89,3 +89,24 @@ def test_claim_violation_matches_the_pointwise_definition():
             formula = smt.claim_violation(claim, smt.const(r), smt.const(0), smt.const(g))
             answer = smt.solve([formula], [], 5)
             assert isinstance(answer, smt.Sat) == expected, (claim, g, r)
+
+
+def test_a_failing_enclosure_yields_unknown_not_a_crash(monkeypatch):
+    from certify.construction import build
+    target = target_from_function(lambda x: x * x, "square")
+    network = build(target, 4)
+    real = type(target).mean_value
+
+    def failing(self, lo, hi):
+        if lo[0] >= Fraction(1, 2):
+            raise ArithmeticError("no finite enclosure")
+        return real(self, lo, hi)
+    monkeypatch.setattr(type(target), "mean_value", failing)
+    report = check(target, network)
+    assert report.verdict == "unknown" and report.exit_status == 3
+    bad = [g for g in report.grades if g.path == "none"]
+    assert bad and all(g.monotone == "unknown" and g.sup_upper is None for g in bad)
+    assert all(lp.status == "unknown" for g in bad for lp in g.lp)
+    report.to_json()                 # serialisable with the missing bounds
+    from certify.report import plain_row
+    [plain_row(g) for g in report.grades]
