@@ -354,14 +354,15 @@ def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs
     widths = [g.width for g in network.grades]
     report = Report(network.dim, target.name, info={
         "grades_checked": len(network.grades),
-        "construction_recognised": bounds is not None,
+        "a_priori_applies": bounds is not None,
         "p": [str(v) for v in options.ps],
         "structure": {
             # shapes chain: enforced when the network was read (NetworkError otherwise)
             "widths": widths, "fixed_width": max(widths),
             "hat_grades": sum(gg is not None for gg in recognised),
             "within_3d_plus_2": max(widths) <= max_width(network.dim)}})
-    previous = {q: general.enclose_target(target, options.ps).integral(q) for q in options.ps}
+    f_norms = general.enclose_target(target, options.ps)
+    previous = {q: f_norms.integral(q) for q in options.ps}
     indices = range(1, len(network.grades) + 1)
     if jobs > 1 and len(network.grades) > 1:
         _STATE = state
