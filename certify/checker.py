@@ -179,49 +179,41 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
     notes = []
     try:
         if step is not None:
-            res = local.check_grade(target, network, step, options.ps,
-                                    default_subdivision(network.dim), limits, open_claims)
-            path, hats, g_zero = "local", step.hats, step.trivial
-            outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
-                                                      res.g_power_lower, res.queries)
-            g_safe = res.g_power_safe
+            path, hats = "local", step.hats
+            ev = local.check_grade(target, network, step, options.ps,
+                                   default_subdivision(network.dim), limits, open_claims)
         else:
-            res = general.check_grade(target, network, k, options.ps, limits, open_claims)
             path, hats = "general", None
-            outcomes, sup, norms, g_lower, queries = (res.outcomes, res.sup_upper, res.norms,
-                                                      res.g_power_lower, res.queries)
-            g_zero = True if res.g_zero else None
-            g_safe = res.g_power_safe
+            ev = general.check_grade(target, network, k, options.ps, limits, open_claims)
             if any(o.witness is not None and o.witness.g != 0 for o in found.values()):
-                g_zero = False
-            if g_zero is None and not any(g_lower.values()):
-                g_zero = general.is_zero(network, k, options.timeout)
-                if g_zero:
+                ev.g_zero = False
+            if ev.g_zero is None and not any(ev.g_power_lower.values()):
+                ev.g_zero = general.is_zero(network, k, options.timeout)
+                if ev.g_zero:
                     notes.append("g is identically zero (solver)")
-
     except ArithmeticError as exc:      # an enclosure blew up: nothing is claimed
         return _gave_up(k, state, found, start, f"enclosure failed: {exc}")
-    outcomes.update(found)
+    outcomes = dict(ev.outcomes, **found)
     for claim in (MONOTONE, NO_OVERSHOOT):
         for reason in outcomes[claim].reasons[:3]:
             notes.append(f"{claim}: {reason}")
     witness_point = state.sampler.sup_witness(k)
     sup_lower = abs_residual_lower(target, network, k, witness_point)
-    integral = {p: norms.integral(p) for p in options.ps}
-    lp = [LpResult(p, *norms.norm(p), None, UNKNOWN, "") for p in options.ps]
+    integral = {p: ev.norms.integral(p) for p in options.ps}
+    lp = [LpResult(p, *ev.norms.norm(p), None, UNKNOWN, "") for p in options.ps]
     counter = outcomes[MONOTONE].witness
     result = GradeResult(
         grade=k, width=grade.width, depth=grade.depth, hats=hats, path=path,
         monotone=outcomes[MONOTONE].status, no_overshoot=outcomes[NO_OVERSHOOT].status,
-        sup_upper=sup, sup_lower=sup_lower, sup_witness=witness_point, lp=lp,
-        nontrivial=None if g_zero is None else not g_zero,
+        sup_upper=ev.sup_upper, sup_lower=sup_lower, sup_witness=witness_point, lp=lp,
+        nontrivial=None if ev.g_zero is None else not ev.g_zero,
         counterexample=counter,
         no_overshoot_counterexample=outcomes[NO_OVERSHOOT].witness
         if outcomes[NO_OVERSHOOT].witness is not counter else None,
-        seconds=time.perf_counter() - start, queries=queries, notes=notes)
-    if any(g_lower.values()):
+        seconds=time.perf_counter() - start, queries=ev.queries, notes=notes)
+    if any(ev.g_power_lower.values()):
         result.nontrivial = True
-    return GradeData(result, integral, g_lower, g_safe, g_zero)
+    return GradeData(result, integral, ev.g_power_lower, ev.g_power_safe, ev.g_zero)
 
 
 def _gave_up(k: int, state: _State, found: dict, start: float, why: str) -> GradeData:

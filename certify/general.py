@@ -14,7 +14,6 @@ enclosure, so `|e_k|` and `|g_k|` get rigorous bounds box by box.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from fractions import Fraction
 
 from . import smt
@@ -22,26 +21,13 @@ from .lp import NormEnclosure, power_bounds
 from .numbers import BALL, ball_bounds, box_ball
 from flint import arb
 
-from .refine import Limits, Outcome, REFUTED, children, refine
+from .refine import Evidence, Limits, Outcome, REFUTED, children, refine
 from .residual import MONOTONE, NO_OVERSHOOT
 
 
 def boxes_per_side(dim: int) -> int:
     """Resolution of the norm grid: 64 boxes in d=1, 32^2 in d=2, 8^3 in d=3, coarser above."""
     return {1: 64, 2: 32, 3: 8}.get(dim, 4)
-
-
-@dataclass
-class GeneralResult:
-    """Claims, norms and the sup bound of one grade from the general path."""
-
-    outcomes: dict[str, Outcome]
-    sup_upper: Fraction
-    norms: NormEnclosure
-    g_power_lower: dict[Fraction, Fraction]
-    g_power_safe: dict[Fraction, Fraction]
-    g_zero: bool          # interval propagation shows g ≡ 0 on the whole cube
-    queries: int
 
 
 def check_claims(target, network, grade: int, limits: Limits,
@@ -155,9 +141,8 @@ def enclose_target(target, ps) -> NormEnclosure:
 
 
 def check_grade(target, network, grade: int, ps, limits: Limits,
-                claims=(MONOTONE, NO_OVERSHOOT)) -> GeneralResult:
+                claims=(MONOTONE, NO_OVERSHOOT)) -> Evidence:
     """Run the general path for one grade."""
     outcomes = check_claims(target, network, grade, limits, claims)
     sup, norms, g_lower, safe, g_zero = enclose_grade(target, network, grade, ps)
-    queries = sum(o.queries for o in outcomes.values())
-    return GeneralResult(outcomes, sup, norms, g_lower, safe, g_zero, queries)
+    return Evidence(outcomes, sup, norms, g_lower, safe, g_zero=True if g_zero else None)

@@ -35,7 +35,7 @@ from .freudenthal import cell_simplices, refine as refine_values, simplex_vertic
 from .lp import NormEnclosure, simplex_power_lower
 from .numbers import BALL, ball_bounds, box_ball
 from .realize import Hat, readout, recognise_grade
-from .refine import REFUTED, Limits, Outcome, refine
+from .refine import REFUTED, Evidence, Limits, Outcome, refine
 from .residual import MONOTONE, NO_OVERSHOOT
 
 #: the largest common grid (nodes) the locality path will build; beyond it, general path
@@ -144,19 +144,6 @@ def grid_plan(network, recognised) -> list[GridStep | None]:
     return steps
 
 
-@dataclass
-class LocalResult:
-    """Claims, norms and the sup bound of one grade from the locality path."""
-
-    outcomes: dict[str, Outcome]
-    sup_upper: Fraction
-    norms: NormEnclosure
-    g_power_lower: dict[Fraction, Fraction]
-    g_power_safe: dict[Fraction, Fraction]     # only over simplices with no overshoot proved
-    simplices_checked: int
-    queries: int
-
-
 def _sign(values) -> int:
     if all(v >= 0 for v in values):
         return 1
@@ -170,7 +157,7 @@ def _decided(sign: int, lo: Fraction, hi: Fraction) -> bool:
 
 
 def check_grade(target, network, step: GridStep, ps, subdivision: int,
-                limits: Limits, claims=(MONOTONE, NO_OVERSHOOT)) -> LocalResult:
+                limits: Limits, claims=(MONOTONE, NO_OVERSHOOT)) -> Evidence:
     """Run the locality path for one grade (see the module docstring)."""
     dim = network.dim
     h = Fraction(1, step.grid)
@@ -182,7 +169,6 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
     g_safe = dict(g_lower)
     sup = Fraction(0)
     hard = {MONOTONE: [], NO_OVERSHOOT: []}
-    checked = 0
     for cell in itertools.product(range(step.grid), repeat=dim):
         boxes = sub_boxes(target, cell, h, subdivision)
         for simplex in cell_simplices(cell):
@@ -192,7 +178,6 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
             gv = [step.g[v] for v in simplex_vertices(simplex)]
             if not any(gv):
                 continue
-            checked += 1
             sign = _sign(gv)
             for p in g_lower:
                 part = simplex_power_lower(gv, vol, p)
@@ -220,8 +205,7 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
                 if outcome.status == REFUTED:
                     break
         outcomes[claim] = outcome
-    queries = sum(o.queries for o in outcomes.values())
-    return LocalResult(outcomes, sup, norms, g_lower, g_safe, checked, queries)
+    return Evidence(outcomes, sup, norms, g_lower, g_safe, g_zero=step.trivial)
 
 
 def _refine_simplex(target, network, step: GridStep, simplex, claim: str,

@@ -55,6 +55,22 @@ class Outcome:
             self.status = UNKNOWN
 
 
+@dataclass
+class Evidence:
+    """What one path (locality or general) established for one grade."""
+
+    outcomes: dict[str, Outcome]               # claim -> outcome
+    sup_upper: Fraction                        # rigorous bound on ‖e_k‖_∞
+    norms: object                              # `lp.NormEnclosure` of e_k
+    g_power_lower: dict                        # p -> lower bound on ‖g_k‖_p^p
+    g_power_safe: dict                         # the same over pieces without overshoot
+    g_zero: bool | None = None                 # g_k ≡ 0 shown (None: not decided)
+
+    @property
+    def queries(self) -> int:
+        return sum(o.queries for o in self.outcomes.values())
+
+
 Box = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
 
 
