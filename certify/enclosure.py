@@ -37,18 +37,23 @@ class SubBox:
     f_box: arb            # naive enclosure of f over B
 
 
+def sub_box(target, lo: Sequence[Fraction], hi: Sequence[Fraction], sub: Index = ()) -> SubBox:
+    """The enclosure data of `f` on the box `[lo, hi]`."""
+    f_mid, grad = target.mean_value(lo, hi)
+    if grad is not None and not all(g.is_finite() for g in grad):
+        grad = None
+    f_box = target.evaluate(BALL, [box_ball(a, b) for a, b in zip(lo, hi)])
+    return SubBox(sub, tuple(lo), tuple(hi), f_mid, tuple(grad) if grad is not None else None,
+                  f_box)
+
+
 def sub_boxes(target, cell: Index, h: Fraction, k: int) -> list[SubBox]:
     """The `k^d` sub-boxes of a cell with their enclosure data."""
     out = []
     step = h / k
     for sub in itertools.product(range(k), repeat=len(cell)):
         lo = tuple(c * h + s * step for c, s in zip(cell, sub))
-        hi = tuple(v + step for v in lo)
-        f_mid, grad = target.mean_value(lo, hi)
-        if grad is not None and not all(g.is_finite() for g in grad):
-            grad = None
-        f_box = target.evaluate(BALL, [box_ball(a, b) for a, b in zip(lo, hi)])
-        out.append(SubBox(sub, lo, hi, f_mid, tuple(grad) if grad is not None else None, f_box))
+        out.append(sub_box(target, lo, tuple(v + step for v in lo), sub))
     return out
 
 

@@ -28,12 +28,12 @@ from fractions import Fraction
 import numpy as np
 
 from . import smt
-from .enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_boxes, \
-    SubBox
+from .enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_box, \
+    sub_boxes
 from .freudenthal import cell_simplices, refine as refine_values, simplex_vertices, \
     simplex_volume
 from .lp import NormEnclosure, simplex_power_lower
-from .numbers import BALL, ball_bounds, box_ball
+from .numbers import ball_bounds
 from .realize import Hat, readout, recognise_grade
 from .refine import REFUTED, Evidence, Limits, Outcome, refine
 from .residual import MONOTONE, NO_OVERSHOOT
@@ -250,14 +250,8 @@ def _refine_simplex(target, network, step: GridStep, simplex, claim: str,
     def cheap(box):
         if not sign:
             return False
-        lo, hi = box
-        f_mid, grad = target.mean_value(lo, hi)
-        if grad is not None and not all(gg.is_finite() for gg in grad):
-            grad = None
-        sb = SubBox((), lo, hi, f_mid, tuple(grad) if grad is not None else None,
-                    target.evaluate(BALL, [box_ball(a, b) for a, b in zip(lo, hi)]))
         try:
-            blo, bhi = ball_bounds(residual_ball(sb, shifted))
+            blo, bhi = ball_bounds(residual_ball(sub_box(target, *box), shifted))
         except ArithmeticError:
             return False
         return _decided(sign, blo, bhi)

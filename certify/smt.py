@@ -105,7 +105,7 @@ def network_terms(grades, inputs: Sequence, prefix: str = "n") -> tuple[list, li
 
 
 def sympy_term(expr, symbol_terms: dict):
-    """A piecewise-linear or polynomial SymPy expression as an exact z3 term."""
+    """A SymPy expression as an exact z3 term (the checker encodes piecewise-linear ones)."""
     if expr.is_Symbol:
         return symbol_terms[expr]
     if expr.is_Rational:
@@ -163,13 +163,15 @@ def _value(model, v) -> Fraction:
 
 
 def solve(constraints: Iterable, variables: Sequence, timeout: float) -> Unsat | Sat | Unknown:
-    """Ask whether `constraints` are satisfiable, within `timeout` seconds.
+    """Ask whether the linear real `constraints` are satisfiable, within `timeout` seconds.
 
+    Every query of the checker is linear real arithmetic with `If` (piecewise-linear
+    targets, enclosures, ReLU networks), so the solver runs in QF_LRA.
     `variables` are the terms whose model values are returned (by their names).
     """
     constraints = list(constraints)
     with _LOCK:
-        solver = z3.SolverFor("QF_LRA") if _linear_only(constraints) else z3.Solver()
+        solver = z3.SolverFor("QF_LRA")
         solver.set("timeout", max(1, int(timeout * 1000)))
         solver.add(*constraints)
         answer = solver.check()
@@ -179,28 +181,6 @@ def solve(constraints: Iterable, variables: Sequence, timeout: float) -> Unsat |
             model = solver.model()
             return Sat({str(v): _value(model, v) for v in variables})
         return Unknown(solver.reason_unknown() or "unknown")
-
-
-def _linear_only(constraints) -> bool:
-    """QF_LRA is much faster on our queries; used only when every product has a constant."""
-    seen = set()
-    stack = list(constraints)
-    while stack:
-        t = stack.pop()
-        if t.get_id() in seen:
-            continue
-        seen.add(t.get_id())
-        if z3.is_mul(t) and sum(1 for a in t.children() if not z3.is_rational_value(a)
-                                and not _is_const_expr(a)) > 1:
-            return False
-        stack.extend(t.children())
-    return True
-
-
-def _is_const_expr(t) -> bool:
-    return z3.is_rational_value(t) or (z3.is_app(t) and t.num_args() > 0
-                                       and all(_is_const_expr(a) for a in t.children())
-                                       and not z3.is_const(t))
 
 
 def claim_violation(claim: str, f_value, previous, g):
