@@ -37,7 +37,7 @@ from .lp import p_th_roots
 from .numbers import parse_rational
 from .realize import max_width
 from .refine import Limits, Outcome, PROVED, REFUTED, UNKNOWN
-from .report import GradeResult, LpResult, Report
+from .report import NOT_OWED, GradeResult, LpResult, Report
 from .residual import MONOTONE, NO_OVERSHOOT, abs_residual_lower, check_point
 
 DEFAULT_PS = (Fraction(1), Fraction(2))
@@ -268,7 +268,8 @@ def _settle_lp(data: GradeData, previous_integral: dict) -> None:
 def _decide_decrease(result, lp, data, prev_lo, prev_hi, now_lo, now_hi) -> None:
     p = lp.p
     if result.nontrivial is False:
-        lp.decrease_lower, lp.status, lp.method = Fraction(0), PROVED, "trivial grade"
+        # g_k ≡ 0 (decided exactly): e_k = e_{k-1}, and (G2) asks nothing of this grade
+        lp.decrease_lower, lp.status, lp.method = Fraction(0), NOT_OWED, "trivial grade (g = 0)"
     elif result.path == "none":
         lp.status = UNKNOWN
     elif result.no_overshoot == PROVED and data.g_power_lower[p] > 0:
@@ -282,9 +283,20 @@ def _decide_decrease(result, lp, data, prev_lo, prev_hi, now_lo, now_hi) -> None
     elif now_hi is not None and prev_lo - now_hi > 0:
         lp.decrease_lower, lp.status, lp.method = prev_lo - now_hi, PROVED, "enclosures"
     elif prev_hi is not None and now_lo >= prev_hi and result.nontrivial is True:
+        # refuted only for a grade PROVED nontrivial (exact nodal values, an exact witness
+        # with g != 0, or a rigorous ‖g‖_p^p > 0): a trivial grade owes no decrease
         lp.decrease_lower, lp.status, lp.method = None, REFUTED, "enclosures"
     else:
         lp.status, lp.method = UNKNOWN, "enclosures too wide"
+
+
+def _carry_sup(result, before) -> None:
+    """Under proved (G1), `|e_k| <= |e_{k-1}|` pointwise, so `sup|e_k| <= sup|e_{k-1}|`:
+    the grade's sup bound is the smaller of its own and the previous grade's."""
+    if result.monotone != PROVED or before is None or before.sup_upper is None:
+        return
+    if result.sup_upper is None or before.sup_upper < result.sup_upper:
+        result.sup_upper = before.sup_upper
 
 
 def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None:
@@ -372,6 +384,7 @@ def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs
 
 def _finish(report, data: GradeData, previous, bounds, on_grade):
     _settle_lp(data, previous)
+    _carry_sup(data.result, report.grades[-1] if report.grades else None)
     if bounds is not None:
         data.result.a_priori = bounds[data.result.grade - 1]
     report.grades.append(data.result)

@@ -3,7 +3,8 @@ the table `certify check` prints.
 
 Verdicts are `proved`, `refuted` or `unknown`, kept apart everywhere: the overall verdict
 is *refuted* if some (G1) or (G2) claim is refuted, else *unknown* if some is unknown,
-else *proved*. No-overshoot and the a priori bound are reported beside it. Bounds are
+else *proved*. (G2) of a trivial grade (`g_k ≡ 0`, decided exactly) is `not owed`: it is
+neither a proof of strict decay nor a failure, and counts as proved in the verdict. No-overshoot and the a priori bound are reported beside it. Bounds are
 written as exact rationals or as decimals rounded outward, so each string is itself a
 valid bound.
 """
@@ -21,12 +22,17 @@ from .residual import Counterexample
 
 FORMAT = "certify-report/1"
 PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
-_RANK = {PROVED: 0, UNKNOWN: 1, REFUTED: 2}
+#: (G2) of a trivial grade (`g_k ≡ 0`, decided exactly): nothing to prove, nothing failed
+NOT_OWED = "not owed"
+_RANK = {PROVED: 0, NOT_OWED: 0, UNKNOWN: 1, REFUTED: 2}
 
 
 def worst(*statuses: str) -> str:
-    """Combine verdicts: refuted beats unknown beats proved."""
-    return max(statuses, key=_RANK.__getitem__) if statuses else PROVED
+    """Combine verdicts: refuted beats unknown beats proved ("not owed" counts as proved)."""
+    if not statuses:
+        return PROVED
+    status = max(statuses, key=_RANK.__getitem__)
+    return PROVED if status == NOT_OWED else status
 
 
 def _up(q: Fraction | None) -> str | None:

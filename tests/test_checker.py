@@ -56,10 +56,12 @@ def test_every_example_is_proved(built, name):
         assert g.path == "local"
         assert g.monotone == g.no_overshoot == "proved"
         assert g.sup_lower <= g.sup_upper
-        assert all(lp.status == "proved" for lp in g.lp)
+        # (G2) is proved at a nontrivial grade, "not owed" at a trivial one (g ≡ 0)
+        assert all(lp.status == ("proved" if g.nontrivial else "not owed") for lp in g.lp)
         if g.nontrivial:
             assert all(lp.decrease_lower > 0 for lp in g.lp)
     sups = [g.sup_upper for g in report.grades]
+    assert all(b <= a for a, b in zip(sups, sups[1:]))     # carried forward under (G1)
     assert sups[-1] < sups[0]
 
 
