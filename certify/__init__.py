@@ -18,6 +18,7 @@ from .errors import CertifyError, NetworkError, TargetError, UsageError
 from .network import Network, read_network, write_network
 from .report import Report
 from .target import load_target
+from .torch_import import from_torch
 
-__all__ = ["load_target", "build", "check", "read_network", "write_network", "Network",
+__all__ = ["load_target", "build", "check", "read_network", "write_network", "Network", "from_torch",
            "Report", "CertifyError", "TargetError", "NetworkError", "UsageError"]
