@@ -256,4 +256,4 @@ def _refine_simplex(target, network, step: GridStep, simplex, claim: str,
 
     root = (tuple(origin), tuple(o + h for o in origin))
     return refine(target, network, step.grade, claim, [root], region, terms, limits,
-                  cheap=cheap, meets=meets)
+                  cheap=cheap, meets=meets, affine=lambda x: (previous, g))

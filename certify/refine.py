@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Sequence
 
-from . import smt
+from . import smt, special
 from .numbers import ball_bounds
-from .residual import Counterexample, check_point
+from .residual import MONOTONE, Counterexample, check_point
 
 PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
+#: special-point searches one refinement may run (each a few hundred mpmath evaluations)
+SPECIAL_SEARCHES = 3
 
 
 @dataclass
@@ -108,12 +110,16 @@ def children(box: Box) -> list[Box]:
 def refine(target, network, grade: int, claim: str, roots: Sequence[Box],
            region: Callable[[Sequence], list], terms: Callable[[Sequence], tuple],
            limits: Limits, cheap: Callable[[Box], bool] | None = None,
-           meets: Callable[[Box], bool] | None = None) -> Outcome:
+           meets: Callable[[Box], bool] | None = None,
+           affine: Callable[[Sequence[Fraction]], tuple] | None = None) -> Outcome:
     """Prove `claim` for grade `grade` on `region` (within the union of `roots`), or refute it.
 
     `region(xs)` gives the linear constraints of the region, `terms(xs)` the pair
     `(F_{k-1}(x), g_k(x))` as solver terms plus side constraints, `cheap(box)` an optional
-    enclosure-only proof on a box, `meets(box)` whether a box meets the region at all.
+    enclosure-only proof on a box, `meets(box)` whether a box meets the region at all,
+    `affine(x)` the pair `(F_{k-1}, g_k)` as affine maps on the piece containing `x`
+    (default: the network's linear region at `x`), used to search special points
+    (`certify.special`) before a box at the finest depth is given up.
     """
     outcome = Outcome()
     exact_target = target.kind == "piecewise-linear"
@@ -123,6 +129,7 @@ def refine(target, network, grade: int, claim: str, roots: Sequence[Box],
     base = region(xs)
     previous, g, side = terms(xs)
     deadline = time.monotonic() + limits.seconds
+    specials = 0
     while stack:
         box, depth = stack.pop()
         if meets is not None and not meets(box):
@@ -150,6 +157,13 @@ def refine(target, network, grade: int, claim: str, roots: Sequence[Box],
         if witness is not None:
             outcome.status, outcome.witness = REFUTED, witness
             return outcome
+        if not exact_target and depth >= limits.depth and specials < SPECIAL_SEARCHES:
+            specials += 1
+            witness = _special_points(target, network, grade, claim, roots, box, point,
+                                      affine, deadline)
+            if witness is not None:
+                outcome.status, outcome.witness = REFUTED, witness
+                return outcome
         if exact_target or depth >= limits.depth:
             outcome.status = UNKNOWN
             outcome.reasons.append(
@@ -165,3 +179,25 @@ def _probe_box(target, network, grade, claim, box: Box) -> Counterexample | None
     lo, hi = box
     centre = [(a + b) / 2 for a, b in zip(lo, hi)]
     return check_point(target, network, grade, centre, claim)
+
+
+def _special_points(target, network, grade, claim, roots, box: Box, model, affine,
+                    deadline: float) -> Counterexample | None:
+    """Exact checks at the special points of the root box holding `box` (`certify.special`)."""
+    lo, hi = box
+    root = next((r for r in roots if all(a <= b and c <= e for a, b, c, e in
+                                          zip(r[0], lo, hi, r[1]))), box)
+    model = tuple(min(max(Fraction(v), a), b) for v, a, b in zip(model, root[0], root[1]))
+    try:
+        pieces = affine(model) if affine is not None else special.local_affine(network, grade,
+                                                                                model)
+    except ArithmeticError:
+        return None
+    factor = 2 if claim == MONOTONE else 1
+    for point in special.candidates(target, factor, root, model, pieces):
+        if time.monotonic() > deadline:
+            return None
+        witness = check_point(target, network, grade, point, claim)
+        if witness is not None:
+            return witness
+    return None
