@@ -176,10 +176,14 @@ class Counterexample:
                 f"(overshoot >= {self._gap_text(n)})")
 
 
+#: exact rationals up to this many characters are written as they are, longer ones rounded
+EXACT_CHARS = 64
+
+
 def _bound(q: Fraction, direction: str, digits: int) -> str:
     """`q` exactly when short, else a decimal bound of `digits` significant digits."""
     text = format_rational(q)
-    if len(text) <= max(digits, 24):
+    if len(text) <= max(digits, EXACT_CHARS):
         return text
     try:
         return decimal_bound(q, direction, digits)
@@ -189,8 +193,6 @@ def _bound(q: Fraction, direction: str, digits: int) -> str:
 
 def _interval(bounds: tuple[Fraction, Fraction], digits: int) -> list[str]:
     lo, hi = bounds
-    if lo == hi and len(format_rational(lo)) <= 4 * max(digits, 24):
-        return [format_rational(lo)] * 2
     return [_bound(lo, "down", digits), _bound(hi, "up", digits)]
 
 

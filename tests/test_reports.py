@@ -54,8 +54,8 @@ def assert_witness_shows_violation(w: dict) -> None:
     gap, g = Fraction(w["gap"]), Fraction(w["g"])
     assert 0 <= prev_lo <= prev_hi <= prev_up and new_down <= new_lo <= new_hi
     assert gap > 0 and g != 0
-    if w["exact"]:
-        assert prev_lo == prev_hi and new_lo == new_hi
+    if w["exact"] and prev_lo == prev_hi:      # an exact value written exactly
+        assert prev_up == prev_lo
     e_lo, e_hi = map(Fraction, w["e_prev_interval"])
     n_lo, n_hi = map(Fraction, w["e_new_interval"])
     assert e_lo <= e_hi and n_lo <= n_hi
