@@ -171,7 +171,12 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
         boxes = sub_boxes(target, cell, h, subdivision)
         for simplex in cell_simplices(cell):
             lo, hi = simplex_residual_bounds(simplex, h, total, boxes, subdivision)
-            norms.add(vol, lo, hi)
+            if dim == 1:       # certified integrals of |f - A|^p on the segment (certify.lp)
+                a = cell[0] * h
+                norms.add_segment(target, a, a + h, total[cell], (total[cell[0] + 1]
+                                                                  - total[cell]) / h, lo, hi)
+            else:
+                norms.add(vol, lo, hi)
             sup = max(sup, -lo, hi)
             gv = [step.g[v] for v in simplex_vertices(simplex)]
             if not any(gv):

@@ -95,15 +95,40 @@ class NormEnclosure:
         self.lower = {p: arb(0) for p in self.ps}
         self.upper = {p: arb(0) for p in self.ps}
 
-    def add(self, volume: Fraction, lo: Fraction, hi: Fraction) -> None:
+    def add(self, volume: Fraction, lo: Fraction, hi: Fraction, ps=None) -> None:
+        """A piece of `volume` on which `lo <= e <= hi` (piecewise-constant bounds)."""
         vol = to_ball(volume)
         m = Fraction(0) if lo <= 0 <= hi else min(abs(lo), abs(hi))
         M = max(abs(lo), abs(hi))
-        for p in self.ps:
+        for p in self.ps if ps is None else ps:
             if m:
                 self.lower[p] += vol * _power(m, p)
             if M:
                 self.upper[p] += vol * _power(M, p)
+
+    def add_integral(self, p: Fraction, low: Fraction, high: Fraction) -> None:
+        """A piece whose `∫|e|^p` is known to lie in `[low, high]`."""
+        self.lower[p] += to_ball(low)
+        self.upper[p] += to_ball(high)
+
+    def add_segment(self, target, a: Fraction, b: Fraction, value_a: Fraction,
+                    slope: Fraction, lo: Fraction, hi: Fraction) -> None:
+        """The piece `[a, b]` of the line where `e = f - A`, `A` affine (`value_a` at `a`):
+        certified integrals for integer `p` (`interval_power_integral`), intersected with
+        the piecewise-constant bounds from `lo <= e <= hi`; those alone otherwise."""
+        crude = []
+        for p in self.ps:
+            tight = interval_power_integral(target, a, b, value_a, slope, p) if TIGHT else None
+            if tight is None:
+                crude.append(p)
+                continue
+            m = Fraction(0) if lo <= 0 <= hi else min(abs(lo), abs(hi))
+            M = max(abs(lo), abs(hi))
+            low = max(tight[0], (b - a) * m ** int(p))
+            high = min(tight[1], (b - a) * M ** int(p))
+            self.add_integral(p, low, max(low, high))
+        if crude:
+            self.add(b - a, lo, hi, crude)
 
     def integral(self, p: Fraction) -> tuple[Fraction, Fraction]:
         """Bounds on `‖e‖_p^p`."""
@@ -128,3 +153,125 @@ def _power(a: Fraction, p: Fraction) -> arb:
     if is_integer(p):
         return to_ball(a) ** int(p)
     return to_ball(a) ** to_ball(p)
+
+
+# --------------------------------------------------------------------------- 1-D integrals
+
+class _Unsupported(Exception):
+    """The expression has an operation with no rigorous complex-analytic extension here."""
+
+
+def _acb_program(expr, symbols):
+    """`expr` as a function `(z, analytic) -> acb`: rationals exact, functions with branch
+    cuts or kinks (log, sqrt, Abs, Max, Min) checked for analyticity as `acb.integral` needs."""
+    import sympy
+    from flint import acb, fmpq
+
+    def build(e):
+        if e.is_Symbol:
+            index = symbols.index(e)
+            return lambda z, a: z[index]
+        if e.is_Rational:
+            value = acb(fmpq(int(e.p), int(e.q)))
+            return lambda z, a: value
+        if e is sympy.pi:
+            return lambda z, a: acb.pi()
+        if e is sympy.E:
+            return lambda z, a: acb(1).exp()
+        args = [build(t) for t in e.args]
+        if e.is_Add:
+            return lambda z, a: sum((f(z, a) for f in args[1:]), args[0](z, a))
+        if e.is_Mul:
+            def mul(z, a):
+                out = args[0](z, a)
+                for f in args[1:]:
+                    out = out * f(z, a)
+                return out
+            return mul
+        if e.is_Pow:
+            base, ex = args[0], e.args[1]
+            if ex.is_Integer:
+                n = int(ex)
+                return lambda z, a: base(z, a) ** n
+            if ex.is_Rational:
+                q = acb(fmpq(int(ex.p), int(ex.q)))
+                if ex == sympy.Rational(1, 2):
+                    return lambda z, a: base(z, a).sqrt(analytic=a)
+                return lambda z, a: (q * base(z, a).log(analytic=a)).exp()
+            power = args[1]
+            return lambda z, a: (power(z, a) * base(z, a).log(analytic=a)).exp()
+        entire = {sympy.sin: "sin", sympy.cos: "cos", sympy.exp: "exp", sympy.sinh: "sinh",
+                  sympy.cosh: "cosh", sympy.tan: "tan", sympy.tanh: "tanh"}
+        if e.func in entire:            # entire or meromorphic: poles give non-finite balls
+            name, u = entire[e.func], args[0]
+            return lambda z, a: getattr(u(z, a), name)()
+        if e.func is sympy.log:
+            u = args[0]
+            return lambda z, a: u(z, a).log(analytic=a)
+        if e.func is sympy.Abs:
+            u = args[0]
+            return lambda z, a: u(z, a).real_abs(analytic=a)
+        if e.func in (sympy.Max, sympy.Min):
+            method = "real_max" if e.func is sympy.Max else "real_min"
+
+            def extreme(z, a):
+                out = args[0](z, a)
+                for f in args[1:]:
+                    out = getattr(out, method)(f(z, a), analytic=a)
+                return out
+            return extreme
+        raise _Unsupported(str(e.func))
+
+    return build(expr)
+
+
+_PROGRAMS: dict = {}
+
+
+def _program_for(target):
+    key = (target.expr, target.symbols)
+    if key not in _PROGRAMS:
+        try:
+            _PROGRAMS[key] = _acb_program(target.expr, list(target.symbols))
+        except _Unsupported:
+            _PROGRAMS[key] = None
+    return _PROGRAMS[key]
+
+
+#: certified integrals where available (switched off only to compare, in bench/bench_norms.py)
+TIGHT = True
+
+#: work limit of one rigorous integral (integrand evaluations), and its tolerances
+EVAL_LIMIT = 4000
+
+
+def interval_power_integral(target, a: Fraction, b: Fraction, value_a: Fraction,
+                            slope: Fraction, p: Fraction) -> tuple[Fraction, Fraction] | None:
+    """Rigorous bounds on `∫_a^b |f(x) - A(x)|^p dx`, `A(x) = value_a + slope (x - a)`, for
+    `d = 1` and integer `p`: Arb's certified integration (`acb.integral`) of the
+    piecewise-analytic integrand. None when it cannot be done (then callers fall back on
+    piecewise-constant bounds)."""
+    from flint import acb, fmpq
+    if not is_integer(p) or target.dim != 1:
+        return None
+    f = _program_for(target)
+    if f is None:
+        return None
+    n = int(p)
+    a_ball, b_ball = acb(fmpq(a.numerator, a.denominator)), acb(fmpq(b.numerator, b.denominator))
+    v0, s = acb(fmpq(value_a.numerator, value_a.denominator)), acb(fmpq(slope.numerator,
+                                                                           slope.denominator))
+
+    def integrand(z, analytic):
+        e = f([z], analytic) - v0 - s * (z - a_ball)
+        if n % 2 == 0:
+            return e ** n
+        return e.real_abs(analytic=analytic) ** n
+
+    try:
+        result = acb.integral(integrand, a_ball, b_ball, rel_tol=arb(2) ** -24,
+                              abs_tol=arb(2) ** -80, eval_limit=EVAL_LIMIT)
+        low, high = ball_bounds(result.real)
+    except (ArithmeticError, ValueError, ZeroDivisionError):
+        return None
+    return max(low, Fraction(0)), high

@@ -217,3 +217,36 @@ def test_sup_bounds_carried_forward_under_g1():
     assert all(g.monotone == "proved" for g in report.grades)
     assert all(b <= a for a, b in zip(sups, sups[1:]))
     assert all(g.sup_lower <= g.sup_upper for g in report.grades)
+
+
+# --------------------------------------------------------------------------- L^p enclosures
+
+@pytest.mark.parametrize("name", ["sine", "runge", "holder"])
+def test_one_dimensional_norms_are_tight_and_contain_the_true_norm(name):
+    target = load_target(example(name))
+    network = build(target, 6)
+    report = check(target, network)
+    n = 32                                       # grade 6 lives on the grid of mesh 1/32
+    f = sympy.lambdify(target.symbols, target.expr, "mpmath")
+    nodes = [Fraction(j, n) for j in range(n + 1)]
+    outs = [network.exact_outputs((x,)) for x in nodes]
+    for g in report.grades:
+        F = [sum(o[:g.grade], Fraction(0)) for o in outs]
+        for r in g.lp:
+            assert r.norm_upper <= Fraction(105, 100) * r.norm_lower, (g.grade, r.p)
+            p = int(r.p)
+            with mpmath.workdps(30):
+                total = mpmath.mpf(0)
+                for j in range(n):
+                    a, b = nodes[j], nodes[j + 1]
+                    slope = (F[j + 1] - F[j]) / (b - a)
+
+                    def e(x, j=j, a=a, slope=slope):
+                        return abs(f(x) - (mpmath.mpf(F[j].numerator) / F[j].denominator
+                                           + mpmath.mpf(slope.numerator) / slope.denominator
+                                           * (x - mpmath.mpf(a.numerator) / a.denominator)))
+                    cuts = [a] + [c for c in (Fraction(1, 3),) if a < c < b] + [b]
+                    total += mpmath.quad(lambda x: e(x) ** p, [
+                        mpmath.mpf(c.numerator) / c.denominator for c in cuts])
+                norm = total ** (mpmath.mpf(1) / p)
+            assert float(r.norm_lower) * (1 - 1e-9) <= norm <= float(r.norm_upper) * (1 + 1e-9)
