@@ -111,6 +111,29 @@ class NormEnclosure:
         self.lower[p] += to_ball(low)
         self.upper[p] += to_ball(high)
 
+    def add_simplex(self, target, simplex, h: Fraction, affine, volume: Fraction,
+                    lo: Fraction, hi: Fraction) -> None:
+        """The Freudenthal simplex `(cell, perm)` of mesh `h` where `e = f - affine`:
+        certified nested integrals where possible (`simplex_power_integral`, d <= 2),
+        intersected with the piecewise-constant bounds from `lo <= e <= hi`."""
+        cell, perm = simplex
+        sign = 1 if lo >= 0 else -1 if hi <= 0 else 0
+        m = Fraction(0) if lo <= 0 <= hi else min(abs(lo), abs(hi))
+        M = max(abs(lo), abs(hi))
+        crude = []
+        for p in self.ps:
+            tight = (simplex_power_integral(target, [c * h for c in cell], perm, h, affine, p,
+                                            sign)
+                     if TIGHT and len(cell) <= MAX_NESTED_DIM else None)
+            if tight is None:
+                crude.append(p)
+                continue
+            low = max(tight[0], volume * m ** int(p))
+            high = min(tight[1], volume * M ** int(p))
+            self.add_integral(p, low, max(low, high))
+        if crude:
+            self.add(volume, lo, hi, crude)
+
     def add_segment(self, target, a: Fraction, b: Fraction, value_a: Fraction,
                     slope: Fraction, lo: Fraction, hi: Fraction) -> None:
         """The piece `[a, b]` of the line where `e = f - A`, `A` affine (`value_a` at `a`):
@@ -241,6 +264,9 @@ def _program_for(target):
 #: certified integrals where available (switched off only to compare, in bench/bench_norms.py)
 TIGHT = True
 
+#: nested certified integration up to this dimension (its cost grows like a power of d)
+MAX_NESTED_DIM = 2
+
 #: work limit of one rigorous integral (integrand evaluations), and its tolerances
 EVAL_LIMIT = 4000
 
@@ -275,3 +301,87 @@ def interval_power_integral(target, a: Fraction, b: Fraction, value_a: Fraction,
     except (ArithmeticError, ValueError, ZeroDivisionError):
         return None
     return max(low, Fraction(0)), high
+
+
+def simplex_power_integral(target, origin, perm, h: Fraction, affine, p: Fraction,
+                           sign: int) -> tuple[Fraction, Fraction] | None:
+    """Rigorous bounds on `∫_T |f - A|^p` over the Freudenthal simplex
+    `T = {h >= t_π(0) >= ... >= t_π(d-1) >= 0}`, `t = x - origin`, by nested certified
+    integration (`acb.integral`, analyticity checked on every ball at every level, so the
+    inner integrals are analytic in the outer variables). Integer `p`; for odd `p` the sign
+    of `f - A` on `T` must be known (`sign` = ±1). None when it cannot be done."""
+    if not is_integer(p):
+        return None
+    n = int(p)
+    if n % 2 and not sign:
+        # |e| changes sign on T: |∫e| <= ∫|e| <= sqrt(vol(T) ∫e^2) (Cauchy-Schwarz), p = 1
+        if n != 1:
+            return None
+        first = _nested(target, origin, perm, h, affine, 1, 1)
+        second = _nested(target, origin, perm, h, affine, 2, 1)
+        if first is None or second is None:
+            return None
+        volume = Fraction(h) ** len(origin) / math.factorial(len(origin))
+        low = first[0] if first[0] > 0 else -first[1] if first[1] < 0 else Fraction(0)
+        _, high = ball_bounds((to_ball(volume) * to_ball(max(second[1], Fraction(0)))).sqrt())
+        return low, high
+    bounds = _nested(target, origin, perm, h, affine, n, sign)
+    return None if bounds is None else (max(bounds[0], Fraction(0)), bounds[1])
+
+
+def _nested(target, origin, perm, h, affine, n: int, sign: int):
+    """Bounds on `∫_T (sign (f - A))^n` by nested certified integration (may be negative)."""
+    from flint import acb, fmpq
+    if not _analytic(target.expr):
+        return None
+    f = _program_for(target)
+    if f is None:
+        return None
+    d = len(origin)
+
+    def ball(q):
+        q = Fraction(q)
+        return acb(fmpq(q.numerator, q.denominator))
+
+    o = [ball(v) for v in origin]
+    grad = [ball(v) for v in affine.grad]
+    a_origin = [ball(v) for v in affine.origin]
+    v0 = ball(affine.value0)
+    tol = arb(2) ** -20
+
+    def residual(t, analytic):
+        x = [None] * d
+        for j, axis in enumerate(perm):
+            x[axis] = o[axis] + t[j]
+        value = f(x, analytic) - v0
+        for gi, xi, ai in zip(grad, x, a_origin):
+            value -= gi * (xi - ai)
+        return (value if sign >= 0 else -value) ** n
+
+    def level(j, t, analytic):
+        upper = ball(h) if j == 0 else t[j - 1]
+
+        def integrand(s, a):
+            return (residual(t + [s], a or analytic) if j == d - 1
+                    else level(j + 1, t + [s], a or analytic))
+        return acb.integral(integrand, acb(0), upper, rel_tol=tol, abs_tol=arb(2) ** -80,
+                            eval_limit=EVAL_LIMIT // 4)
+
+    try:
+        return ball_bounds(level(0, [], False).real)
+    except (ArithmeticError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _analytic(expr) -> bool:
+    """Is `expr` built only from operations analytic (or meromorphic) in every variable?
+    Nested integration needs it: kinks and branch cuts stall the outer integrals."""
+    import sympy
+    allowed = (sympy.sin, sympy.cos, sympy.exp, sympy.sinh, sympy.cosh, sympy.tan, sympy.tanh)
+    for e in sympy.preorder_traversal(expr):
+        if e.is_Atom or e.is_Add or e.is_Mul or e.func in allowed:
+            continue
+        if e.is_Pow and e.args[1].is_Integer:
+            continue
+        return False
+    return True

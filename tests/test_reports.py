@@ -250,3 +250,13 @@ def test_one_dimensional_norms_are_tight_and_contain_the_true_norm(name):
                         mpmath.mpf(c.numerator) / c.denominator for c in cuts])
                 norm = total ** (mpmath.mpf(1) / p)
             assert float(r.norm_lower) * (1 - 1e-9) <= norm <= float(r.norm_upper) * (1 + 1e-9)
+
+
+def test_two_dimensional_norms_of_an_analytic_target_are_tight():
+    target = load_target(example("peaks2d"))
+    report = check(target, build(target, 4))
+    for g in report.grades:
+        for r in g.lp:
+            assert r.norm_lower <= r.norm_upper
+            if r.p == 2 or g.grade == 4:
+                assert r.norm_upper <= Fraction(105, 100) * r.norm_lower, (g.grade, r.p)
