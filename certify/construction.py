@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import vectorised
 from .enclosure import simplex_residual_bounds, sub_boxes
 from .errors import UsageError
 from .freudenthal import cell_simplices, mesh, nodes, refine, star_simplices
@@ -100,6 +101,9 @@ def coefficient(lo: Fraction, hi: Fraction, margin: Fraction) -> Fraction:
 
 def star_bounds(target, values: np.ndarray, h: Fraction, k: int) -> dict:
     """`{node: (lo_z, hi_z)}` for every node of the grid that `values` lives on."""
+    fast = vectorised.star_bounds(target, values, h, k)
+    if fast is not None:
+        return fast
     dim = values.ndim
     n = values.shape[0] - 1
     simplex_bounds = {}

@@ -27,13 +27,15 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import smt
+from flint import arb
+
+from . import smt, vectorised
 from .enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_box, \
     sub_boxes
 from .freudenthal import cell_simplices, refine as refine_values, simplex_vertices, \
     simplex_volume
 from .lp import NormEnclosure, simplex_power_lower
-from .numbers import ball_bounds
+from .numbers import ball_bounds, to_ball
 from .realize import Hat, readout, recognise_grade
 from .refine import REFUTED, Evidence, Limits, Outcome, refine
 from .residual import MONOTONE, NO_OVERSHOOT
@@ -167,7 +169,11 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
     g_safe = dict(g_lower)
     sup = Fraction(0)
     hard = {MONOTONE: [], NO_OVERSHOOT: []}
-    for cell in itertools.product(range(step.grid), repeat=dim):
+    fast = _scan_vectorised(target, step, subdivision, vol, norms, g_lower, g_safe, hard)
+    cells = () if fast is not None else itertools.product(range(step.grid), repeat=dim)
+    if fast is not None:
+        sup = fast
+    for cell in cells:
         boxes = sub_boxes(target, cell, h, subdivision)
         for simplex in cell_simplices(cell):
             lo, hi = simplex_residual_bounds(simplex, h, total, boxes, subdivision)
@@ -210,6 +216,138 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
                     break
         outcomes[claim] = outcome
     return Evidence(outcomes, sup, norms, g_lower, g_safe, g_zero=step.trivial)
+
+
+def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, norms,
+                     g_lower: dict, g_safe: dict, hard: dict) -> Fraction | None:
+    """The cell loop of `check_grade` for all simplices at once (`certify.vectorised`):
+    fills `norms`, `g_lower`, `g_safe` and `hard` exactly as the loop would, in the same
+    order, and returns the sup bound; None (nothing touched) when not applicable."""
+    n = step.grid
+    total = vectorised.residual_bounds(target, step.previous + step.g, n, subdivision)
+    if total is None:
+        return None
+    dim = step.g.ndim
+    signs = np.array([(v > 0) - (v < 0) for v in step.g.ravel()],
+                     dtype=np.int8).reshape(step.g.shape)
+    half = numerators = None
+    perms = list(itertools.permutations(range(dim)))
+    found = []                       # (cell index, perm index, claim list)
+    los, his = [], []
+    for pi, perm in enumerate(perms):
+        lo, hi = total[perm]
+        los.append(lo)
+        his.append(hi)
+        vs = [signs[tuple(slice(o, o + n) for o in off)] for off in vectorised._perm_offsets(perm)]
+        nonzero = np.any([v != 0 for v in vs], axis=0)
+        if not nonzero.any():
+            continue
+        positive = np.all([v >= 0 for v in vs], axis=0)
+        negative = np.all([v <= 0 for v in vs], axis=0)
+        sign = np.where(positive, 1, np.where(negative, -1, 0))
+        decided = ((sign > 0) & (lo >= 0)) | ((sign < 0) & (hi <= 0))
+        exact_ps = [p for p in g_lower if p.denominator == 1 and p <= 64]
+        if exact_ps:
+            if numerators is None:
+                numerators = _common_numerators(step.g)
+            verts = [numerators[0][tuple(slice(o, o + n) for o in off)]
+                     for off in vectorised._perm_offsets(perm)]
+            one_signed = nonzero & (positive | negative)
+            for p in exact_ps:
+                every, safe = _power_sums(verts, one_signed, decided, int(p))
+                scale = vol * math.factorial(dim) * math.factorial(int(p)) \
+                    / math.factorial(int(p) + dim) / Fraction(numerators[1]) ** int(p)
+                g_lower[p] += scale * every
+                g_safe[p] += scale * safe
+        others = [p for p in g_lower if p not in exact_ps]
+        for cell in zip(*np.nonzero(nonzero)) if others else ():
+            cell = tuple(int(c) for c in cell)
+            simplex = (cell, perm)
+            gv = [step.g[v] for v in simplex_vertices(simplex)]
+            ok = bool(decided[cell])
+            for p in others:
+                part = simplex_power_lower(gv, vol, p)
+                g_lower[p] += part
+                if ok:
+                    g_safe[p] += part
+        undecided = nonzero & ~decided
+        if not undecided.any():
+            continue
+        if half is None:
+            half = vectorised.residual_bounds(target, step.previous + step.g / 2, n,
+                                              subdivision)
+        for cell in zip(*np.nonzero(undecided)):
+            cell = tuple(int(c) for c in cell)
+            claims = [NO_OVERSHOOT]
+            sg = int(sign[cell])
+            if not sg or half is None or not _decided(sg, Fraction(float(half[perm][0][cell])),
+                                                      Fraction(float(half[perm][1][cell]))):
+                claims.append(MONOTONE)
+            found.append((cell, pi, claims))
+    for cell, pi, claims in sorted(found, key=lambda item: (item[0], item[1])):
+        for claim in claims:
+            hard[claim].append((cell, perms[pi]))
+    lo, hi = np.stack(los), np.stack(his)
+    _add_norms(norms, vol, lo, hi)
+    return max(Fraction(0), Fraction(float(max(-lo.min(), hi.max()))))
+
+
+def _common_numerators(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """(|v| * D as exact Python ints in an object array, D): D the lcm of the denominators."""
+    flat = values.ravel()
+    den = 1
+    for v in flat:
+        d = Fraction(v).denominator
+        if den % d:
+            den = den * d // math.gcd(den, d)
+    ints = np.empty(len(flat), dtype=object)
+    ints[:] = [abs(Fraction(v).numerator) * (den // Fraction(v).denominator) for v in flat]
+    return ints.reshape(values.shape), den
+
+
+def _power_sums(verts: list, one_signed: np.ndarray, decided: np.ndarray,
+                p: int) -> tuple[int, int]:
+    """Exact `Σ_T h_p(|a_T|)` (integers) over the one-signed simplices, and over those of
+    them that are decided (`simplex_power_lower` without the common factor)."""
+    if not one_signed.any():
+        return 0, 0
+    values = [v[one_signed] for v in verts]
+    h = [np.ones(len(values[0]), dtype=object)] + \
+        [np.zeros(len(values[0]), dtype=object) for _ in range(p)]
+    h[1:] = [np.array([0] * len(values[0]), dtype=object) for _ in range(p)]
+    for a in values:
+        for m in range(1, p + 1):          # h_m(new) = h_m(old) + a h_{m-1}(new)
+            h[m] = h[m] + a * h[m - 1]
+    every = sum(h[p].tolist())
+    safe = sum(h[p][decided[one_signed]].tolist())
+    return every, safe
+
+
+def _add_norms(norms, vol: Fraction, lo: np.ndarray, hi: np.ndarray) -> None:
+    """`norms.add(vol, lo, hi)` for every piece: integer `p` summed in floats rounded
+    outward (`math.fsum` is correctly rounded, then one `nextafter`), others piece by piece."""
+    with np.errstate(all="ignore"):
+        m = np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(np.abs(lo), np.abs(hi))).ravel()
+        big = np.maximum(np.abs(lo), np.abs(hi)).ravel()
+        ball_vol = to_ball(vol)
+        for p in norms.ps:
+            if p.denominator != 1 or not 1 <= p <= 64:
+                for a, b in zip(lo.ravel().tolist(), hi.ravel().tolist()):
+                    piece = NormEnclosure([p])
+                    piece.add(vol, Fraction(a), Fraction(b))
+                    norms.lower[p] += piece.lower[p]
+                    norms.upper[p] += piece.upper[p]
+                continue
+            low, high = m, big
+            for _ in range(int(p) - 1):
+                low = np.maximum(np.nextafter(low * m, -np.inf), 0.0)
+                high = np.nextafter(high * big, np.inf)
+            s_lo = max(float(np.nextafter(math.fsum(low), -np.inf)), 0.0)
+            s_hi = float(np.nextafter(math.fsum(high), np.inf))
+            if not math.isfinite(s_hi):
+                raise ArithmeticError("an L^p enclosure overflowed")
+            norms.lower[p] += ball_vol * arb(s_lo)
+            norms.upper[p] += ball_vol * arb(s_hi)
 
 
 def _refine_simplex(target, network, step: GridStep, simplex, claim: str,

@@ -153,6 +153,13 @@ def hat_block(z: Sequence[Fraction], h: Fraction) -> list[Layer]:
     return [b.build() for b in builders]
 
 
+#: grades built recently, by (dim, hats, inputs): `certify check --grades N` builds each
+#: grade and then rebuilds it to recognise it; the second time is a lookup (a pure
+#: function of exact inputs, so nothing stale can come back)
+_BUILT: dict = {}
+_BUILT_MAX = 256
+
+
 def grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
     """The layers of one construction grade realising `Σ c φ_z` over `hats`, in order.
 
@@ -160,6 +167,15 @@ def grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
     input itself for grade 1, the previous grade's carriers after that). Zero
     coefficients are skipped. Its readout is `readout(dim)`.
     """
+    key = (dim, tuple(hats), inputs)
+    if key not in _BUILT:
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.pop(next(iter(_BUILT)))
+        _BUILT[key] = _grade_layers(dim, hats, inputs)
+    return list(_BUILT[key])
+
+
+def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
     hats = [h for h in hats if h.c != 0]
     builders: list[_LayerBuilder] = []
     pending: list[tuple[int, Fraction]] = []        # (φ column, c) to add into P or Q next

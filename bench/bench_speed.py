@@ -1,0 +1,172 @@
+"""Speed of the construction path: `certify check --grades N` as a whole process (issue 12).
+
+    python bench/bench_speed.py                       # sine 10/14, peaks2d 6/7, smooth3d 4/5
+    python bench/bench_speed.py --only sine:10 peaks2d:6
+    python bench/bench_speed.py --large               # adds sine 16, peaks2d 8, smooth3d 6
+    python bench/bench_speed.py --jobs 2
+    python bench/bench_speed.py --save bench/baseline # keep the reports ...
+    python bench/bench_speed.py --compare bench/baseline   # ... and compare with them later
+
+Each run is a fresh `python -m certify check --target examples/T.py --grades N --quiet`
+process; the table gives hats, cells (simplices of all grades' grids), CPU seconds of the
+process (user + system; steadier than wall on a shared machine), wall seconds, peak
+resident memory, ms per hat, bytes per hat, and the *float floor*: one numpy pass over the
+same sub-boxes (f and its gradient in float64 at every sub-box midpoint of every grade),
+which no rigorous method can beat. `--compare DIR` checks that every report has the same
+verdicts as the saved one and that bounds only tightened (sup and norm upper bounds not
+larger, lower bounds and decreases not smaller).
+
+Timings only: nothing here asserts anything about them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+RUNS = [("sine", 10), ("sine", 14), ("peaks2d", 6), ("peaks2d", 7), ("smooth3d", 4),
+        ("smooth3d", 5)]
+LARGE = [("sine", 16), ("peaks2d", 8), ("smooth3d", 6)]
+HEADERS = ["run", "verdict", "hats", "cells", "CPU s", "wall s", "peak MiB", "ms/hat",
+           "KB/hat", "floor ms", "x floor"]
+
+
+def run_check(name: str, grades: int, jobs: int, report: str, profile: str | None):
+    """Run one check process; returns (cpu seconds, wall seconds, peak RSS bytes)."""
+    cmd = [sys.executable]
+    if profile:
+        cmd += ["-m", "cProfile", "-o", profile]
+    cmd += ["-m", "certify", "check", "--target", os.path.join(ROOT, "examples", f"{name}.py"),
+            "--grades", str(grades), "--quiet", "--report", report, "--jobs", str(jobs)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1, 3):
+        raise SystemExit(f"{name} --grades {grades}: certify exited {proc.returncode}")
+    # the rusage of a waited-for child includes its own waited-for children (--jobs workers)
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss * 1024
+
+
+def cells_of(dim: int, grades: int, ratio: int = 2) -> int:
+    """Simplices of every grade's grid: Σ_ℓ (ratio^ℓ)^d d!."""
+    return sum((ratio ** level) ** dim for level in range(grades)) * math.factorial(dim)
+
+
+def float_floor(name: str, grades: int) -> float:
+    """Seconds of one numpy pass: f and ∇f in float64 at every sub-box midpoint."""
+    import numpy as np
+    from certify.construction import default_subdivision
+    from certify.numbers import FLOAT
+    from certify.target import load_target
+    target = load_target(os.path.join(ROOT, "examples", f"{name}.py"))
+    k = default_subdivision(target.dim)
+    start = time.perf_counter()
+    for level in range(grades):
+        m = (2 ** level) * k
+        axes = [(np.arange(m) + 0.5) / m] * target.dim
+        points = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
+        target.floats(points)
+        with np.errstate(all="ignore"):
+            target.gradient(FLOAT, tuple(points.T))
+    return time.perf_counter() - start
+
+
+def _fraction(text):
+    return None if text is None else Fraction(text)
+
+
+def compare(old: dict, new: dict) -> list[str]:
+    """Differences that are not allowed: verdicts changed, or a bound loosened."""
+    problems = []
+    if old["verdict"] != new["verdict"]:
+        problems.append(f"verdict {old['verdict']} -> {new['verdict']}")
+    for a, b in zip(old["grades"], new["grades"]):
+        k = a["grade"]
+        for key in ("verdict", "monotone", "no_overshoot", "nontrivial", "hats", "path"):
+            if a[key] != b[key]:
+                problems.append(f"grade {k} {key}: {a[key]} -> {b[key]}")
+        pairs = [("sup_upper", a["sup_upper"], b["sup_upper"], "upper"),
+                 ("sup_lower", a["sup_lower"], b["sup_lower"], "lower")]
+        for la, lb in zip(a["lp"], b["lp"]):
+            if la["status"] != lb["status"]:
+                problems.append(f"grade {k} p={la['p']} status: {la['status']} -> {lb['status']}")
+            pairs += [(f"p={la['p']} norm_upper", la["norm_upper"], lb["norm_upper"], "upper"),
+                      (f"p={la['p']} norm_lower", la["norm_lower"], lb["norm_lower"], "lower"),
+                      (f"p={la['p']} decrease", la["decrease_lower"], lb["decrease_lower"],
+                       "lower")]
+        for what, x, y, side in pairs:
+            x, y = _fraction(x), _fraction(y)
+            if x is None:
+                continue
+            if y is None or (y > x if side == "upper" else y < x):
+                problems.append(f"grade {k} {what}: {x} -> {y} (looser)")
+    if len(old["grades"]) != len(new["grades"]):
+        problems.append("number of grades differs")
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="runs as target:grades, e.g. sine:10")
+    parser.add_argument("--large", action="store_true", help="add sine 16, peaks2d 8, smooth3d 6")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--profile", help="directory for cProfile outputs (NAME-N.prof)")
+    parser.add_argument("--save", help="directory to save the reports in")
+    parser.add_argument("--compare", help="directory of saved reports to compare with")
+    args = parser.parse_args(argv)
+    runs = [(s.split(":")[0], int(s.split(":")[1])) for s in args.only] if args.only \
+        else RUNS + (LARGE if args.large else [])
+    rows, failures = [], []
+    for name, grades in runs:
+        print(f"{name} --grades {grades} ...", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            report_path = os.path.join(tmp, "report.json")
+            profile = os.path.join(args.profile, f"{name}-{grades}.prof") if args.profile \
+                else None
+            cpu, wall, rss = run_check(name, grades, args.jobs, report_path, profile)
+            with open(report_path) as handle:
+                report = json.load(handle)
+        key = f"{name}-{grades}.json"
+        if args.save:
+            os.makedirs(args.save, exist_ok=True)
+            with open(os.path.join(args.save, key), "w") as handle:
+                json.dump(report, handle, indent=1)
+        if args.compare and os.path.exists(os.path.join(args.compare, key)):
+            with open(os.path.join(args.compare, key)) as handle:
+                problems = compare(json.load(handle), report)
+            failures += [f"{name} {grades}: {p}" for p in problems]
+        hats = sum(g["hats"] or 0 for g in report["grades"])
+        floor = float_floor(name, grades)
+        rows.append([f"{name} {grades}", report["verdict"], f"{hats}",
+                     f"{cells_of(report['dim'], grades)}", f"{cpu:.2f}", f"{wall:.2f}",
+                     f"{rss / 2 ** 20:.0f}", f"{cpu / hats * 1e3:.3f}",
+                     f"{rss / hats / 1024:.1f}", f"{floor * 1e3:.1f}", f"{cpu / floor:.0f}"])
+    widths = [max(len(r[i]) for r in [HEADERS] + rows) for i in range(len(HEADERS))]
+    print(f"certify check --grades N, jobs={args.jobs}, load average "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    for row in [HEADERS] + rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+    print("CPU = user+system seconds of the process and its workers; peak = largest RSS; "
+          "ms/hat and KB/hat use CPU and peak memory; x floor = CPU / float floor")
+    if args.compare:
+        print("reports vs " + args.compare + ": " + ("identical verdicts, no bound looser"
+                                                      if not failures else "DIFFER"))
+        for line in failures:
+            print("  " + line)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Residual enclosures for every simplex of a grid at once: numpy intervals, rounded outward.
+
+`enclosure.py` encloses `f - A_T` one simplex at a time in Arb; this module computes the
+same mean-value / naive enclosures for all simplices of a grid in a few numpy passes. It
+is rigorous by IEEE 754 alone, with no trust in any floating-point library function:
+
+*f data.* `f(m)`, `∇f(B)` and `f(B)` on every sub-box `B` (side `1/(n k)`) are computed
+in Arb (`enclosure.sub_box`) on the exact rational box, then turned into float intervals:
+a ball `mid ± rad` becomes `[↓(↓m̂ - ↑r̂), ↑(↑m̂ + ↑r̂)]`, where `m̂, r̂` are the floats
+nearest to (or truncated from) `mid, rad` and `↓x, ↑x` are `np.nextafter(x, ∓inf)`.
+Converting an exact binary number to float64 errs by less than one unit in the last
+place (ulp), so `↓m̂ <= mid <= ↑m̂` and `rad <= ↑r̂`. f data depends on the target and the
+geometry only, never on a network: it is cached per `(target, n, k)` and shared by
+`certify build` and `certify check` in one process, so a network edited in between
+cannot reuse anything stale.
+
+*Directed rounding.* Every `+`, `-`, `*` of two floats is correctly rounded (IEEE 754),
+so its exact result lies within one ulp of the computed one: `↓(a ∘ b) <= a ∘ b <=
+↑(a ∘ b)`. Each interval operation below computes its lower end point as `↓` of the
+rounded result from lower data, its upper end point as `↑` of upper data (interval
+arithmetic with outward rounding emulated by one `nextafter` per operation; underflow to
+subnormals or zero still errs by less than the spacing `nextafter` steps over). Products
+by the exact scalars `t_m = (s + 1/2)/k` and `1/(2k)` (k a power of two, so both are
+exact) keep their sign pattern. Absolute values and max/min of end points are exact.
+
+*The enclosure.* On a cell with local coordinate `t = (x - c h)/h ∈ [0,1]^d`, the simplex
+`t_π1 >= … >= t_πd` has vertex values `v_0..v_d` (exact rationals, enclosed in float
+intervals: exact when the float equals the rational, else one ulp either side) and
+
+    A(t) = v_0 + Σ_j D_j t_πj,   D_j = v_{j+1} - v_j,   ∂A/∂x_πj = D_j / h.
+
+For a sub-box with local mid-point `t_m` and half-side `1/(2k)` (`ρ = h/(2k)` in `x`):
+
+    naive:  f(B) - A(t_m) + [-S, S],        S = Σ_j |D_j| / (2k)
+    mean:   f(m) - A(t_m) + [-T, T],        T = Σ_j |∇_πj f(B) h - D_j| / (2k)
+
+(`|∇f(B) - a| ρ = |∇f(B) h - D| / (2k)`); both contain `(f - A)(B)`, so their
+intersection does. `h = 1/n` is enclosed as `[↓ĥ, ↑ĥ]` unless exact. A simplex's bounds
+are the min / max over the sub-boxes that meet it (`enclosure.meets`). The result is
+read back as exact rationals (`Fraction(float)` is exact), so everything downstream is
+unchanged; the only loss against Arb is a few ulps of `|f|`.
+
+Anything non-finite (an enclosure blew up, an overflow) makes the caller fall back to the
+per-simplex Arb path, which then behaves as before (including raising ArithmeticError).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing
+from contextlib import contextmanager
+from fractions import Fraction
+
+import numpy as np
+
+from .enclosure import meets, sub_box
+
+_DOWN, _UP = -np.inf, np.inf
+
+
+def _dn(x):
+    return np.nextafter(x, _DOWN)
+
+
+def _up(x):
+    return np.nextafter(x, _UP)
+
+
+def applies(k: int) -> bool:
+    """Sub-box mid-points `(s + 1/2)/k` are exact floats only for `k` a power of two."""
+    return k >= 1 and k & (k - 1) == 0
+
+
+# --------------------------------------------------------------------------- workers
+
+_JOBS = 1
+_TASK = None                 # (target, m, dim) for forked workers
+
+
+@contextmanager
+def workers(jobs: int):
+    """Compute f data over `jobs` processes inside this block (fork; 1 = in process)."""
+    global _JOBS
+    previous, _JOBS = _JOBS, max(1, int(jobs))
+    try:
+        yield
+    finally:
+        _JOBS = previous
+
+
+# --------------------------------------------------------------------------- f data
+
+_CACHE: dict = {}
+_CACHE_TARGET: list = [None]
+
+
+class FData:
+    """Float intervals of `f(m)`, `f(B)` and `∇f(B)` on the `m^d` sub-boxes of side `1/m`."""
+
+    def __init__(self, fm, fb, grad, grad_ok):
+        self.fm = fm            # (lo, hi), arrays of shape (m,)*d
+        self.fb = fb
+        self.grad = grad        # per axis (lo, hi); zeros where not grad_ok
+        self.grad_ok = grad_ok
+
+    @property
+    def finite(self) -> bool:
+        arrays = [*self.fm, *self.fb] + [a for g in self.grad for a in g]
+        return all(bool(np.isfinite(a).all()) for a in arrays)
+
+
+def _ball_floats(balls):
+    """(lo, hi) float arrays enclosing each ball (see the module docstring)."""
+    mids = np.array([float(b.mid()) for b in balls], dtype=float)
+    rads = np.array([float(b.rad()) for b in balls], dtype=float)
+    with np.errstate(all="ignore"):
+        rad = _up(rads)
+        return _dn(_dn(mids) - rad), _up(_up(mids) + rad)
+
+
+def _rows(first: int, stop: int):
+    """Raw f data (balls) for the sub-boxes whose first index is in [first, stop)."""
+    target, m, dim = _TASK
+    fm, fb, grads, ok = [], [], [[] for _ in range(dim)], []
+    step = Fraction(1, m)
+    zero = None
+    for head in range(first, stop):
+        for rest in itertools.product(range(m), repeat=dim - 1):
+            index = (head, *rest)
+            lo = tuple(i * step for i in index)
+            box = sub_box(target, lo, tuple(v + step for v in lo))
+            fm.append(box.f_mid)
+            fb.append(box.f_box)
+            if box.grad is None:
+                zero = zero if zero is not None else type(box.f_mid)(0)
+                ok.append(False)
+                for axis in range(dim):
+                    grads[axis].append(zero)
+            else:
+                ok.append(True)
+                for axis in range(dim):
+                    grads[axis].append(box.grad[axis])
+    return (_ball_floats(fm), _ball_floats(fb), [_ball_floats(g) for g in grads],
+            np.array(ok, dtype=bool))
+
+
+def f_data(target, m: int) -> FData:
+    """f data on the sub-boxes of side `1/m`, cached for the current target."""
+    global _TASK
+    if _CACHE_TARGET[0] is not target:
+        _CACHE.clear()
+        _CACHE_TARGET[0] = target
+    if m in _CACHE:
+        return _CACHE[m]
+    dim = target.dim
+    _TASK = (target, m, dim)
+    jobs = min(_JOBS, m)
+    try:
+        if jobs > 1 and m ** dim >= 2048:
+            bounds = np.linspace(0, m, 4 * jobs + 1).astype(int)
+            chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                parts = pool.starmap(_rows, chunks)
+        else:
+            parts = [_rows(0, m)]
+    finally:
+        _TASK = None
+    shape = (m,) * dim
+
+    def join(select):
+        return np.concatenate([select(p) for p in parts]).reshape(shape)
+
+    data = FData((join(lambda p: p[0][0]), join(lambda p: p[0][1])),
+                 (join(lambda p: p[1][0]), join(lambda p: p[1][1])),
+                 [(join(lambda p, a=a: p[2][a][0]), join(lambda p, a=a: p[2][a][1]))
+                  for a in range(dim)],
+                 join(lambda p: p[3]))
+    for axis in range(dim):
+        lo, hi = data.grad[axis]
+        lo[~data.grad_ok] = 0.0
+        hi[~data.grad_ok] = 0.0
+    _CACHE[m] = data
+    return data
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+    _CACHE_TARGET[0] = None
+
+
+# --------------------------------------------------------------------------- nodal values
+
+def nodal_interval(values: np.ndarray):
+    """Float intervals around exact nodal rationals: exact where the float is the rational."""
+    flat = values.ravel()
+    floats = np.array([float(v) for v in flat], dtype=float)
+    exact = np.array([Fraction(x) == v for x, v in zip(floats.tolist(), flat)], dtype=bool)
+    with np.errstate(all="ignore"):
+        lo = np.where(exact, floats, _dn(floats)).reshape(values.shape)
+        hi = np.where(exact, floats, _up(floats)).reshape(values.shape)
+    return lo, hi
+
+
+# --------------------------------------------------------------------------- enclosures
+
+def _perm_offsets(perm):
+    offsets, vertex = [(0,) * len(perm)], [0] * len(perm)
+    for axis in perm:
+        vertex[axis] += 1
+        offsets.append(tuple(vertex))
+    return offsets
+
+
+def residual_bounds(target, values: np.ndarray, n: int, k: int):
+    """`{perm: (lo, hi)}`, float arrays over the cells `(n,)*d`: rigorous bounds of
+    `f - A_T` on every simplex `T = (cell, perm)` of the grid with `n` intervals a side,
+    `A` the piecewise-linear interpolant of the exact nodal `values`. None when not
+    applicable or not finite (use the Arb path)."""
+    if not applies(k):
+        return None
+    data = f_data(target, n * k)
+    if not data.finite:
+        return None
+    return residual_bounds_from(data, nodal_interval(values), n, k)
+
+
+def residual_bounds_from(data: FData, nodal, n: int, k: int):
+    """`residual_bounds` from f data and nodal float intervals (see the docstring)."""
+    vlo, vhi = nodal
+    dim = vlo.ndim
+    h = 1.0 / n
+    h_lo, h_hi = (h, h) if Fraction(h) == Fraction(1, n) else (_dn(h), _up(h))
+    half = 1.0 / (2 * k)                          # exact: k is a power of two
+    out = {}
+    with np.errstate(all="ignore"):
+        for perm in itertools.permutations(range(dim)):
+            offsets = _perm_offsets(perm)
+            verts = [(vlo[tuple(slice(o, o + n) for o in off)],
+                      vhi[tuple(slice(o, o + n) for o in off)]) for off in offsets]
+            diffs = [(_dn(verts[j + 1][0] - verts[j][1]), _up(verts[j + 1][1] - verts[j][0]))
+                     for j in range(dim)]
+            spread = None
+            for d_lo, d_hi in diffs:
+                part = _up(np.maximum(np.abs(d_lo), np.abs(d_hi)) * half)
+                spread = part if spread is None else _up(spread + part)
+            lo_t = hi_t = None
+            for sub in itertools.product(range(k), repeat=dim):
+                if not meets(sub, perm):
+                    continue
+                sl = tuple(slice(s, None, k) for s in sub)
+                a_lo, a_hi = verts[0]
+                for j, axis in enumerate(perm):
+                    t = (sub[axis] + 0.5) / k          # exact, >= 0
+                    a_lo = _dn(a_lo + _dn(diffs[j][0] * t))
+                    a_hi = _up(a_hi + _up(diffs[j][1] * t))
+                fb_lo, fb_hi = data.fb[0][sl], data.fb[1][sl]
+                lo = _dn(_dn(fb_lo - a_hi) - spread)
+                hi = _up(_up(fb_hi - a_lo) + spread)
+                term = None
+                for j, axis in enumerate(perm):
+                    g_lo, g_hi = data.grad[axis][0][sl], data.grad[axis][1][sl]
+                    gh_lo = _dn(np.minimum(g_lo * h_lo, g_lo * h_hi))
+                    gh_hi = _up(np.maximum(g_hi * h_lo, g_hi * h_hi))
+                    e = np.maximum(np.abs(_dn(gh_lo - diffs[j][1])),
+                                   np.abs(_up(gh_hi - diffs[j][0])))
+                    part = _up(e * half)
+                    term = part if term is None else _up(term + part)
+                fm_lo, fm_hi = data.fm[0][sl], data.fm[1][sl]
+                mv_lo = _dn(_dn(fm_lo - a_hi) - term)
+                mv_hi = _up(_up(fm_hi - a_lo) + term)
+                ok = data.grad_ok[sl]
+                lo = np.where(ok, np.maximum(lo, mv_lo), lo)
+                hi = np.where(ok, np.minimum(hi, mv_hi), hi)
+                lo_t = lo if lo_t is None else np.minimum(lo_t, lo)
+                hi_t = hi if hi_t is None else np.maximum(hi_t, hi)
+            if not (np.isfinite(lo_t).all() and np.isfinite(hi_t).all()):
+                return None
+            out[perm] = (lo_t, hi_t)
+    return out
+
+
+def star_bounds(target, values: np.ndarray, h: Fraction, k: int):
+    """`{node: (lo_z, hi_z)}` as `construction.star_bounds`, or None (use the Arb path)."""
+    n = values.shape[0] - 1
+    if Fraction(h) != Fraction(1, n):
+        return None
+    bounds = residual_bounds(target, values, n, k)
+    if bounds is None:
+        return None
+    dim = values.ndim
+    shape = (n + 1,) * dim
+    node_lo = np.full(shape, np.inf)
+    node_hi = np.full(shape, -np.inf)
+    for perm, (lo_t, hi_t) in bounds.items():
+        offsets = _perm_offsets(perm)
+        for off in offsets:           # the cell's simplex `perm` contains these vertices
+            sl = tuple(slice(o, o + n) for o in off)
+            node_lo[sl] = np.minimum(node_lo[sl], lo_t)
+            node_hi[sl] = np.maximum(node_hi[sl], hi_t)
+    out = {}
+    lo_list, hi_list = node_lo.ravel().tolist(), node_hi.ravel().tolist()
+    for node, lo, hi in zip(itertools.product(range(n + 1), repeat=dim), lo_list, hi_list):
+        out[node] = (Fraction(lo), Fraction(hi))
+    return out
