@@ -162,8 +162,6 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
     dim = network.dim
     h = Fraction(1, step.grid)
     vol = simplex_volume(dim, h)
-    total = step.previous + step.g
-    half = step.previous + step.g / 2
     norms = NormEnclosure(ps)
     g_lower = {Fraction(p): Fraction(0) for p in ps}
     g_safe = dict(g_lower)
@@ -173,6 +171,9 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
     cells = () if fast is not None else itertools.product(range(step.grid), repeat=dim)
     if fast is not None:
         sup = fast
+    else:
+        total = step.previous + step.g
+        half = step.previous + step.g / 2
     for cell in cells:
         boxes = sub_boxes(target, cell, h, subdivision)
         for simplex in cell_simplices(cell):
@@ -312,9 +313,9 @@ def _power_sums(verts: list, one_signed: np.ndarray, decided: np.ndarray,
     if not one_signed.any():
         return 0, 0
     values = [v[one_signed] for v in verts]
-    h = [np.ones(len(values[0]), dtype=object)] + \
-        [np.zeros(len(values[0]), dtype=object) for _ in range(p)]
-    h[1:] = [np.array([0] * len(values[0]), dtype=object) for _ in range(p)]
+    count = len(values[0])
+    h = [np.array([1] * count, dtype=object)] + \
+        [np.array([0] * count, dtype=object) for _ in range(p)]
     for a in values:
         for m in range(1, p + 1):          # h_m(new) = h_m(old) + a h_{m-1}(new)
             h[m] = h[m] + a * h[m - 1]

@@ -47,7 +47,6 @@ per-simplex Arb path, which then behaves as before (including raising Arithmetic
 from __future__ import annotations
 
 import itertools
-import math
 import multiprocessing
 from contextlib import contextmanager
 from fractions import Fraction
