@@ -12,13 +12,33 @@ report:
 Everything else (`certify.smt`, `certify.local`, …) is internal.
 """
 
-from .checker import check
-from .construction import build
-from .errors import CertifyError, NetworkError, TargetError, UsageError
-from .network import Network, read_network, write_network
-from .report import Report
-from .target import load_target
-from .torch_import import from_torch
+import os as _os
+
+# Tiny matrix products (sampling through layers) gain nothing from BLAS threads, which
+# spin on a shared machine; cap them before numpy is first imported (users may override).
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    _os.environ.setdefault(_name, "1")
+
+# Imported on first use, so that `certify --help` does not pay for SymPy.
+_EXPORTS = {
+    "check": "checker", "build": "construction", "CertifyError": "errors",
+    "NetworkError": "errors", "TargetError": "errors", "UsageError": "errors",
+    "Network": "network", "read_network": "network", "write_network": "network",
+    "Report": "report", "load_target": "target", "from_torch": "torch_import",
+}
 
 __all__ = ["load_target", "build", "check", "read_network", "write_network", "Network", "from_torch",
            "Report", "CertifyError", "TargetError", "NetworkError", "UsageError"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'certify' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

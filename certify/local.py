@@ -59,12 +59,16 @@ class GridGrade:
         """Values of `g` at the nodes of the grid with `grid` intervals a side."""
         base = self.n or grid
         values = np.empty((base + 1,) * dim, dtype=object)
-        for index in itertools.product(range(base + 1), repeat=dim):
-            values[index] = self.bias + sum((a * Fraction(i, base) for a, i in
-                                             zip(self.carrier, index)), Fraction(0))
+        if not any(self.carrier):                 # the construction's readout: no affine part
+            values.fill(Fraction(self.bias))
+        else:
+            for index in itertools.product(range(base + 1), repeat=dim):
+                values[index] = self.bias + sum((a * Fraction(i, base) for a, i in
+                                                 zip(self.carrier, index)), Fraction(0))
         for hat in self.hats:
             index = tuple(int(v * base) for v in hat.z)
-            values[index] += (self.alpha if hat.c > 0 else self.beta) * hat.c
+            scale = self.alpha if hat.c > 0 else self.beta
+            values[index] += hat.c if scale == 1 else scale * hat.c
         return refine_values(values, grid // base) if grid != base else values
 
 

@@ -60,15 +60,16 @@ class _LayerBuilder:
         self.rows: list[tuple[dict[int, Fraction], Fraction]] = []
 
     def add(self, terms: dict[int, Fraction], bias: Fraction = ZERO) -> int:
-        self.rows.append((terms, Fraction(bias)))
+        self.rows.append((terms, bias if type(bias) is Fraction else Fraction(bias)))
         return len(self.rows) - 1
 
     def build(self) -> Layer:
         weight = []
+        zeros = [ZERO] * self.inputs
         for terms, _ in self.rows:
-            row = [ZERO] * self.inputs
-            for col, w in terms.items():
-                row[col] += w
+            row = zeros.copy()
+            for col, w in terms.items():        # one entry per column: no sum needed
+                row[col] = w if type(w) is Fraction else ZERO + w
             weight.append(tuple(row))
         return Layer(tuple(weight), tuple(b for _, b in self.rows))
 
@@ -91,7 +92,7 @@ def max_width(dim: int) -> int:
 def _combine(terms: Sequence[tuple[int, Fraction]]) -> dict[int, Fraction]:
     out: dict[int, Fraction] = {}
     for col, w in terms:
-        out[col] = out.get(col, ZERO) + w
+        out[col] = out[col] + w if col in out else w
     return out
 
 
@@ -105,10 +106,12 @@ def _hat_layers(builder_for, z, h, x_cols, keep):
     dim = len(z)
     layer, kept = builder_for(keep)
     us, vs = [], []
+    inv = 1 / h
+    shifts = [z[i] / h for i in range(dim)]
     for i in range(dim):
-        us.append(layer.add({x_cols(kept)[i]: 1 / h}, -z[i] / h))
+        us.append(layer.add({x_cols(kept)[i]: inv}, -shifts[i]))
     for i in range(dim):
-        vs.append(layer.add({x_cols(kept)[i]: -1 / h}, z[i] / h))
+        vs.append(layer.add({x_cols(kept)[i]: -inv}, shifts[i]))
     # values as linear combinations of the current layer's neurons
     groups = [[[(c, ONE)] for c in us], [[(c, ONE)] for c in vs]]
     while any(len(g) > 1 for g in groups):

@@ -260,6 +260,13 @@ class Target:
         run, ball = self._program.run, _CONTEXTS["ball"]
         return run("value", ball, mid)[0], run("grad", ball, box)
 
+    def box_balls(self, mid, box):
+        """(f at the ball `mid`, f over the ball `box`, ∇f over `box`): two program runs,
+        for callers that build the balls themselves (`certify.vectorised`)."""
+        run, ball = self._program.run, _CONTEXTS["ball"]
+        both = run("both", ball, box)
+        return run("value", ball, mid)[0], both[0], both[1:]
+
     def enclose(self, lo, hi) -> tuple[Fraction, Fraction]:
         """Exact rationals bounding f over the box [lo, hi]: naive ∩ mean-value form."""
         result = self._enclosure(lo, hi)

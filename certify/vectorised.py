@@ -5,7 +5,8 @@ same mean-value / naive enclosures for all simplices of a grid in a few numpy pa
 is rigorous by IEEE 754 alone, with no trust in any floating-point library function:
 
 *f data.* `f(m)`, `∇f(B)` and `f(B)` on every sub-box `B` (side `1/(n k)`) are computed
-in Arb (`enclosure.sub_box`) on the exact rational box, then turned into float intervals:
+in Arb on balls containing the exact rational box (as `enclosure.sub_box` does), then
+turned into float intervals:
 a ball `mid ± rad` becomes `[↓(↓m̂ - ↑r̂), ↑(↑m̂ + ↑r̂)]`, where `m̂, r̂` are the floats
 nearest to (or truncated from) `mid, rad` and `↓x, ↑x` are `np.nextafter(x, ∓inf)`.
 Converting an exact binary number to float64 errs by less than one unit in the last
@@ -53,7 +54,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .enclosure import meets, sub_box
+from .enclosure import meets
 
 _DOWN, _UP = -np.inf, np.inf
 
@@ -118,28 +119,39 @@ def _ball_floats(balls):
         return _dn(_dn(mids) - rad), _up(_up(mids) + rad)
 
 
+def _axis_balls(m: int):
+    """Per index `i < m`: Arb balls of the mid-point `(i + 1/2)/m` and of the side
+    `[i/m, (i+1)/m]` (kept >= 0, as `Target._balls` does: coordinates are >= 0 on the cube).
+    Each ball contains the exact rational point or interval (Arb rounds outward)."""
+    from flint import arb
+    ends = [arb(i) / m for i in range(m + 1)]
+    mids = [arb(2 * i + 1) / (2 * m) for i in range(m)]
+    sides = [ends[i].union(ends[i + 1]) for i in range(m)]
+    sides = [b if b >= 0 else b.nonnegative_part() for b in sides]
+    return mids, sides
+
+
 def _rows(first: int, stop: int):
-    """Raw f data (balls) for the sub-boxes whose first index is in [first, stop)."""
+    """f data (float intervals) for the sub-boxes whose first index is in [first, stop).
+
+    Same enclosures as `enclosure.sub_box` (mid-point value, gradient over the box, value
+    over the box; a gradient with a non-finite entry is not used), from two program runs.
+    """
     target, m, dim = _TASK
+    mids, sides = _axis_balls(m)
     fm, fb, grads, ok = [], [], [[] for _ in range(dim)], []
-    step = Fraction(1, m)
-    zero = None
+    zero = type(mids[0])(0)
+    run = target.box_balls
     for head in range(first, stop):
         for rest in itertools.product(range(m), repeat=dim - 1):
             index = (head, *rest)
-            lo = tuple(i * step for i in index)
-            box = sub_box(target, lo, tuple(v + step for v in lo))
-            fm.append(box.f_mid)
-            fb.append(box.f_box)
-            if box.grad is None:
-                zero = zero if zero is not None else type(box.f_mid)(0)
-                ok.append(False)
-                for axis in range(dim):
-                    grads[axis].append(zero)
-            else:
-                ok.append(True)
-                for axis in range(dim):
-                    grads[axis].append(box.grad[axis])
+            f_mid, f_box, grad = run([mids[i] for i in index], [sides[i] for i in index])
+            fm.append(f_mid)
+            fb.append(f_box)
+            finite = all(g.is_finite() for g in grad)
+            ok.append(finite)
+            for axis in range(dim):
+                grads[axis].append(grad[axis] if finite else zero)
     return (_ball_floats(fm), _ball_floats(fb), [_ball_floats(g) for g in grads],
             np.array(ok, dtype=bool))
 
