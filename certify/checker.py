@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import general, local
+from . import general, local, vectorised
 from .construction import CONSTRUCTION, default_subdivision
 from .errors import UsageError
 from .freudenthal import interpolate, nodes
@@ -386,12 +386,19 @@ def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None
 
 def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs: int = 1,
           on_grade: Callable[[Report], None] | None = None, samples: int = SAMPLES,
-          falsify: bool = True) -> Report:
+          falsify: bool = True, scheduler: str | None = None) -> Report:
     """Certify every grade of `network` against `target`; returns the `Report`.
 
     `on_grade(report)` is called each time a grade is finished (in grade order), so that a
-    caller can print its row and rewrite the report file.
+    caller can print its row and rewrite the report file. The enclosures of `f` on every
+    grid are computed first, in independent work units over `jobs` processes or on the
+    Dask cluster at `scheduler`; then grades run, over `jobs` processes.
     """
+    with vectorised.workers(jobs, scheduler):
+        return _check(target, network, p, timeout, jobs, on_grade, samples, falsify)
+
+
+def _check(target, network, p, timeout, jobs, on_grade, samples, falsify) -> Report:
     global _STATE
     if network.dim != target.dim:
         raise UsageError(f"network dim={network.dim} but target {target.name} has "
@@ -399,6 +406,8 @@ def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs
     options = Options(tuple(Fraction(v) for v in p), timeout, jobs, samples, falsify=falsify)
     recognised = local.recognise(network)
     plan = local.grid_plan(network, recognised)
+    vectorised.prefetch(target, [s.grid for s in plan if s is not None],
+                        default_subdivision(network.dim))
     sampler = Sampler(target, network, sample_points(network, plan, samples, options.seed), plan)
     state = _State(target, network, plan, recognised, sampler, options)
     bounds = a_priori_bounds(target, network, recognised)

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--margin", type=_rational, default=None,
                        help="safety margin θ, a rational (default 1/4)")
     build.add_argument("-o", "--output", required=True, help="network file to write")
+    build.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    build.add_argument("--scheduler", default=None,
+                       help="run the enclosure work units on this Dask scheduler (host:port)")
     build.add_argument("--quiet", action="store_true", help="no progress lines")
 
     check = sub.add_parser("check", help="certify (G1), (G2) and sup bounds grade by grade")
@@ -59,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--timeout", type=float, default=10.0,
                        help="seconds per solver call (default 10); a refinement gets 6x that")
     check.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    check.add_argument("--scheduler", default=None,
+                       help="run the enclosure work units on this Dask scheduler (host:port)")
     check.add_argument("--quiet", action="store_true", help="no table or progress")
 
     plot = sub.add_parser("plot", help="draw residuals per grade (d=1 curves, d=2 heat maps)")
@@ -91,7 +96,11 @@ def _build(args) -> int:
                   f"  oscillation {float(record.oscillation):.3g}  {record.seconds:.2f}s",
                   file=sys.stderr)
 
-    records = build_levels(target, args.grades, params, progress)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs={args.jobs} must be at least 1", "try --jobs 2")
+    from .vectorised import workers
+    with workers(args.jobs, args.scheduler):
+        records = build_levels(target, args.grades, params, progress)
     network = network_from_levels(target, records, params)
     write_network(network, output)
     if not args.quiet:
@@ -133,7 +142,9 @@ def _check(args) -> int:
                             args.margin if args.margin is not None else DEFAULT_MARGIN)
     target = load_target(args.target)
     if params is not None:
-        network = build(target, args.grades, params.ratio, params.margin)
+        from .vectorised import workers
+        with workers(options.jobs, args.scheduler):
+            network = build(target, args.grades, params.ratio, params.margin)
     else:
         network = read_network(args.network)
     if network.dim != target.dim:
@@ -154,7 +165,8 @@ def _check(args) -> int:
             report.write(report_path)
 
     try:
-        report = check(target, network, options.ps, options.timeout, options.jobs, on_grade)
+        report = check(target, network, options.ps, options.timeout, options.jobs, on_grade,
+                       scheduler=args.scheduler)
     finally:
         if bar is not None:
             bar.stop()

@@ -75,18 +75,42 @@ def applies(k: int) -> bool:
 # --------------------------------------------------------------------------- workers
 
 _JOBS = 1
+_SCHEDULER = None
 _TASK = None                 # (target, m, dim) for forked workers
+_CLIENTS: dict = {}
 
 
 @contextmanager
-def workers(jobs: int):
-    """Compute f data over `jobs` processes inside this block (fork; 1 = in process)."""
-    global _JOBS
-    previous, _JOBS = _JOBS, max(1, int(jobs))
+def workers(jobs: int = 1, scheduler: str | None = None):
+    """Inside this block, f data is computed in work units over `jobs` forked processes,
+    or on the Dask cluster whose scheduler is at `scheduler` (needs `dask[distributed]`).
+    The units are independent slabs of sub-boxes; results do not depend on where they ran."""
+    global _JOBS, _SCHEDULER
+    previous = _JOBS, _SCHEDULER
+    _JOBS, _SCHEDULER = max(1, int(jobs)), scheduler
     try:
         yield
     finally:
-        _JOBS = previous
+        _JOBS, _SCHEDULER = previous
+
+
+def _client(address: str):
+    """A Dask client for `address`, kept for the process (connecting costs seconds)."""
+    if address not in _CLIENTS:
+        try:
+            from distributed import Client
+        except ImportError:
+            from .errors import UsageError
+            raise UsageError(f"scheduler={address} needs Dask",
+                             "pip install 'certify[dask]' (dask[distributed])") from None
+        _CLIENTS[address] = Client(address, timeout=30)
+    return _CLIENTS[address]
+
+
+def _units(m: int, parts: int) -> list[tuple[int, int]]:
+    """`parts` slabs `[first, stop)` of the first sub-box index (fewer when `m` is small)."""
+    bounds = np.linspace(0, m, max(1, min(parts, m)) + 1).astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 # --------------------------------------------------------------------------- f data
@@ -132,12 +156,19 @@ def _axis_balls(m: int):
 
 
 def _rows(first: int, stop: int):
-    """f data (float intervals) for the sub-boxes whose first index is in [first, stop).
+    """One work unit in a forked worker (the target is inherited, not pickled)."""
+    target, m, _ = _TASK
+    return rows(target, m, first, stop)
+
+
+def rows(target, m: int, first: int, stop: int):
+    """One work unit: f data (float intervals) for the sub-boxes of side `1/m` whose first
+    index is in [first, stop).
 
     Same enclosures as `enclosure.sub_box` (mid-point value, gradient over the box, value
     over the box; a gradient with a non-finite entry is not used), from two program runs.
     """
-    target, m, dim = _TASK
+    dim = target.dim
     mids, sides = _axis_balls(m)
     fm, fb, grads, ok = [], [], [[] for _ in range(dim)], []
     zero = type(mids[0])(0)
@@ -165,18 +196,21 @@ def f_data(target, m: int) -> FData:
     if m in _CACHE:
         return _CACHE[m]
     dim = target.dim
-    _TASK = (target, m, dim)
-    jobs = min(_JOBS, m)
-    try:
-        if jobs > 1 and m ** dim >= 2048:
-            bounds = np.linspace(0, m, 4 * jobs + 1).astype(int)
-            chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                parts = pool.starmap(_rows, chunks)
-        else:
-            parts = [_rows(0, m)]
-    finally:
-        _TASK = None
+    if _SCHEDULER is not None:
+        client = _client(_SCHEDULER)
+        units = _units(m, 16)
+        futures = client.map(rows, [target] * len(units), [m] * len(units),
+                             [a for a, _ in units], [b for _, b in units], pure=False)
+        parts = client.gather(futures)
+    elif _JOBS > 1 and m ** dim >= 2048 and not multiprocessing.current_process().daemon:
+        _TASK = (target, m, dim)
+        try:
+            with multiprocessing.get_context("fork").Pool(_JOBS) as pool:
+                parts = pool.starmap(_rows, _units(m, 4 * _JOBS))
+        finally:
+            _TASK = None
+    else:
+        parts = [rows(target, m, 0, m)]
     shape = (m,) * dim
 
     def join(select):
@@ -198,6 +232,13 @@ def f_data(target, m: int) -> FData:
 def clear_cache() -> None:
     _CACHE.clear()
     _CACHE_TARGET[0] = None
+
+
+def prefetch(target, grids, k: int) -> None:
+    """Compute (under the current `workers`) the f data of every grid the checker will use."""
+    if applies(k):
+        for n in sorted(set(grids)):
+            f_data(target, n * k)
 
 
 # --------------------------------------------------------------------------- nodal values

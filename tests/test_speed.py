@@ -148,3 +148,43 @@ def test_verdicts_do_not_depend_on_the_enclosure_path(sine_network, monkeypatch,
     assert statuses[0] == statuses[1]
     expected = "proved" if scale == Fraction(3, 2) else "refuted"
     assert fast.grades[3].monotone == expected
+
+
+def _same(report):
+    data = report.to_json()
+    for g in data["grades"]:
+        g.pop("seconds", None)
+    return data
+
+
+def test_work_units_over_processes_give_the_same_report():
+    target = load_target(example("peaks2d"))
+    network = build(target, 4)
+    vectorised.clear_cache()
+    serial = checker.check(target, network, timeout=5)
+    vectorised.clear_cache()
+    with vectorised.workers(2):
+        # force the unit split even on this small grid
+        data = vectorised.f_data(target, 64)
+    vectorised.clear_cache()
+    reference = vectorised.f_data(target, 64)
+    for a, b in [(data.fm, reference.fm), (data.fb, reference.fb)] + list(zip(data.grad,
+                                                                             reference.grad)):
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    vectorised.clear_cache()
+    parallel = checker.check(target, network, timeout=5, jobs=2)
+    assert _same(parallel) == _same(serial)
+
+
+def test_work_units_on_a_local_dask_cluster_give_the_same_report():
+    distributed = pytest.importorskip("distributed")
+    target = load_target(example("sine"))
+    network = build(target, 6)
+    vectorised.clear_cache()
+    serial = checker.check(target, network, timeout=5)
+    vectorised.clear_cache()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        remote = checker.check(target, network, timeout=5, scheduler=cluster.scheduler_address)
+        vectorised._CLIENTS.pop(cluster.scheduler_address).close()
+    assert _same(remote) == _same(serial)
