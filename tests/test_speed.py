@@ -188,3 +188,16 @@ def test_work_units_on_a_local_dask_cluster_give_the_same_report():
         remote = checker.check(target, network, timeout=5, scheduler=cluster.scheduler_address)
         vectorised._CLIENTS.pop(cluster.scheduler_address).close()
     assert _same(remote) == _same(serial)
+
+
+@pytest.mark.parametrize("dim,ratio", [(1, 2), (1, 3), (2, 2), (2, 3), (3, 2)])
+def test_vectorised_refine_equals_the_nodewise_one(dim, ratio):
+    from certify.freudenthal import _refine_nodewise, refine
+    rng = random.Random(dim * 10 + ratio)
+    for n in (1, 2, 3):
+        values = np.empty((n + 1,) * dim, dtype=object)
+        for index in itertools.product(range(n + 1), repeat=dim):
+            values[index] = Fraction(rng.randint(-100, 100), rng.randint(1, 9))
+        fast, slow = refine(values, ratio), _refine_nodewise(values, ratio)
+        assert fast.shape == slow.shape
+        assert all(a == b and type(a) is Fraction for a, b in zip(fast.ravel(), slow.ravel()))
