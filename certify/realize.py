@@ -89,6 +89,14 @@ def max_width(dim: int) -> int:
     return 3 * dim + 2
 
 
+MINUS_ONE = -ONE
+
+
+def _neg(w):
+    """`-w`, without building a new Fraction for the common weight 1."""
+    return MINUS_ONE if w is ONE else -w
+
+
 def _combine(terms: Sequence[tuple[int, Fraction]]) -> dict[int, Fraction]:
     out: dict[int, Fraction] = {}
     for col, w in terms:
@@ -126,14 +134,14 @@ def _hat_layers(builder_for, z, h, x_cols, keep):
                     continue
                 b = group[j + 1]
                 keep_a = nxt.add(_combine(a))
-                diff = nxt.add(_combine(list(b) + [(col, -w) for col, w in a]))
+                diff = nxt.add(_combine(list(b) + [(col, _neg(w)) for col, w in a]))
                 reduced.append([(keep_a, ONE), (diff, ONE)])
             new_groups.append(reduced)
         groups = new_groups
         layer = nxt
     last, kept = builder_for(kept)
-    phi = last.add(_combine([(c, -w) for c, w in groups[0][0]] +
-                            [(c, -w) for c, w in groups[1][0]]), ONE)
+    phi = last.add(_combine([(c, _neg(w)) for c, w in groups[0][0]] +
+                            [(c, _neg(w)) for c, w in groups[1][0]]), ONE)
     return phi, kept, last
 
 
@@ -193,7 +201,8 @@ def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
         q_terms: dict[int, Fraction] = {} if first else {dim + 1: ONE}
         for col, c in pending:
             target = p_terms if c > 0 else q_terms
-            target[col] = target.get(col, ZERO) + abs(c)
+            size = c if c > 0 else -c
+            target[col] = target[col] + size if col in target else size
         pending.clear()
         layer.add(p_terms)
         layer.add(q_terms)
