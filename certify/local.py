@@ -233,8 +233,11 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     if total is None:
         return None
     dim = step.g.ndim
-    signs = np.array([(v > 0) - (v < 0) for v in step.g.ravel()],
-                     dtype=np.int8).reshape(step.g.shape)
+    flat = step.g.ravel()
+    signs = np.sign(np.array([float(v) for v in flat], dtype=float)).astype(np.int8)
+    for i in np.flatnonzero(signs == 0):          # a float 0 may be a tiny nonzero rational
+        signs[i] = (flat[i] > 0) - (flat[i] < 0)
+    signs = signs.reshape(step.g.shape)
     half = numerators = None
     perms = list(itertools.permutations(range(dim)))
     found = []                       # (cell index, perm index, claim list)

@@ -164,9 +164,11 @@ def hat_block(z: Sequence[Fraction], h: Fraction) -> list[Layer]:
     return [b.build() for b in builders]
 
 
-#: grades built recently, by (dim, hats, inputs): `certify check --grades N` builds each
-#: grade and then rebuilds it to recognise it; the second time is a lookup (a pure
-#: function of exact inputs, so nothing stale can come back)
+#: grades built recently: id of the first layer -> (layers, dim, inputs, hats). Layers are
+#: immutable, so a grade whose layers are these very objects computes these hats;
+#: `recognise_grade` then skips re-reading and rebuilding it (`certify check --grades N`
+#: builds, then recognises, the same grades). A network edited afterwards has other layer
+#: objects and is recognised from its weights as usual.
 _BUILT: dict = {}
 _BUILT_MAX = 256
 
@@ -178,12 +180,21 @@ def grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
     input itself for grade 1, the previous grade's carriers after that). Zero
     coefficients are skipped. Its readout is `readout(dim)`.
     """
-    key = (dim, tuple(hats), inputs)
-    if key not in _BUILT:
-        if len(_BUILT) >= _BUILT_MAX:
-            _BUILT.pop(next(iter(_BUILT)))
-        _BUILT[key] = _grade_layers(dim, hats, inputs)
-    return list(_BUILT[key])
+    layers = _grade_layers(dim, hats, inputs)
+    if len(_BUILT) >= _BUILT_MAX:
+        _BUILT.pop(next(iter(_BUILT)))
+    _BUILT[id(layers[0])] = (list(layers), dim, inputs, [h for h in hats if h.c != 0])
+    return layers
+
+
+def _built_hats(dim: int, layers: Sequence[Layer], inputs: int) -> list[Hat] | None:
+    """The hats of a grade built in this process from these very layer objects, or None."""
+    entry = _BUILT.get(id(layers[0])) if layers else None
+    if entry is None or entry[1] != dim or entry[2] != inputs or len(entry[0]) != len(layers):
+        return None
+    if not all(a is b for a, b in zip(entry[0], layers)):
+        return None
+    return list(entry[3])
 
 
 def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
@@ -232,6 +243,9 @@ def recognise_grade(dim: int, layers: Sequence[Layer], read: tuple, inputs: int)
     depth = block_depth(dim)
     if (len(layers) - 1) % depth or tuple(read[0]) != readout(dim)[0] or read[1] != 0:
         return None
+    known = _built_hats(dim, layers, inputs)
+    if known is not None:
+        return known
     hats = []
     try:
         for j in range(0, len(layers) - 1, depth):

@@ -247,7 +247,8 @@ def nodal_interval(values: np.ndarray):
     """Float intervals around exact nodal rationals: exact where the float is the rational."""
     flat = values.ravel()
     floats = np.array([float(v) for v in flat], dtype=float)
-    exact = np.array([Fraction(x) == v for x, v in zip(floats.tolist(), flat)], dtype=bool)
+    exact = np.array([x.as_integer_ratio() == (v.numerator, v.denominator)
+                      for x, v in zip(floats.tolist(), flat)], dtype=bool)
     with np.errstate(all="ignore"):
         lo = np.where(exact, floats, _dn(floats)).reshape(values.shape)
         hi = np.where(exact, floats, _up(floats)).reshape(values.shape)
