@@ -198,6 +198,49 @@ def _built_hats(dim: int, layers: Sequence[Layer], inputs: int) -> list[Hat] | N
 
 
 def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
+    """`_grade_layers_reference`, fast: hats after the second differ from the second only in
+    the first layer of their block (`z`, `h`, and the previous coefficient entering `P` or
+    `Q`); their max-tree and `φ` layers are the same (immutable) objects. Equal weights."""
+    hats = [h for h in hats if h.c != 0]
+    if len(hats) < 3:
+        return _grade_layers_reference(dim, hats, inputs)
+    ref = _grade_layers_reference(dim, hats[:2], inputs)
+    depth = block_depth(dim)
+    first = ref[depth]                       # layer A of the second hat: the template
+    shared = ref[depth + 1:2 * depth]        # its tree and φ layers
+    width = first.inputs                     # rows of a φ layer: carriers, P, Q, φ
+    phi_col = dim + 2
+    carriers = first.weight[:dim]
+    zeros = [ZERO] * width
+    plain_p, plain_q = zeros.copy(), zeros.copy()
+    plain_p[dim], plain_q[dim + 1] = ONE, ONE
+    plain_p, plain_q = tuple(plain_p), tuple(plain_q)
+
+    def accumulators(c):
+        row = list(plain_p if c > 0 else plain_q)
+        row[phi_col] = c if c > 0 else -c
+        return (tuple(row), plain_q) if c > 0 else (plain_p, tuple(row))
+
+    slopes = {hats[1].h: first.weight[dim + 2:]}
+    layers = ref[:2 * depth]
+    head = (ZERO,) * (dim + 2)
+    for previous, hat in zip(hats[1:], hats[2:]):
+        if hat.h not in slopes:
+            inv = 1 / hat.h
+            slopes[hat.h] = tuple(tuple(inv if j == i else ZERO for j in range(width))
+                                  for i in range(dim)) + \
+                tuple(tuple(-inv if j == i else ZERO for j in range(width)) for i in range(dim))
+        shifts = tuple(z / hat.h for z in hat.z)
+        layers.append(Layer(carriers + accumulators(previous.c) + slopes[hat.h],
+                            head + tuple(-v for v in shifts) + shifts))
+        layers.extend(shared)
+    final = ref[-1]
+    layers.append(Layer(final.weight[:dim] + accumulators(hats[-1].c), final.bias))
+    return layers
+
+
+def _grade_layers_reference(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
+    """Every hat through the generic layer builders (the definition `_grade_layers` keeps)."""
     hats = [h for h in hats if h.c != 0]
     builders: list[_LayerBuilder] = []
     pending: list[tuple[int, Fraction]] = []        # (φ column, c) to add into P or Q next

@@ -201,3 +201,19 @@ def test_vectorised_refine_equals_the_nodewise_one(dim, ratio):
         fast, slow = refine(values, ratio), _refine_nodewise(values, ratio)
         assert fast.shape == slow.shape
         assert all(a == b and type(a) is Fraction for a, b in zip(fast.ravel(), slow.ravel()))
+
+
+def test_fast_grade_layers_equal_the_reference_builders():
+    from certify.realize import Hat, _grade_layers, _grade_layers_reference
+    rng = random.Random(7)
+    for trial in range(40):
+        dim = rng.randint(1, 4)
+        n = rng.choice([2, 3, 4, 8])
+        meshes = [Fraction(1, n), Fraction(1, 2 * n)]
+        hats = [Hat(tuple(Fraction(rng.randint(0, n), n) for _ in range(dim)),
+                    rng.choice(meshes) if trial % 3 == 0 else meshes[0],
+                    Fraction(rng.randint(-50, 50), 7)) for _ in range(rng.randint(0, 10))]
+        inputs = dim if trial % 2 else dim + 2
+        fast, slow = _grade_layers(dim, hats, inputs), _grade_layers_reference(dim, hats, inputs)
+        assert fast == slow
+        assert all(type(w) is Fraction for layer in fast for row in layer.weight for w in row)
