@@ -215,7 +215,10 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
         elif claim == NO_OVERSHOOT and outcomes[MONOTONE].status == REFUTED:
             outcome = Outcome(REFUTED, outcomes[MONOTONE].witness)   # monotone ⇒ stronger fails
         else:
+            finer = {}
             for simplex in hard[claim]:
+                if _finer_decides(target, step, simplex, claim, subdivision, finer):
+                    continue
                 outcome.merge(_refine_simplex(target, network, step, simplex, claim, limits))
                 if outcome.status == REFUTED:
                     break
@@ -356,6 +359,35 @@ def _add_norms(norms, vol: Fraction, lo: np.ndarray, hi: np.ndarray) -> None:
                 raise ArithmeticError("an L^p enclosure overflowed")
             norms.lower[p] += ball_vol * arb(s_lo)
             norms.upper[p] += ball_vol * arb(s_hi)
+
+
+#: sub-boxes per cell side for the second, finer enclosure of a simplex left undecided
+FINER = {1: 16, 2: 4, 3: 2}
+
+
+def _finer_decides(target, step: GridStep, simplex, claim: str, subdivision: int,
+                   cache: dict) -> bool:
+    """Prove `claim` on `simplex` from enclosures on finer sub-boxes (Arb, as in
+    `enclosure`): `f - F_{k-1} - g` (no overshoot) or `f - F_{k-1} - g/2` (G1) has the
+    sign of `g` there. Cheaper than the solver for most simplices the first pass left open;
+    False (the solver decides) when `g` changes sign on it or the enclosure is too wide."""
+    vertices = simplex_vertices(simplex)
+    sign = _sign([step.g[v] for v in vertices])
+    finer = FINER.get(len(simplex[0]), 2)
+    if not sign or finer <= subdivision:
+        return False
+    factor = Fraction(1) if claim == NO_OVERSHOOT else Fraction(1, 2)
+    values = {v: step.previous[v] + factor * step.g[v] for v in vertices}
+    h = Fraction(1, step.grid)
+    cell = simplex[0]
+    try:
+        if cell not in cache:
+            cache.clear()                   # hard simplices come cell by cell
+            cache[cell] = sub_boxes(target, cell, h, finer)
+        lo, hi = simplex_residual_bounds(simplex, h, values, cache[cell], finer)
+    except ArithmeticError:
+        return False
+    return _decided(sign, lo, hi)
 
 
 def _refine_simplex(target, network, step: GridStep, simplex, claim: str,
