@@ -15,7 +15,9 @@ For each grade `k` (THEORY.md §5):
    exact point; for this toolkit's construction with `N > 2d(1+θ)+1` and a declared
    Lipschitz constant, the theorem's a priori bound beside it.
 
-Grades are independent given the network, so `jobs > 1` checks them in worker processes.
+With `jobs > 1`, a grade's work is split into independent units run in worker processes:
+the enclosures of `f` (slabs of sub-boxes) and the simplices left to the solver; grades
+of a network with no grid grade go to workers whole.
 """
 
 from __future__ import annotations
@@ -424,7 +426,8 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify) -> Rep
     f_norms = general.enclose_target(target, options.ps)
     previous = {q: f_norms.integral(q) for q in options.ps}
     indices = range(1, len(network.grades) + 1)
-    if jobs > 1 and len(network.grades) > 1:
+    if jobs > 1 and len(network.grades) > 1 and all(s is None for s in plan):
+        # no grade on a grid: whole grades are the work units
         _STATE = state
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(min(jobs, len(network.grades))) as pool:
@@ -432,6 +435,8 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify) -> Rep
                 previous = _finish(report, data, previous, bounds, on_grade)
         _STATE = None
     else:
+        # grades in order; inside each, the f data slabs and the hard simplices are the
+        # work units (`vectorised.workers`), so the dominant last grade is split too
         for k in indices:
             previous = _finish(report, check_one(k, state), previous, bounds, on_grade)
     report.complete = True

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -215,13 +216,8 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
         elif claim == NO_OVERSHOOT and outcomes[MONOTONE].status == REFUTED:
             outcome = Outcome(REFUTED, outcomes[MONOTONE].witness)   # monotone ⇒ stronger fails
         else:
-            finer = {}
-            for simplex in hard[claim]:
-                if _finer_decides(target, step, simplex, claim, subdivision, finer):
-                    continue
-                outcome.merge(_refine_simplex(target, network, step, simplex, claim, limits))
-                if outcome.status == REFUTED:
-                    break
+            outcome = _settle_hard(target, network, step, hard[claim], claim, subdivision,
+                                   limits)
         outcomes[claim] = outcome
     return Evidence(outcomes, sup, norms, g_lower, g_safe, g_zero=step.trivial)
 
@@ -359,6 +355,56 @@ def _add_norms(norms, vol: Fraction, lo: np.ndarray, hi: np.ndarray) -> None:
                 raise ArithmeticError("an L^p enclosure overflowed")
             norms.lower[p] += ball_vol * arb(s_lo)
             norms.upper[p] += ball_vol * arb(s_hi)
+
+
+_HARD = None        # what forked workers need to settle hard simplices (inherited)
+
+
+def _settle_hard(target, network, step: GridStep, simplices: list, claim: str,
+                 subdivision: int, limits: Limits) -> Outcome:
+    """Settle the simplices the first enclosure left open, in order, until one is refuted.
+
+    Under `vectorised.workers(jobs)` they are independent work units: contiguous chunks
+    go to `jobs` forked processes, and the outcomes are merged in the same order with the
+    same stop at the first refutation, so the result is the serial one."""
+    global _HARD
+    jobs = vectorised.jobs()
+    if jobs > 1 and len(simplices) >= 8 and not multiprocessing.current_process().daemon:
+        outcome = Outcome()
+        bounds = np.linspace(0, len(simplices), min(len(simplices), 4 * jobs) + 1).astype(int)
+        chunks = [simplices[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        _HARD = (target, network, step, claim, subdivision, limits)
+        try:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                for results in pool.imap(_settle_chunk, chunks):
+                    for result in results:
+                        outcome.merge(result)
+                        if outcome.status == REFUTED:
+                            return outcome
+        finally:
+            _HARD = None
+        return outcome
+    _HARD = (target, network, step, claim, subdivision, limits)
+    try:
+        outcome = Outcome()
+        for result in _settle_chunk(simplices):
+            outcome.merge(result)
+        return outcome
+    finally:
+        _HARD = None
+
+
+def _settle_chunk(simplices: list) -> list[Outcome]:
+    """Outcomes of consecutive hard simplices, up to the first refuted one."""
+    target, network, step, claim, subdivision, limits = _HARD
+    out, finer = [], {}
+    for simplex in simplices:
+        if _finer_decides(target, step, simplex, claim, subdivision, finer):
+            continue
+        out.append(_refine_simplex(target, network, step, simplex, claim, limits))
+        if out[-1].status == REFUTED:
+            break
+    return out
 
 
 #: sub-boxes per cell side for the second, finer enclosure of a simplex left undecided

@@ -94,6 +94,11 @@ def workers(jobs: int = 1, scheduler: str | None = None):
         _JOBS, _SCHEDULER = previous
 
 
+def jobs() -> int:
+    """Processes the current `workers` block allows (1 outside any)."""
+    return _JOBS
+
+
 def _client(address: str):
     """A Dask client for `address`, kept for the process (connecting costs seconds)."""
     if address not in _CLIENTS:
@@ -187,14 +192,24 @@ def rows(target, m: int, first: int, stop: int):
             np.array(ok, dtype=bool))
 
 
-def f_data(target, m: int) -> FData:
-    """f data on the sub-boxes of side `1/m`, cached for the current target."""
-    global _TASK
+def f_data(target, m: int) -> FData | None:
+    """f data on the sub-boxes of side `1/m`, cached for the current target; None when an
+    enclosure failed (ArithmeticError): callers then use the Arb path."""
     if _CACHE_TARGET[0] is not target:
         _CACHE.clear()
         _CACHE_TARGET[0] = target
     if m in _CACHE:
         return _CACHE[m]
+    try:
+        data = _compute(target, m)
+    except ArithmeticError:         # an enclosure failed: the Arb path decides (and says so)
+        data = None
+    _CACHE[m] = data
+    return data
+
+
+def _compute(target, m: int) -> FData:
+    global _TASK
     dim = target.dim
     if _SCHEDULER is not None:
         client = _client(_SCHEDULER)
@@ -225,7 +240,6 @@ def f_data(target, m: int) -> FData:
         lo, hi = data.grad[axis]
         lo[~data.grad_ok] = 0.0
         hi[~data.grad_ok] = 0.0
-    _CACHE[m] = data
     return data
 
 
@@ -273,7 +287,7 @@ def residual_bounds(target, values: np.ndarray, n: int, k: int):
     if not applies(k):
         return None
     data = f_data(target, n * k)
-    if not data.finite:
+    if data is None or not data.finite:
         return None
     return residual_bounds_from(data, nodal_interval(values), n, k)
 

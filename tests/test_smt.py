@@ -6,7 +6,9 @@ from fractions import Fraction
 
 from hypothesis import given, settings, strategies as st
 
-from certify import smt
+from flint import arb
+
+from certify import smt, vectorised
 from certify.checker import check
 from certify.refine import Limits, refine
 from certify.network import network_from_json
@@ -102,6 +104,14 @@ def test_a_failing_enclosure_yields_unknown_not_a_crash(monkeypatch):
             raise ArithmeticError("no finite enclosure")
         return real(self, lo, hi)
     monkeypatch.setattr(type(target), "mean_value", failing)
+    real_balls = type(target).box_balls
+
+    def failing_balls(self, mid, box):         # the vectorised path's enclosures of f
+        if box[0] >= arb(1) / 2:
+            raise ArithmeticError("no finite enclosure")
+        return real_balls(self, mid, box)
+    monkeypatch.setattr(type(target), "box_balls", failing_balls)
+    vectorised.clear_cache()                   # forget what the build enclosed
     report = check(target, network)
     assert report.verdict == "unknown" and report.exit_status == 3
     bad = [g for g in report.grades if g.path == "none"]
