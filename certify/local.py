@@ -30,7 +30,7 @@ import numpy as np
 
 from flint import arb
 
-from . import smt, vectorised
+from . import lp, smt, vectorised
 from .enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_box, \
     sub_boxes
 from .freudenthal import cell_simplices, refine as refine_values, simplex_vertices, \
@@ -295,8 +295,30 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
         for claim in claims:
             hard[claim].append((cell, perms[pi]))
     lo, hi = np.stack(los), np.stack(his)
-    _add_norms(norms, vol, lo, hi)
+    if lp.TIGHT and dim <= lp.MAX_NESTED_DIM:
+        _add_certified_norms(target, step, norms, vol, perms, lo, hi)
+    else:
+        _add_norms(norms, vol, lo, hi)
     return max(Fraction(0), Fraction(float(max(-lo.min(), hi.max()))))
+
+
+def _add_certified_norms(target, step: GridStep, norms, vol: Fraction, perms, lo, hi) -> None:
+    """The certified integrals of `certify.lp` piece by piece, as the Arb loop does, with
+    the vectorised bounds `lo <= e <= hi` of each piece."""
+    total = step.previous + step.g
+    h = Fraction(1, step.grid)
+    dim = step.g.ndim
+    for pi, perm in enumerate(perms):
+        for cell in itertools.product(range(step.grid), repeat=dim):
+            a, b = Fraction(float(lo[pi][cell])), Fraction(float(hi[pi][cell]))
+            if dim == 1:
+                x0 = cell[0] * h
+                norms.add_segment(target, x0, x0 + h, total[cell],
+                                  (total[cell[0] + 1] - total[cell]) / h, a, b)
+            else:
+                simplex = (cell, perm)
+                norms.add_simplex(target, simplex, h, affine_on_simplex(simplex, h, total),
+                                  vol, a, b)
 
 
 def _common_numerators(values: np.ndarray) -> tuple[np.ndarray, int]:
