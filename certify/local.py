@@ -302,14 +302,48 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     return max(Fraction(0), Fraction(float(max(-lo.min(), hi.max()))))
 
 
+_PIECES = None      # what forked workers need for the certified integrals (inherited)
+
+
 def _add_certified_norms(target, step: GridStep, norms, vol: Fraction, perms, lo, hi) -> None:
     """The certified integrals of `certify.lp` piece by piece, as the Arb loop does, with
-    the vectorised bounds `lo <= e <= hi` of each piece."""
+    the vectorised bounds `lo <= e <= hi` of each piece. Under `vectorised.workers(jobs)`
+    slabs of cells are work units in forked processes; each returns rational end points of
+    its partial sums (lower end of the lower sum, upper end of the upper sum), added here."""
+    global _PIECES
     total = step.previous + step.g
+    n, jobs = step.grid, vectorised.jobs()
+    _PIECES = (target, step, total, vol, perms, lo, hi, norms.ps)
+    try:
+        if jobs > 1 and n >= 64 and not multiprocessing.current_process().daemon:
+            bounds = np.linspace(0, n, 4 * jobs + 1).astype(int)
+            slabs = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                parts = pool.map(_certified_slab, slabs)
+            for lower, upper in parts:
+                for p in norms.ps:
+                    norms.lower[p] += to_ball(lower[p])
+                    norms.upper[p] += to_ball(upper[p])
+        else:
+            _certified_pieces(norms, 0, n)
+    finally:
+        _PIECES = None
+
+
+def _certified_slab(slab: tuple[int, int]):
+    part = NormEnclosure(_PIECES[7])
+    _certified_pieces(part, *slab)
+    return ({p: ball_bounds(part.lower[p])[0] for p in part.ps},
+            {p: ball_bounds(part.upper[p])[1] for p in part.ps})
+
+
+def _certified_pieces(norms, first: int, stop: int) -> None:
+    """Add the pieces of the cells whose first index is in [first, stop)."""
+    target, step, total, vol, perms, lo, hi, _ = _PIECES
     h = Fraction(1, step.grid)
     dim = step.g.ndim
     for pi, perm in enumerate(perms):
-        for cell in itertools.product(range(step.grid), repeat=dim):
+        for cell in itertools.product(range(first, stop), *[range(step.grid)] * (dim - 1)):
             a, b = Fraction(float(lo[pi][cell])), Fraction(float(hi[pi][cell]))
             if dim == 1:
                 x0 = cell[0] * h

@@ -217,3 +217,16 @@ def test_fast_grade_layers_equal_the_reference_builders():
         fast, slow = _grade_layers(dim, hats, inputs), _grade_layers_reference(dim, hats, inputs)
         assert fast == slow
         assert all(type(w) is Fraction for layer in fast for row in layer.weight for w in row)
+
+
+def test_certified_integrals_as_work_units_give_the_same_norms():
+    target = load_target(example("sine"))
+    network = build(target, 8)                   # last grid 128: slabs go to workers
+    serial = checker.check(target, network, timeout=5)
+    parallel = checker.check(target, network, timeout=5, jobs=2)
+    assert [g.verdict for g in serial.grades] == [g.verdict for g in parallel.grades]
+    for a, b in zip(serial.grades, parallel.grades):
+        for x, y in zip(a.lp, b.lp):
+            assert x.status == y.status
+            for u, v in ((x.norm_lower, y.norm_lower), (x.norm_upper, y.norm_upper)):
+                assert abs(u - v) <= abs(u) * Fraction(1, 10 ** 20)
