@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     build.add_argument("--scheduler", default=None,
                        help="run the enclosure work units on this Dask scheduler (host:port)")
+    build.add_argument("--domain", type=_rational, nargs="+", default=None, metavar="A B",
+                       help="the box f lives on: A B for every coordinate, or A1 B1 ... Ad Bd")
     build.add_argument("--quiet", action="store_true", help="no progress lines")
 
     check = sub.add_parser("check", help="certify (G1), (G2) and sup bounds grade by grade")
@@ -65,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--scheduler", default=None,
                        help="run the enclosure work units on this Dask scheduler (host:port)")
     check.add_argument("--quiet", action="store_true", help="no table or progress")
+    check.add_argument("--domain", type=_rational, nargs="+", default=None, metavar="A B",
+                       help="the box f and the network live on: A B for every coordinate, "
+                            "or A1 B1 ... Ad Bd (default [0,1]^d)")
 
     plot = sub.add_parser("plot", help="draw residuals per grade (d=1 curves, d=2 heat maps)")
     plot.add_argument("--target", required=True, help="target file defining f")
@@ -74,21 +79,24 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--slice", action="append", default=[],
                       help="fix coordinates for d>2, e.g. --slice x3=0.5")
     plot.add_argument("-o", "--output", required=True, help="PNG file to write")
+    from .interop_cli import add_commands
+    add_commands(sub, _rational)
     return parser
 
 
 def _build(args) -> int:
     from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, Parameters, build_levels, \
         network_from_levels
+    from .domain import Domain
     from .network import write_network
-    from .target import load_target
 
     output = output_path(args.output, "-o")
     params = Parameters(args.ratio if args.ratio is not None else DEFAULT_RATIO,
                         args.margin if args.margin is not None else DEFAULT_MARGIN)
     if args.grades < 1:
         raise UsageError(f"--grades={args.grades} must be at least 1", "try --grades 6")
-    target = load_target(args.target)
+    domain = Domain.parse(args.domain)
+    target = domain.load_target(args.target)
 
     def progress(record):
         if not args.quiet:
@@ -101,7 +109,7 @@ def _build(args) -> int:
     from .vectorised import workers
     with workers(args.jobs, args.scheduler):
         records = build_levels(target, args.grades, params, progress)
-    network = network_from_levels(target, records, params)
+    network = domain.network_out(network_from_levels(target, records, params))
     write_network(network, output)
     if not args.quiet:
         print(f"wrote {output}: {len(network.grades)} grades, width "
@@ -124,9 +132,9 @@ def _progress_bar(total: int, quiet: bool):
 def _check(args) -> int:
     from .checker import Options, check
     from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, Parameters, build
+    from .domain import Domain
     from .network import read_network, write_network
     from .report import plain_header, plain_row
-    from .target import load_target
 
     report_path = output_path(args.report, "--report") if args.report else None
     save_path = output_path(args.save_network, "--save-network") if args.save_network else None
@@ -140,23 +148,25 @@ def _check(args) -> int:
             raise UsageError(f"--grades={args.grades} must be at least 1", "try --grades 6")
         params = Parameters(args.ratio if args.ratio is not None else DEFAULT_RATIO,
                             args.margin if args.margin is not None else DEFAULT_MARGIN)
-    target = load_target(args.target)
+    domain = Domain.parse(args.domain)
+    target = domain.load_target(args.target)
     if params is not None:
         from .vectorised import workers
         with workers(options.jobs, args.scheduler):
             network = build(target, args.grades, params.ratio, params.margin)
     else:
-        network = read_network(args.network)
+        network = domain.network_in(read_network(args.network))
     if network.dim != target.dim:
         raise UsageError(f"--network has dim={network.dim} but --target has d={target.dim}",
                          "check the network against the target it approximates")
     if save_path:
-        write_network(network, save_path)
+        write_network(domain.network_out(network), save_path)
     if not args.quiet:
         print(plain_header(), flush=True)
     bar = _progress_bar(len(network.grades), args.quiet)
 
     def on_grade(report):
+        report = domain.report(report)
         if bar is not None:
             bar.advance(0)
         if not args.quiet:
@@ -170,6 +180,7 @@ def _check(args) -> int:
     finally:
         if bar is not None:
             bar.stop()
+    report = domain.report(report)
     if report_path:
         report.write(report_path)
     for g in report.grades:
@@ -185,11 +196,17 @@ def _plot(args) -> int:
     return run_plot_command(args)
 
 
+def _interop_handlers() -> dict:
+    from .interop_cli import HANDLERS
+    return HANDLERS
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line on `argv` and return the exit status (for tests and notebooks)."""
     try:
         args = _parser().parse_args(argv)
-        handler = {"build": _build, "check": _check, "plot": _plot}[args.command]
+        handler = {"build": _build, "check": _check, "plot": _plot,
+                   **_interop_handlers()}[args.command]
         return handler(args)
     except CertifyError as exc:
         print(f"certify: error: {exc.line()}", file=sys.stderr)

@@ -184,7 +184,12 @@ def network_from_json(data: Any) -> Network:
 
 
 def read_network(path: str) -> Network:
-    """Read and validate a network file; any problem is a one-line `NetworkError`."""
+    """Read and validate a network file; any problem is a one-line `NetworkError`.
+
+    A path ending in `.onnx` is read as an ONNX model (`certify.onnx_import`)."""
+    if path.lower().endswith(".onnx"):
+        from .onnx_import import read_onnx
+        return read_onnx(path)
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()

@@ -418,6 +418,13 @@ def _rebuild(path, name, dim, expr, symbols, kind, lipschitz, proven) -> Target:
 
 def load_target(path: str) -> Target:
     """Load, check and compile the target file `path`; TargetError (one line) if unusable."""
+    name, f, lipschitz = load_target_function(path)
+    return target_from_function(f, name, lipschitz, path)
+
+
+def load_target_function(path: str):
+    """(name, f, LIPSCHITZ or None) of a target file, unchecked (`certify.domain` composes f
+    with a map first); TargetError (one line) if it cannot be loaded or defines no f."""
     name = os.path.basename(path)
     try:
         with open(path, encoding="utf-8") as handle:
@@ -436,4 +443,4 @@ def load_target(path: str) -> Target:
         raise TargetError(f"{name}: loading raised {type(exc).__name__}: {message}") from None
     if "f" not in namespace:
         raise TargetError(f"{name} does not define f", "write def f(x1, ..., xd): ...")
-    return target_from_function(namespace["f"], name, namespace.get("LIPSCHITZ"), path)
+    return name, namespace["f"], namespace.get("LIPSCHITZ")

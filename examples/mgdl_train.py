@@ -10,7 +10,8 @@ the epochs, minibatches are reshuffled each epoch.
 
 Everything runs in float64 on one thread from `--seed`, so two runs write identical files.
 The weights are written exactly (`certify.from_torch`: each float64 becomes the rational it
-denotes) as `mgdl-relu/1` JSON with `-o`.
+denotes) as `mgdl-relu/1` JSON with `-o`, and with `--onnx` as ONNX
+(`certify check --network model.onnx` reads it back exactly).
 
     python examples/mgdl_train.py --target examples/sine.py --grades 32x2,16x2,16x1,8x1 \\
         --epochs 200 --seed 0 -o sine_mgdl.json
@@ -110,6 +111,33 @@ def train(target, grade_widths, epochs, seed, samples, batch, lr_max, lr_min, lo
     return grades, stats
 
 
+def export_onnx(grades, dim: int, path: str) -> None:
+    """Save the trained grades as ONNX: input `x` of shape (1, d) in float64, one output
+    `g_k` of shape (1, 1) per grade (torch's TorchScript-based exporter: Gemm and Relu)."""
+    import warnings
+
+    import torch
+
+    class Multigrade(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = torch.nn.ModuleList([h for h, _ in grades])
+            self.readout = torch.nn.ModuleList([r for _, r in grades])
+
+        def forward(self, x):
+            outputs = []
+            for hidden, readout in zip(self.hidden, self.readout):
+                x = hidden(x)
+                outputs.append(readout(x))
+            return tuple(outputs)
+
+    names = [f"g{k}" for k in range(1, len(grades) + 1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Multigrade(), (torch.zeros(1, dim, dtype=torch.float64),), path,
+                          dynamo=False, input_names=["x"], output_names=names)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True, help="target file defining f (SymPy)")
@@ -126,6 +154,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lr-min", default="1e-4",
                         help="last learning rate per grade, comma-separated (the last repeats)")
     parser.add_argument("-o", "--output", required=True, help="mgdl-relu/1 JSON to write")
+    parser.add_argument("--onnx", default=None, help="also write the network as ONNX here")
     args = parser.parse_args(argv)
 
     from certify import from_torch, load_target, write_network
@@ -145,7 +174,9 @@ def main(argv=None) -> int:
             "lr_min": args.lr_min, "train_residual": stats}
     network = from_torch(grades, target.dim, meta)
     write_network(network, args.output)
-    log(f"wrote {args.output}")
+    if args.onnx:
+        export_onnx(grades, target.dim, args.onnx)
+    log(f"wrote {args.output}" + (f" and {args.onnx}" if args.onnx else ""))
     return 0
 
 
