@@ -195,6 +195,9 @@ def read_network(path: str) -> Network:
             text = handle.read()
     except OSError as exc:
         raise NetworkError(f"cannot read network file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise NetworkError(f"{path}: not a text file (mgdl-relu/1 is JSON)",
+                           "name ONNX models *.onnx") from None
     try:
         data = json.loads(text, parse_constant=lambda c: c)   # keep NaN/Infinity as strings
     except json.JSONDecodeError as exc:
