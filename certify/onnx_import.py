@@ -336,16 +336,3 @@ def read_onnx(path: str) -> Network:
     except OSError as exc:
         raise NetworkError(f"cannot read network file {path}: {exc.strerror}") from None
     return network_from_onnx_bytes(data, os.path.basename(path))
-
-
-def is_onnx_path(path: str) -> bool:
-    """Network files ending in .onnx are read as ONNX, everything else as mgdl-relu/1 JSON."""
-    return path.lower().endswith(".onnx")
-
-
-def read_any_network(path: str) -> Network:
-    """`read_onnx` for *.onnx, `certify.network.read_network` otherwise."""
-    if is_onnx_path(path):
-        return read_onnx(path)
-    from .network import read_network
-    return read_network(path)

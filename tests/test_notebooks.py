@@ -7,6 +7,7 @@ load `../examples/*.py`. The committed notebooks carry no outputs.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,10 +30,13 @@ class _ThisInterpreter(KernelSpecManager):
     """Every kernel name resolves to an ipykernel run by the interpreter running the tests."""
 
     def get_kernel_spec(self, kernel_name):
+        # the kernel imports the `certify` of this checkout, not whichever one is installed
+        path = os.pathsep.join(p for p in (str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH"))
+                               if p)
         return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f",
                                 "{connection_file}"],
                           display_name="certify (test interpreter)", language="python",
-                          metadata={})
+                          metadata={}, env={"PYTHONPATH": path})
 
 
 def _execute(path: Path):
