@@ -37,6 +37,7 @@ from .errors import UsageError
 from .freudenthal import interpolate, nodes
 from .lp import p_th_roots
 from .numbers import parse_rational
+from .progress import announce
 from .realize import max_width
 from .refine import Limits, Outcome, PROVED, REFUTED, UNKNOWN
 from .report import NOT_OWED, GradeResult, LpResult, Report
@@ -348,23 +349,41 @@ def _carry_sup(result, before) -> None:
         result.sup_upper = before.sup_upper
 
 
+def _rebuilt_equal(target, network, ratio, theta, subdivision, recognised) -> bool:
+    """`meta` is a hint only: the construction is re-run with the ratio, margin and
+    subdivision it states, and the bound applies only if that gives these very hats."""
+    from .construction import Parameters, build_levels
+    try:
+        params = Parameters(ratio, theta, subdivision)
+        records = build_levels(target, len(network.grades), params)
+    except (UsageError, ArithmeticError, ValueError, TypeError):
+        return False
+    return all(gg is not None and {(h.z, h.c) for h in gg.hats} == {(h.z, h.c) for h in r.hats}
+               for gg, r in zip(recognised, records))
+
+
 def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None:
     """The theorem's bound `2(1+θ)Λ((1+2d(1+θ))/N)^(k-1)` per grade, when it applies.
 
     Applies when `meta` says this toolkit's construction, the weights confirm it (every
     grade recognised with the canonical readout and mesh `N^-(k-1)`, the hats equal to
-    those recorded), `N > 2d(1+θ)+1`, and the target declares `LIPSCHITZ`.
+    those recorded), `N > 2d(1+θ)+1`, the target's `LIPSCHITZ` is verified, and re-running
+    the construction with the stated N, θ gives these hats (`meta` is a hint only).
     """
     meta = network.meta or {}
     if meta.get("construction") != CONSTRUCTION or target.lipschitz is None:
         return None
     try:
-        ratio = int(meta["ratio"])
+        ratio = int(str(meta["ratio"])[:7])
         theta = parse_rational(meta["margin"], "meta.margin")
         levels = meta["levels"]
+        subdivision = meta.get("subdivision")
+        subdivision = None if subdivision is None else int(str(subdivision)[:3])
     except (KeyError, TypeError, ValueError):
         return None
     d = network.dim
+    if not isinstance(levels, list) or not 2 <= ratio <= 10 ** 6 or not 0 <= theta <= 4:
+        return None
     if ratio <= 2 * d * (1 + theta) + 1 or len(levels) != len(network.grades):
         return None
     for k, (gg, level) in enumerate(zip(recognised, levels), start=1):
@@ -379,6 +398,8 @@ def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None
             return None
         if recorded != {(hat.z, hat.c) for hat in gg.hats}:
             return None
+    if not _rebuilt_equal(target, network, ratio, theta, subdivision, recognised):
+        return None
     lam = target.lipschitz
     q = (1 + 2 * d * (1 + theta)) / ratio
     return [2 * (1 + theta) * lam * q ** (k - 1) for k in range(1, len(network.grades) + 1)]
@@ -406,6 +427,7 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify) -> Rep
         raise UsageError(f"network dim={network.dim} but target {target.name} has "
                          f"d={target.dim}", "check the network against its own target")
     options = Options(tuple(Fraction(v) for v in p), timeout, jobs, samples, falsify=falsify)
+    announce("recognising hats and sampling the residuals")
     recognised = local.recognise(network)
     plan = local.grid_plan(network, recognised)
     vectorised.prefetch(target, [s.grid for s in plan if s is not None],
@@ -417,12 +439,15 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify) -> Rep
     report = Report(network.dim, target.name, info={
         "grades_checked": len(network.grades),
         "a_priori_applies": bounds is not None,
+        **({"lipschitz_not_established": target.lipschitz_note}
+           if getattr(target, "lipschitz_note", None) else {}),
         "p": [str(v) for v in options.ps],
         "structure": {
             # shapes chain: enforced when the network was read (NetworkError otherwise)
             "widths": widths, "fixed_width": max(widths),
             "hat_grades": sum(gg is not None for gg in recognised),
             "within_3d_plus_2": max(widths) <= max_width(network.dim)}})
+    announce("enclosing f for the L^p norms")
     f_norms = general.enclose_target(target, options.ps)
     previous = {q: f_norms.integral(q) for q in options.ps}
     indices = range(1, len(network.grades) + 1)
@@ -438,6 +463,8 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify) -> Rep
         # grades in order; inside each, the f data slabs and the hard simplices are the
         # work units (`vectorised.workers`), so the dominant last grade is split too
         for k in indices:
+            announce(f"checking grade {k}/{len(network.grades)} (depth "
+                     f"{network.grades[k - 1].depth})")
             previous = _finish(report, check_one(k, state), previous, bounds, on_grade)
     report.complete = True
     return report

@@ -1,21 +1,29 @@
-"""The `certify` command line: `build`, `check`, `plot` (INTERFACES.md).
+"""The `certify` command line: `build`, `check`, `plot` (docs/cli.md).
 
-Every argument is validated here, before any work; a `CertifyError` becomes one line on
-stderr and exit status 2, and nothing is written. Exit statuses of `check`: 0 every claim
-proved, 1 some claim refuted, 2 bad input or usage, 3 nothing refuted but something unknown.
+Every argument is validated here, before any work: paths together (an output is never an
+input or another output), then the size of the request against a budget (`certify.limits`).
+Exit statuses: 0 every claim proved, 1 some claim refuted, 2 bad input or usage (one line
+on stderr, nothing written), 3 nothing refuted but something unknown, 4 internal error (a
+bug: one line on stderr), 130 interrupted (Ctrl-C; the message says what was written).
+
+Each subcommand is one `_add_<name>` (its arguments) and one `_<name>` (its work),
+registered in `COMMANDS`; `run` is the single top-level guard around all of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from fractions import Fraction
 
+from . import fileio
 from .errors import CertifyError, UsageError
-from .fileio import output_path
 from .numbers import parse_rational
 
 EXIT_PROVED, EXIT_REFUTED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_INTERNAL, EXIT_INTERRUPTED = 4, 130
+DOCS = "docs/ of the certify project (docs/cli.md: formats, exit statuses; docs/table.md)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,12 +40,58 @@ def _rational(text: str) -> Fraction:
         raise argparse.ArgumentTypeError(f"{text!r} is not a rational number (e.g. 1/4)")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="certify", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+# --------------------------------------------------------------------------- shared arguments
 
+def _add_target(parser) -> None:
+    """`--target FILE` (executed as Python: trust it like any script) or `--expr TEXT`."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--target", help="target file defining f (it is executed as Python: "
+                       "use only files you trust)")
+    group.add_argument("--expr", help="target as a formula in x1..xd, e.g. 'sin(2*pi*x1)' "
+                       "(parsed, never executed)")
+    parser.add_argument("--lipschitz", type=_rational, default=None,
+                        help="with --expr: claimed max-norm Lipschitz constant (verified)")
+
+
+def _add_limits(parser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="run even past the resource budget (docs/cli.md#limits)")
+
+
+def _load_target(args, domain=None):
+    """The target of `--target` or `--expr` (TargetError, exit 2, if unusable), on the
+    unit cube (`domain` maps a target file given on another box)."""
+    from .target import load_target, target_from_expression
+    if getattr(args, "expr", None) is not None:
+        if domain is not None and not domain.is_unit:
+            raise UsageError("--domain applies only with --target",
+                             "write the formula on [0,1]^d, or put it in a target file")
+        return target_from_expression(args.expr, args.lipschitz)
+    if getattr(args, "lipschitz", None) is not None:
+        raise UsageError("--lipschitz applies only with --expr",
+                         "a target file declares LIPSCHITZ itself")
+    return domain.load_target(args.target) if domain is not None else load_target(args.target)
+
+
+def _inputs(args) -> dict:
+    return {"--target": getattr(args, "target", None), "--network": getattr(args, "network", None)}
+
+
+def _construction_params(args):
+    """Validated (grades, Parameters) for a build request, with its size within budget."""
+    from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, Parameters
+    if args.grades < 1:
+        raise UsageError(f"--grades={args.grades} must be at least 1", "try --grades 6")
+    params = Parameters(args.ratio if args.ratio is not None else DEFAULT_RATIO,
+                        args.margin if args.margin is not None else DEFAULT_MARGIN)
+    return params
+
+
+# --------------------------------------------------------------------------- build
+
+def _add_build(sub) -> None:
     build = sub.add_parser("build", help="build this toolkit's construction as a network file")
-    build.add_argument("--target", required=True, help="target file defining f")
+    _add_target(build)
     build.add_argument("--grades", required=True, type=int, help="number of grades")
     build.add_argument("--ratio", type=int, default=None, help="refinement ratio N (default 2)")
     build.add_argument("--margin", type=_rational, default=None,
@@ -49,9 +103,39 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--domain", type=_rational, nargs="+", default=None, metavar="A B",
                        help="the box f lives on: A B for every coordinate, or A1 B1 ... Ad Bd")
     build.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_limits(build)
 
+
+def _build(args) -> int:
+    from .construction import build_levels, network_from_levels
+    from .domain import Domain
+    from .limits import check_construction
+    from .network import write_network
+    from .progress import Progress
+
+    fileio.check_paths(_inputs(args), {"-o": args.output})
+    params = _construction_params(args)
+    domain = Domain.parse(args.domain)
+    target = _load_target(args, domain)
+    check_construction(target.dim, args.grades, params.ratio, args.force)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs={args.jobs} must be at least 1", "try --jobs 2")
+    from .vectorised import workers
+    progress = Progress(args.quiet)
+    with workers(args.jobs, args.scheduler):
+        records = build_levels(target, args.grades, params, progress.build_level(args.grades))
+    network = domain.network_out(network_from_levels(target, records, params))
+    write_network(network, args.output)
+    progress.say(f"wrote {args.output}: {len(network.grades)} grades, width "
+                 f"{max(g.width for g in network.grades)}")
+    return EXIT_PROVED
+
+
+# --------------------------------------------------------------------------- check
+
+def _add_check(sub) -> None:
     check = sub.add_parser("check", help="certify (G1), (G2) and sup bounds grade by grade")
-    check.add_argument("--target", required=True, help="target file defining f")
+    _add_target(check)
     source = check.add_mutually_exclusive_group(required=True)
     source.add_argument("--grades", type=int, help="build this many grades first")
     source.add_argument("--network", help="network file (mgdl-relu/1) to check")
@@ -70,150 +154,162 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--domain", type=_rational, nargs="+", default=None, metavar="A B",
                        help="the box f and the network live on: A B for every coordinate, "
                             "or A1 B1 ... Ad Bd (default [0,1]^d)")
-
-    plot = sub.add_parser("plot", help="draw residuals per grade (d=1 curves, d=2 heat maps)")
-    plot.add_argument("--target", required=True, help="target file defining f")
-    source = plot.add_mutually_exclusive_group(required=True)
-    source.add_argument("--grades", type=int, help="build this many grades first")
-    source.add_argument("--network", help="network file (mgdl-relu/1)")
-    plot.add_argument("--slice", action="append", default=[],
-                      help="fix coordinates for d>2, e.g. --slice x3=0.5")
-    plot.add_argument("-o", "--output", required=True, help="PNG file to write")
-    from .interop_cli import add_commands
-    add_commands(sub, _rational)
-    return parser
-
-
-def _build(args) -> int:
-    from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, Parameters, build_levels, \
-        network_from_levels
-    from .domain import Domain
-    from .network import write_network
-
-    output = output_path(args.output, "-o")
-    params = Parameters(args.ratio if args.ratio is not None else DEFAULT_RATIO,
-                        args.margin if args.margin is not None else DEFAULT_MARGIN)
-    if args.grades < 1:
-        raise UsageError(f"--grades={args.grades} must be at least 1", "try --grades 6")
-    domain = Domain.parse(args.domain)
-    target = domain.load_target(args.target)
-
-    def progress(record):
-        if not args.quiet:
-            print(f"grade {record.level + 1:3d}  mesh {record.mesh}  hats {len(record.hats):6d}"
-                  f"  oscillation {float(record.oscillation):.3g}  {record.seconds:.2f}s",
-                  file=sys.stderr)
-
-    if args.jobs < 1:
-        raise UsageError(f"--jobs={args.jobs} must be at least 1", "try --jobs 2")
-    from .vectorised import workers
-    with workers(args.jobs, args.scheduler):
-        records = build_levels(target, args.grades, params, progress)
-    network = domain.network_out(network_from_levels(target, records, params))
-    write_network(network, output)
-    if not args.quiet:
-        print(f"wrote {output}: {len(network.grades)} grades, width "
-              f"{max(g.width for g in network.grades)}", file=sys.stderr)
-    return EXIT_PROVED
-
-
-def _progress_bar(total: int, quiet: bool):
-    """A transient progress bar over grades on stderr, when stderr is a terminal."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    from rich.console import Console
-    from rich.progress import Progress
-    progress = Progress(console=Console(stderr=True), transient=True)
-    progress.start()
-    progress.add_task("certifying grades", total=total)
-    return progress
+    _add_limits(check)
 
 
 def _check(args) -> int:
     from .checker import Options, check
-    from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, Parameters, build
+    from .construction import build_levels, network_from_levels
     from .domain import Domain
+    from .limits import check_construction, check_network
     from .network import read_network, write_network
-    from .report import plain_header, plain_row
+    from .progress import Progress
+    from .report import Report, plain_header, plain_row
 
-    report_path = output_path(args.report, "--report") if args.report else None
-    save_path = output_path(args.save_network, "--save-network") if args.save_network else None
+    report_path, save_path = args.report, args.save_network
+    fileio.check_paths(_inputs(args), {"--report": report_path, "--save-network": save_path})
     options = Options(tuple(args.p) if args.p else Options.ps, args.timeout, args.jobs)
     if args.network and (args.ratio is not None or args.margin is not None):
         raise UsageError("--ratio/--margin apply only with --grades",
                          "they are construction parameters; a given network has its own")
-    params = None
-    if args.grades is not None:
-        if args.grades < 1:
-            raise UsageError(f"--grades={args.grades} must be at least 1", "try --grades 6")
-        params = Parameters(args.ratio if args.ratio is not None else DEFAULT_RATIO,
-                            args.margin if args.margin is not None else DEFAULT_MARGIN)
+    params = _construction_params(args) if args.grades is not None else None
     domain = Domain.parse(args.domain)
-    target = domain.load_target(args.target)
+    target = _load_target(args, domain)
+    progress = Progress(args.quiet)
     if params is not None:
+        check_construction(target.dim, args.grades, params.ratio, args.force)
         from .vectorised import workers
         with workers(options.jobs, args.scheduler):
-            network = build(target, args.grades, params.ratio, params.margin)
+            records = build_levels(target, args.grades, params,
+                                   progress.build_level(args.grades))
+        network = network_from_levels(target, records, params)
     else:
-        network = domain.network_in(read_network(args.network))
+        network = domain.network_in(read_network(args.network, force=args.force))
     if network.dim != target.dim:
-        raise UsageError(f"--network has dim={network.dim} but --target has d={target.dim}",
+        raise UsageError(f"--network has dim={network.dim} but the target has d={target.dim}",
                          "check the network against the target it approximates")
+    check_network(network, args.force)
     if save_path:
         write_network(domain.network_out(network), save_path)
     if not args.quiet:
         print(plain_header(), flush=True)
-    bar = _progress_bar(len(network.grades), args.quiet)
+    latest = [None]
 
     def on_grade(report):
         report = domain.report(report)
-        if bar is not None:
-            bar.advance(0)
+        latest[0] = report
+        progress.grade_done(report.grades[-1], len(network.grades),
+                            [g.depth for g in network.grades])
         if not args.quiet:
-            (bar.console.print if bar is not None else print)(plain_row(report.grades[-1]))
+            print(plain_row(report.grades[-1]), flush=True)
         if report_path:
             report.write(report_path)
 
     try:
-        report = check(target, network, options.ps, options.timeout, options.jobs, on_grade,
-                       scheduler=args.scheduler)
-    finally:
-        if bar is not None:
-            bar.stop()
+        with progress.phases():
+            report = check(target, network, options.ps, options.timeout, options.jobs, on_grade,
+                           scheduler=args.scheduler)
+    except KeyboardInterrupt:
+        if report_path:
+            done = latest[0]
+            partial = Report(network.dim, target.name,
+                             list(done.grades) if done is not None else [], complete=False,
+                             info={**(done.info if done is not None else {}),
+                                   "interrupted": True})
+            partial.write(report_path)
+        raise
     report = domain.report(report)
     if report_path:
         report.write(report_path)
     for g in report.grades:
         for witness in (g.counterexample, g.no_overshoot_counterexample):
             if witness is not None:
-                print(f"grade {g.grade}: {witness.describe()}")
-    print(f"verdict: {report.verdict}")
+                print(f"grade {g.grade}: {witness.describe()}", flush=True)
+    print(f"verdict: {report.verdict}", flush=True)
     return report.exit_status
+
+
+# --------------------------------------------------------------------------- plot
+
+def _add_plot(sub) -> None:
+    plot = sub.add_parser("plot", help="draw residuals per grade (d=1 curves, d=2 heat maps)")
+    _add_target(plot)
+    source = plot.add_mutually_exclusive_group(required=True)
+    source.add_argument("--grades", type=int, help="build this many grades first")
+    source.add_argument("--network", help="network file (mgdl-relu/1)")
+    plot.add_argument("--slice", action="append", default=[],
+                      help="fix coordinates for d>2, e.g. --slice x3=0.5")
+    plot.add_argument("-o", "--output", required=True, help="PNG file to write")
+    _add_limits(plot)
 
 
 def _plot(args) -> int:
     from .plot import run_plot_command
+    fileio.check_paths(_inputs(args), {"-o": args.output})
     return run_plot_command(args)
 
 
-def _interop_handlers() -> dict:
+# --------------------------------------------------------------------------- dispatch
+
+#: name -> (add its arguments to the subparsers, run it and return the exit status)
+COMMANDS = {"build": (_add_build, _build), "check": (_add_check, _check),
+            "plot": (_add_plot, _plot)}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="certify", description=__doc__.splitlines()[0],
+                     epilog=f"Documentation: {DOCS}. Exit statuses: 0 proved, 1 refuted, "
+                     "2 bad input, 3 unknown, 4 internal error, 130 interrupted.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add, _ in COMMANDS.values():
+        add(sub)
+    from .interop_cli import add_commands
+    add_commands(sub, _rational)
+    return parser
+
+
+def _handler(command: str):
+    if command in COMMANDS:
+        return COMMANDS[command][1]
     from .interop_cli import HANDLERS
-    return HANDLERS
+    return HANDLERS[command]
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the command line on `argv` and return the exit status (for tests and notebooks)."""
+    """Run the command line on `argv` and return the exit status (for tests and notebooks).
+
+    The one top-level guard: bad input is one line and exit 2; Ctrl-C is exit 130 with what
+    was written; anything unexpected is one line and exit 4, never 1 (which means refuted).
+    """
+    fileio.WRITTEN.clear()
     try:
         args = _parser().parse_args(argv)
-        handler = {"build": _build, "check": _check, "plot": _plot,
-                   **_interop_handlers()}[args.command]
-        return handler(args)
+        return _handler(args.command)(args)
     except CertifyError as exc:
-        print(f"certify: error: {exc.line()}", file=sys.stderr)
+        print(f"certify: error: {exc.line()}", file=sys.stderr, flush=True)
         return exc.exit_status
     except KeyboardInterrupt:
-        print("certify: interrupted; nothing was written", file=sys.stderr)
-        return 130
+        print(f"\ncertify: interrupted; {fileio.written()}"
+              + (" (the report says \"complete\": false)" if fileio.WRITTEN else ""),
+              file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except RecursionError:
+        print("certify: error: input nested too deeply to process (simplify the target or "
+              "the network)", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except MemoryError:
+        print("certify: error: out of memory (the request is too large; see the limits in "
+              "docs/cli.md)", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_USAGE
+    except Exception as exc:      # the top-level guard: a bug, never "refuted"
+        if os.environ.get("CERTIFY_DEBUG"):
+            raise
+        message = " ".join(str(exc).split())[:300]
+        print(f"certify: internal error: {type(exc).__name__}: {message} (a bug in certify; "
+              f"exit status {EXIT_INTERNAL}; {fileio.written()})", file=sys.stderr, flush=True)
+        return EXIT_INTERNAL
 
 
 def main() -> None:

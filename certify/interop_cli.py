@@ -29,10 +29,11 @@ def add_commands(sub, rational) -> None:
 
 
 def _import(args) -> int:
-    from .fileio import output_path
+    from .fileio import check_paths
     from .network import read_network, write_network
 
-    output = output_path(args.output, "-o")
+    check_paths({"model": args.model}, {"-o": args.output})
+    output = args.output
     network = read_network(args.model)
     write_network(network, output)
     print(f"wrote {output}: d={network.dim}, {len(network.grades)} grades, widths "

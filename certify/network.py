@@ -9,6 +9,9 @@ float), and vectorised in numpy floats for sampling.
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Sequence
@@ -17,10 +20,12 @@ import numpy as np
 
 from .errors import NetworkError
 from .fileio import atomic_write_text
+from .limits import MAX_FILE_BYTES, MAX_GRADES, MAX_NESTING, MAX_NUMBER_CHARS
 from .numbers import EXACT, Context, format_rational, parse_rational
 from .realize import Layer
 
 FORMAT = "mgdl-relu/1"
+MAX_MAGNITUDE = Fraction(10) ** 300     # weights: float range, as sampling needs
 
 
 @dataclass(eq=False)
@@ -124,10 +129,17 @@ class Network:
 # --------------------------------------------------------------------------- reading
 
 def _rational(value: Any, where: str) -> Fraction:
+    if isinstance(value, str) and len(value) > MAX_NUMBER_CHARS:
+        raise NetworkError(f"{where}: a number of {len(value):,} characters (at most "
+                           f"{MAX_NUMBER_CHARS:,})")
     try:
-        return parse_rational(value, where)
+        q = parse_rational(value, where)
     except ValueError as exc:
         raise NetworkError(str(exc)) from None
+    if abs(q) > MAX_MAGNITUDE:
+        raise NetworkError(f"{where}: {str(value)[:30]} is larger than 1e300 in magnitude",
+                           "weights must stay within float range (sampling uses floats)")
+    return q
 
 
 def _vector(data: Any, length: int | None, where: str) -> tuple[Fraction, ...]:
@@ -138,7 +150,7 @@ def _vector(data: Any, length: int | None, where: str) -> tuple[Fraction, ...]:
     return tuple(_rational(v, f"{where}[{i}]") for i, v in enumerate(data))
 
 
-def network_from_json(data: Any) -> Network:
+def network_from_json(data: Any, force: bool = False) -> Network:
     """Validate a parsed `mgdl-relu/1` document and build the exact network.
 
     Every refusal names the grade, layer and entry, e.g. `grade 2, layer 1, weight[3][0]`.
@@ -153,6 +165,9 @@ def network_from_json(data: Any) -> Network:
     grades_data = data.get("grades")
     if not isinstance(grades_data, list) or not grades_data:
         raise NetworkError("network file: grades must be a non-empty list")
+    if len(grades_data) > MAX_GRADES and not force:
+        raise NetworkError(f"network file: {len(grades_data):,} grades (budget {MAX_GRADES})",
+                           "pass --force to read it anyway (see docs/cli.md, Limits)")
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
         raise NetworkError("network file: meta must be a JSON object")
@@ -183,26 +198,77 @@ def network_from_json(data: Any) -> Network:
     return Network(dim, grades, meta)
 
 
-def read_network(path: str) -> Network:
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _nesting(text: str) -> int:
+    """The deepest bracket nesting of a JSON text (strings skipped), without recursion."""
+    depth = deepest = 0
+    for token in _TOKENS.finditer(text):
+        c = token.group()
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def _json_int(text: str):
+    """A JSON integer; past MAX_NUMBER_CHARS digits it stays text (refused where used)."""
+    return int(text) if len(text) <= MAX_NUMBER_CHARS else text
+
+
+def _json_float(text: str):
+    """A JSON float as its binary value, unless that overflows or underflows to 0: then the
+    text, read later as the exact decimal it writes (and bounded there)."""
+    if len(text) > MAX_NUMBER_CHARS:
+        return text
+    value = float(text)
+    if math.isinf(value) or (value == 0 and any(c in "123456789" for c in
+                                                text.lower().split("e")[0])):
+        return text
+    return value
+
+
+def read_network(path: str, force: bool = False) -> Network:
     """Read and validate a network file; any problem is a one-line `NetworkError`.
 
-    A path ending in `.onnx` is read as an ONNX model (`certify.onnx_import`)."""
+    Bounded before parsing: file size, text (no binary), nesting depth; numbers are kept as
+    strings by the JSON parser and read exactly, each at most `MAX_NUMBER_CHARS` long.
+    A path ending in `.onnx` is read as an ONNX model (`certify.onnx_import`).
+    """
     if path.lower().endswith(".onnx"):
         from .onnx_import import read_onnx
         return read_onnx(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES and not force:
+            raise NetworkError(f"network file {path} has {size:,} bytes (budget "
+                               f"{MAX_FILE_BYTES:,})", "pass --force to read it anyway")
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as exc:
         raise NetworkError(f"cannot read network file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise NetworkError(f"{path}: not a text file (mgdl-relu/1 is JSON)",
-                           "name ONNX models *.onnx") from None
+    if b"\0" in raw:
+        raise NetworkError(f"{path} is a binary file, not a JSON network file",
+                           "name ONNX models *.onnx")
     try:
-        data = json.loads(text, parse_constant=lambda c: c)   # keep NaN/Infinity as strings
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NetworkError(f"{path} is not UTF-8 text (byte {exc.start}); not a network "
+                           "file") from None
+    if _nesting(text) > MAX_NESTING:
+        raise NetworkError(f"{path}: JSON nested more than {MAX_NESTING} deep; not a network "
+                           "file")
+    try:
+        data = json.loads(text, parse_constant=lambda c: c,   # keep NaN/Infinity as strings
+                          parse_int=_json_int, parse_float=_json_float)
     except json.JSONDecodeError as exc:
         raise NetworkError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    return network_from_json(data)
+    except (ValueError, RecursionError) as exc:
+        raise NetworkError(f"{path}: not a usable JSON file ({type(exc).__name__})") from None
+    return network_from_json(data, force)
 
 
 # --------------------------------------------------------------------------- writing

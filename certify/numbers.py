@@ -18,7 +18,7 @@ from fractions import Fraction
 from typing import Any, Iterable
 
 import numpy as np
-from flint import arb, ctx as flint_ctx, fmpq
+from flint import arb, ctx as flint_ctx, fmpq, fmpz
 
 from .errors import NotExact
 
@@ -78,22 +78,58 @@ def parse_rational(value: Any, where: str = "number") -> Fraction:
     raise ValueError(f"{where}: expected a number or a string, got {type(value).__name__}")
 
 
+def _int_text(n: int) -> str:
+    """Decimal text of any integer (Python's str refuses more than 4300 digits)."""
+    return str(n) if abs(n).bit_length() < 10_000 else str(fmpz(n))
+
+
 def format_rational(q: Fraction) -> str:
     """Exact string form: "p" or "p/q"."""
     q = Fraction(q)
-    return str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
+    if q.denominator == 1:
+        return _int_text(q.numerator)
+    return f"{_int_text(q.numerator)}/{_int_text(q.denominator)}"
+
+
+def _decade(q: Fraction) -> int:
+    """The integer e with 10^e <= q < 10^(e+1), for q > 0 (exact, any size)."""
+    n, d = q.numerator, q.denominator
+    e = math.floor((n.bit_length() - d.bit_length()) * math.log10(2))
+
+    def below(e):          # q < 10^e ?
+        return n < d * 10 ** e if e >= 0 else n * 10 ** -e < d
+    while below(e):
+        e -= 1
+    while not below(e + 1):
+        e += 1
+    return e
+
+
+#: decades outside [SCIENTIFIC_BELOW, SCIENTIFIC_FROM) are written as m.mmmmmme+XX
+SCIENTIFIC_BELOW, SCIENTIFIC_FROM = -4, 12
 
 
 def decimal_bound(q: Fraction, direction: str, digits: int = 6) -> str:
-    """A short decimal string that is itself a bound: >= q for "up", <= q for "down"."""
+    """A short decimal string that is itself a bound: >= q for "up", <= q for "down".
+
+    Past a width (|q| >= 10^12 or < 10^-4) it is written in scientific notation, the
+    mantissa rounded in the same direction, so any magnitude renders in a few characters.
+    """
     q = Fraction(q)
     if q == 0:
         return "0"
-    scale = 10 ** max(0, digits - 1 - math.floor(math.log10(abs(float(q))) if q else 0))
-    scaled = q * scale
+    e = _decade(abs(q))
+    shift = digits - 1 - e
+    scaled = q * 10 ** shift if shift >= 0 else q / 10 ** -shift
     n = math.ceil(scaled) if direction == "up" else math.floor(scaled)
-    result = Fraction(n, scale)
-    text = _plain_decimal(result)
+    if SCIENTIFIC_BELOW <= e < SCIENTIFIC_FROM:
+        result = Fraction(n, 10 ** shift) if shift >= 0 else Fraction(n * 10 ** -shift)
+        text = _plain_decimal(result)
+    else:
+        sign, whole = ("-" if n < 0 else ""), str(abs(n))
+        exponent = len(whole) - 1 - shift            # value = n * 10^-shift
+        mant = whole.rstrip("0") or "0"
+        text = f"{sign}{mant[0]}{'.' + mant[1:] if len(mant) > 1 else ''}e{exponent:+d}"
     assert (Fraction(text) >= q) if direction == "up" else (Fraction(text) <= q)
     return text
 
@@ -133,9 +169,22 @@ def box_ball(lo: Fraction, hi: Fraction) -> arb:
     return to_ball(lo).union(to_ball(hi))
 
 
-def _exact_arb(value: arb) -> Fraction:
+#: binary exponents beyond this are not converted to rationals (2^(10^9) would never finish)
+MAX_BINARY_EXPONENT = 100_000
+
+
+def _exact_arb(value: arb, upper: bool = False) -> Fraction:
+    """The exact rational value of an exact Arb number; `upper`: a (nonnegative) radius,
+    which may be rounded up to 2^-MAX_BINARY_EXPONENT when it is smaller."""
     mantissa, exponent = value.man_exp()
     mantissa, exponent = int(mantissa), int(exponent)
+    if mantissa.bit_length() + exponent > MAX_BINARY_EXPONENT:
+        raise ArithmeticError("the enclosure is too large (beyond 2^100000)")
+    if exponent < -MAX_BINARY_EXPONENT:
+        if upper:
+            return Fraction(1, 2 ** MAX_BINARY_EXPONENT) if mantissa else Fraction(0)
+        if mantissa.bit_length() + exponent < -MAX_BINARY_EXPONENT:
+            raise ArithmeticError("the enclosure is too small to convert (below 2^-100000)")
     return Fraction(mantissa * 2 ** exponent) if exponent >= 0 else Fraction(mantissa, 2 ** -exponent)
 
 
@@ -147,7 +196,7 @@ def ball_bounds(value: arb) -> tuple[Fraction, Fraction]:
     if not value.is_finite():
         raise ArithmeticError(f"the enclosure {value} is not finite")
     mid = _exact_arb(value.mid())
-    rad = _exact_arb(value.rad())
+    rad = _exact_arb(value.rad(), upper=True)
     return mid - rad, mid + rad
 
 

@@ -275,6 +275,11 @@ def _check_output(path: str) -> str:
     return path
 
 
+def _cli_target(args):
+    from .target import target_from_expression
+    return target_from_expression(args.expr, getattr(args, "lipschitz", None))
+
+
 def run_plot_command(args) -> int:
     """`certify plot`: validate everything, build or read the network, write the PNG."""
     from .construction import build
@@ -284,13 +289,17 @@ def run_plot_command(args) -> int:
     output = _check_output(args.output)
     if args.grades is not None and args.grades < 1:
         raise UsageError(f"--grades={args.grades} must be at least 1", "try --grades 5")
-    target = load_target(args.target)
+    target = _cli_target(args) if getattr(args, "expr", None) is not None else \
+        load_target(args.target)
+    if args.grades is not None:
+        from .limits import check_construction
+        check_construction(target.dim, args.grades, 2, getattr(args, "force", False))
     slices = parse_slices(args.slice, target.dim)
     free = free_coordinates(target.dim, slices)
     if args.grades is not None:
         network = build(target, args.grades)
     else:
-        network = read_network(args.network)
+        network = read_network(args.network, force=getattr(args, "force", False))
         if network.dim != target.dim:
             raise UsageError(f"--network={args.network} has dim {network.dim} but the target "
                              f"has d={target.dim}", "use a network built for this target")

@@ -180,7 +180,12 @@ def solve(constraints: Iterable, variables: Sequence, timeout: float) -> Unsat |
         if answer == z3.sat:
             model = solver.model()
             return Sat({str(v): _value(model, v) for v in variables})
-        return Unknown(solver.reason_unknown() or "unknown")
+        reason = solver.reason_unknown() or "unknown"
+        if "interrupted from keyboard" in reason:
+            # z3 catches Ctrl-C itself and gives up: that is the user's interrupt, not an
+            # unknown claim; re-raise it so the run stops (exit 130, report incomplete)
+            raise KeyboardInterrupt(reason)
+        return Unknown(reason)
 
 
 def claim_violation(claim: str, f_value, previous, g):

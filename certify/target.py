@@ -200,13 +200,14 @@ class Target:
     expr: sympy.Expr
     symbols: tuple
     kind: str
-    lipschitz: Fraction | None
+    lipschitz: Fraction | None     # a *verified* max-norm Lipschitz constant, or None
     _program: _Program = field(repr=False, compare=False, default=None)
+    lipschitz_note: str | None = None   # why a declared LIPSCHITZ is not established
 
     def __reduce__(self):
         """Pickle by expression (compiled code is rebuilt), e.g. for worker processes."""
         return _rebuild, (self.path, self.name, self.dim, self.expr, self.symbols, self.kind,
-                          self.lipschitz, frozenset(self._program.proven))
+                          self.lipschitz, frozenset(self._program.proven), self.lipschitz_note)
 
     @property
     def derivatives(self) -> tuple:
@@ -392,13 +393,181 @@ def target_from_function(f, name: str = "<function>", lipschitz=None,
                          path: str | None = None) -> Target:
     """Check, classify and compile the callable `f` (what `load_target` does after loading)."""
     dim, symbols, expr = _trace(f, name)
+    return _target(dim, symbols, expr, name, lipschitz, path)
+
+
+def target_from_expression(text: str, lipschitz=None) -> Target:
+    """The target of `--expr`: a formula parsed by a whitelist, never executed."""
+    from .formula import parse_formula
+    dim, symbols, expr = parse_formula(text)
+    if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        raise TargetError(f"--expr is not finite on the cube: it is {_short(expr)}")
+    return _target(dim, symbols, expr, "--expr " + _short(text, 50), lipschitz, None)
+
+
+def _target(dim, symbols, expr, name, lipschitz, path) -> Target:
+    """Check the domain, classify, compile, verify LIPSCHITZ: the shared end of loading."""
     _check_structure(expr)
     prover = _Prover(symbols)
     for kind, u, op in _conditions(expr):
         prover.check(kind, u, op)
-    return Target(path if path is not None else name, name, dim, expr, tuple(symbols),
-                  _classify(expr, symbols), _lipschitz(lipschitz, name),
-                  _compile(expr, symbols, prover.proven))
+    program = _compile(expr, symbols, prover.proven)
+    claimed = _lipschitz(lipschitz, name)
+    kind = _classify(expr, symbols)
+    verified, note = None, None
+    if claimed is not None:
+        if kind == "piecewise-linear" and _piecewise_linear_slope(program, dim) <= claimed:
+            verified = claimed
+        else:
+            verified, note = verify_lipschitz(program, dim, claimed)
+    target = Target(path if path is not None else name, name, dim, expr, tuple(symbols),
+                    kind, verified, program, note)
+    _check_magnitude(target)
+    return target
+
+
+MAX_MAGNITUDE = Fraction(10) ** 300      # |f| must stay within float range (sampling)
+
+
+def _check_magnitude(target: Target) -> None:
+    """Refuse an f with no finite enclosure on the cube, or values beyond float range."""
+    try:
+        lo, hi = target.enclose((Fraction(0),) * target.dim, (Fraction(1),) * target.dim)
+    except (ArithmeticError, ValueError, OverflowError):
+        raise TargetError(f"{target.name}: f has no finite enclosure on the cube (its values "
+                          "overflow the arithmetic)", "scale f down") from None
+    if max(abs(lo), abs(hi)) > MAX_MAGNITUDE:
+        raise TargetError(f"{target.name}: f may reach magnitude 10^{len(str(int(max(abs(lo), abs(hi)))))-1} "
+                          "on the cube, beyond the float range used for sampling (10^300)",
+                          "scale f down")
+
+
+class _AnyKink(type(_CONTEXTS["exact"])):
+    """EXACT whose kink factors all take the values in `choices`, whatever their argument."""
+
+    def __init__(self):
+        self.choices, self.used = (), 0
+
+    def _pick(self, values):
+        i, self.used = self.used, self.used + 1
+        return Fraction(values[self.choices[i] if i < len(self.choices) else 0])
+
+    def sgn(self, a): return self._pick((-1, 1))
+    def step(self, a): return self._pick((0, 1))
+
+
+def _piecewise_linear_slope(program: _Program, dim: int, most: int = 12):
+    """For a piecewise-linear f: the largest ||∇f||_1 over every choice of its kink factors
+    (exact; each piece's gradient is one of them), or +inf past `most` kinks."""
+    ctx = _AnyKink()
+
+    def norm(choices):
+        ctx.choices, ctx.used = choices, 0
+        return sum(abs(Fraction(g)) for g in program.run("grad", ctx, [Fraction(0)] * dim))
+    try:
+        first = norm(())
+        if ctx.used > most:
+            return float("inf")
+        return max([first] + [norm(c) for c in itertools.product((0, 1), repeat=ctx.used)])
+    except (ArithmeticError, NotExact, TypeError, ValueError):
+        return float("inf")
+
+
+LIPSCHITZ_BOXES = 4000          # bisection budget of verify_lipschitz
+_MAX_KINKS = 8                  # undecided kink factors enumerated on one box
+
+
+class _KinkChoice(type(_CONTEXTS["ball"])):
+    """BALL whose undecided kink factors (a Sgn or Step whose argument's ball holds 0) take
+    the values given in `choices`: at almost every point each factor is exactly one of
+    them, so the largest gradient over all choices bounds the essential supremum."""
+
+    def __init__(self):
+        self.choices, self.undecided = (), 0
+
+    def _pick(self, values):
+        i, self.undecided = self.undecided, self.undecided + 1
+        return values[self.choices[i] if i < len(self.choices) else 0]
+
+    def sgn(self, a):
+        return super().sgn(a) if a > 0 or a < 0 else self._pick((-arb(1), arb(1)))
+
+    def step(self, a):
+        return super().step(a) if a > 0 or a < 0 else self._pick((arb(0), arb(1)))
+
+
+_CHOICE = _KinkChoice()
+
+
+def _gradient_norm_upper(program: _Program, box) -> Fraction | None:
+    """An upper bound of ||∇f||_1 at almost every point of the box, None if not finite."""
+    def norm(choices):
+        _CHOICE.choices, _CHOICE.undecided = choices, 0
+        grad = program.run("grad", _CHOICE, box)
+        if not all(g.is_finite() for g in grad):
+            return None
+        return sum(ball_bounds(abs(g))[1] for g in grad)
+    first = norm(())
+    kinks = _CHOICE.undecided
+    if first is None or kinks == 0:
+        return first
+    if kinks > _MAX_KINKS:
+        grad = program.run("grad", _CONTEXTS["ball"], box)
+        return sum(ball_bounds(abs(g))[1] for g in grad) if all(g.is_finite() for g in grad) \
+            else None
+    bounds = [norm(c) for c in itertools.product((0, 1), repeat=kinks)]
+    return None if None in bounds else max(bounds)
+
+
+def verify_lipschitz(program: _Program, dim: int, claimed: Fraction,
+                     budget: int = LIPSCHITZ_BOXES) -> tuple[Fraction | None, str | None]:
+    """Prove `ess sup ||∇f||_1 <= claimed` over [0,1]^d by bisection with Arb enclosures of
+    the gradient (kink factors enumerated, `_KinkChoice`): (the verified constant, None),
+    or (None, why not).
+
+    For a continuous, piecewise smooth f on the convex cube that bound is the max-norm
+    Lipschitz constant: |f(x)-f(y)| <= L ||x-y||_inf. A claim that is tight where the
+    constants are not dyadic (3/2 = 1/3 + ...) cannot be met by balls exactly; it is then
+    verified as `claimed (1 + 2^-64)`, and that slightly larger constant is the one used.
+    """
+    ball = _CONTEXTS["ball"]
+    slack = claimed * (1 + Fraction(1, 2 ** 64))
+    used = claimed
+    zero, one = Fraction(0), Fraction(1)
+    queue, count = deque([((zero,) * dim, (one,) * dim)]), 0
+    while queue:
+        lo, hi = queue.popleft()
+        count += 1
+        if count > budget:
+            return None, (f"LIPSCHITZ={claimed} not established: ess sup ||grad f||_1 <= "
+                          f"{claimed} not proved within {budget} boxes")
+        _, box = Target._balls(lo, hi)
+        try:
+            upper = _gradient_norm_upper(program, box)
+        except (ArithmeticError, ValueError, ZeroDivisionError):
+            upper = None
+        if upper is not None and upper <= slack:
+            if upper > claimed:
+                used = slack
+            continue
+        mid = tuple((a + b) / 2 for a, b in zip(lo, hi))
+        try:
+            at = program.run("grad", ball, [_ball_of(v) for v in mid])
+            if all(g.is_finite() for g in at):
+                lower = sum(max(ball_bounds(abs(g))[0], 0) for g in at)
+                if lower > claimed:
+                    return None, (f"LIPSCHITZ={claimed} is false: ||grad f(x)||_1 >= "
+                                  f"{float(lower):.6g} at x=({', '.join(map(str, mid))})")
+        except (ArithmeticError, ValueError, ZeroDivisionError):
+            pass
+        i = max(range(dim), key=lambda j: hi[j] - lo[j])
+        if hi[i] - lo[i] < _MIN_WIDTH:
+            return None, (f"LIPSCHITZ={claimed} not established: the gradient of f has no "
+                          f"finite enclosure near x=({', '.join(map(str, mid))})")
+        m = (lo[i] + hi[i]) / 2
+        queue.append((lo, hi[:i] + (m,) + hi[i + 1:]))
+        queue.append((lo[:i] + (m,) + lo[i + 1:], hi))
+    return used, None
 
 
 def _compile(expr, symbols, proven) -> _Program:
@@ -410,10 +579,10 @@ def _compile(expr, symbols, proven) -> _Program:
     return program
 
 
-def _rebuild(path, name, dim, expr, symbols, kind, lipschitz, proven) -> Target:
+def _rebuild(path, name, dim, expr, symbols, kind, lipschitz, proven, note=None) -> Target:
     """Unpickle a Target: recompile, without re-running the checks."""
     return Target(path, name, dim, expr, symbols, kind, lipschitz,
-                  _compile(expr, symbols, proven))
+                  _compile(expr, symbols, proven), note)
 
 
 def load_target(path: str) -> Target:

@@ -1,0 +1,82 @@
+"""Resource budgets: estimate a request's size before any work and refuse it past a budget.
+
+A build of `n` grades with ratio `N` in dimension `d` has at most `(N^(k-1)+1)^d` hats at
+grade `k` (the nodes of its grid), each realised by `d+1` ReLU layers of width at most
+`3d+2`; a network read from a file is measured exactly. From these counts come an
+estimate of the memory the check needs. Past a budget the command refuses with exit 2
+and says which number is too large, unless `--force` is given. The budgets are documented
+in docs/cli.md ("Limits").
+"""
+
+from __future__ import annotations
+
+from .errors import UsageError
+
+MAX_GRADES = 200                  # grades in one request or one network
+MAX_HATS = 100_000                # hats over all grades of a build (worst case estimate)
+MAX_WIDTH = 20_000                # neurons in one layer of a network file
+MAX_NEURONS = 1_000_000           # neurons over the whole network
+MAX_ENTRIES = 4_000_000           # weights and biases over the whole network
+MAX_MEMORY = 2 * 1024 ** 3        # estimated bytes
+BYTES_PER_ENTRY = 240             # a Fraction in a tuple, its float copy and checker state
+MAX_FILE_BYTES = 32 * 1024 ** 2   # a network file
+MAX_NUMBER_CHARS = 1_000          # one number in a network file
+MAX_NESTING = 64                  # JSON nesting depth of a network file
+
+_FORCE = "pass --force to run anyway (see docs/cli.md, Limits)"
+
+
+def _gib(n: float) -> str:
+    return f"{n / 1024 ** 3:.1f} GiB"
+
+
+def construction_hats(dim: int, grades: int, ratio: int, cap: int = MAX_HATS) -> int:
+    """An upper bound on the hats of a build, or a number > cap as soon as it exceeds cap."""
+    total = 0
+    for k in range(1, grades + 1):
+        total += (ratio ** (k - 1) + 1) ** dim
+        if total > cap:
+            return total
+    return total
+
+
+def check_construction(dim: int, grades: int, ratio: int, force: bool = False) -> None:
+    """Refuse a build request past the budget (before the build starts)."""
+    if force:
+        return
+    if grades > MAX_GRADES:
+        raise UsageError(f"--grades={grades} is more than the budget of {MAX_GRADES} grades",
+                         _FORCE)
+    hats = construction_hats(dim, grades, ratio)
+    if hats > MAX_HATS:
+        shown = f"{hats:,}" if hats < 10 ** 15 else "more than 10^15"
+        raise UsageError(f"--grades={grades} --ratio={ratio} in d={dim} may need {shown} hats "
+                         f"(budget {MAX_HATS:,})", _FORCE)
+    entries = hats * (dim + 1) * (3 * dim + 2) * (3 * dim + 3)
+    if entries * BYTES_PER_ENTRY > MAX_MEMORY:
+        raise UsageError(f"--grades={grades} --ratio={ratio} in d={dim} may need about "
+                         f"{_gib(entries * BYTES_PER_ENTRY)} of memory (budget "
+                         f"{_gib(MAX_MEMORY)})", _FORCE)
+
+
+def check_network(network, force: bool = False) -> None:
+    """Refuse a network past the budget (grades, layer width, neurons, weights, memory)."""
+    if force:
+        return
+    grades = len(network.grades)
+    if grades > MAX_GRADES:
+        raise UsageError(f"the network has {grades} grades (budget {MAX_GRADES})", _FORCE)
+    neurons = entries = 0
+    for k, grade in enumerate(network.grades, start=1):
+        for layer in grade.layers:
+            if layer.width > MAX_WIDTH:
+                raise UsageError(f"grade {k} has a layer of {layer.width:,} neurons (budget "
+                                 f"{MAX_WIDTH:,} per layer)", _FORCE)
+            neurons += layer.width
+            entries += layer.width * (layer.inputs + 1)
+    if neurons > MAX_NEURONS:
+        raise UsageError(f"the network has {neurons:,} neurons (budget {MAX_NEURONS:,})", _FORCE)
+    if entries > MAX_ENTRIES or entries * BYTES_PER_ENTRY > MAX_MEMORY:
+        raise UsageError(f"the network has {entries:,} weights, about "
+                         f"{_gib(entries * BYTES_PER_ENTRY)} to check (budget "
+                         f"{MAX_ENTRIES:,} weights)", _FORCE)

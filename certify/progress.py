@@ -1,0 +1,95 @@
+"""Progress lines on stderr for every slow phase: build, sampling, each grade.
+
+A `Progress` prints one flushed line per event, with an ETA from measured cost (seconds per
+hat layer so far, times the layers still to do); `quiet` silences it. Library code
+announces phases with `announce(text)`, which prints only inside `Progress.phases()` (so
+the library stays silent when used from Python).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+from .numbers import decimal_bound
+
+_SINK = None          # the active Progress, set by Progress.phases()
+
+
+def announce(text: str) -> None:
+    """Report the start of a slow phase (printed only while a Progress is active)."""
+    if _SINK is not None:
+        _SINK.phase(text)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Progress:
+    """Flushed progress lines on stderr (none when `quiet`)."""
+
+    def __init__(self, quiet: bool = False, stream=None):
+        self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = time.monotonic()
+        self.phase_start = self.start
+        self.done_cost = 0
+        self.done_seconds = 0.0
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+    def phase(self, text: str) -> None:
+        self.phase_start = time.monotonic()
+        self.say(f"certify: {text} ({_duration(self.phase_start - self.start)} elapsed)")
+
+    @contextlib.contextmanager
+    def phases(self):
+        """Let library code `announce` its phases through this Progress."""
+        global _SINK
+        previous, _SINK = _SINK, self
+        try:
+            yield self
+        finally:
+            _SINK = previous
+
+    def build_level(self, total: int):
+        """The callback of `construction.build_levels`: one line per level, with an ETA
+        from the last level's time scaled by the growth of the grid."""
+        self.say(f"certify: building {total} grades")
+        last = {"t": time.monotonic()}
+
+        def on_level(record):
+            now = time.monotonic()
+            k = record.level + 1
+            hats = len(record.hats)
+            eta = ""
+            if k < total:
+                grow = max(1.0, float(last.get("hats") and hats / last["hats"] or 1.0))
+                step = record.seconds
+                remaining = sum(step * grow ** i for i in range(1, total - k + 1))
+                eta = f"  ETA of the build ~{_duration(remaining)}"
+            last.update(t=now, hats=max(hats, 1))
+            self.say(f"built grade {k:3d}/{total}  mesh {record.mesh}  hats {hats:6d}  "
+                     f"oscillation {decimal_bound(record.oscillation, 'up', 3)}  {record.seconds:.2f}s{eta}")
+        return on_level
+
+    def grade_done(self, result, total: int, costs: list[int] | None = None) -> None:
+        """After grade `result.grade` of `total`: elapsed time and ETA from the measured
+        seconds per layer (`costs[k-1]` = layers of grade k; depth if not given)."""
+        self.done_cost += max(1, result.depth)
+        self.done_seconds += result.seconds
+        k = result.grade
+        if k >= total:
+            return
+        rate = self.done_seconds / self.done_cost
+        rest = sum(costs[k:]) if costs else None
+        eta = f", ETA ~{_duration(rate * rest)}" if rest is not None else ""
+        self.say(f"certify: grade {k}/{total} done in {result.seconds:.2f}s{eta}")
