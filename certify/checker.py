@@ -1,6 +1,6 @@
 """The checker: certify (G1), (G2) and sup-norm bounds for every grade of a network.
 
-For each grade `k` (THEORY.md §5):
+For each grade `k` (docs/theory.md §5):
 
 1. *Falsify first*: float sampling proposes points where a claim may fail; each is
    re-checked at its exact rational point (`certify.residual`) before it counts.
@@ -353,6 +353,9 @@ def _rebuilt_equal(target, network, ratio, theta, subdivision, recognised) -> bo
     """`meta` is a hint only: the construction is re-run with the ratio, margin and
     subdivision it states, and the bound applies only if that gives these very hats."""
     from .construction import Parameters, build_levels
+    from .limits import MAX_HATS, construction_hats
+    if construction_hats(network.dim, len(network.grades), ratio) > MAX_HATS:
+        return False
     try:
         params = Parameters(ratio, theta, subdivision)
         records = build_levels(target, len(network.grades), params)
@@ -374,7 +377,7 @@ def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None
     if meta.get("construction") != CONSTRUCTION or target.lipschitz is None:
         return None
     try:
-        ratio = int(str(meta["ratio"])[:7])
+        ratio = int(str(meta["ratio"])) if len(str(meta["ratio"])) <= 7 else 0
         theta = parse_rational(meta["margin"], "meta.margin")
         levels = meta["levels"]
         subdivision = meta.get("subdivision")

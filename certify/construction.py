@@ -1,4 +1,4 @@
-"""This toolkit's construction: the balanced contraction, grade by grade (THEORY.md §3).
+"""This toolkit's construction: the balanced contraction, grade by grade (docs/theory.md §3).
 
 Grade `ℓ+1` realises level `ℓ`: for each node `z` of the level-`ℓ` grid, certified bounds
 `lo_z <= r_ℓ <= hi_z` on its star give the coefficient

@@ -37,7 +37,8 @@ def output_path(path: str, flag: str) -> str:
                          "create it first or choose another path")
     if os.path.isdir(path):
         raise UsageError(f"{flag}={path} is a directory", "give a file name")
-    if os.path.exists(path) and not os.access(path, os.W_OK):
+    if os.path.exists(path) and (not os.access(path, os.W_OK)
+                                 or not os.stat(path).st_mode & 0o222):   # even for root
         raise UsageError(f"{flag}={path} exists and is not writable",
                          "choose another path or make the file writable first")
     if not os.access(folder, os.W_OK | os.X_OK):

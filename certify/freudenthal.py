@@ -1,4 +1,4 @@
-"""The Freudenthal (Kuhn) triangulation of the cube and its Courant hats (THEORY.md §2).
+"""The Freudenthal (Kuhn) triangulation of the cube and its Courant hats (docs/theory.md §2).
 
 Level `ℓ` has mesh `h = N^-ℓ`; its nodes are `h·k` for integer vectors `k` in `[0, n]^d`,
 `n = N^ℓ`. A cell `c + [0,1]^d` (in units of `h`) splits into `d!` simplices, one per

@@ -1,4 +1,4 @@
-"""Exact multigrade ReLU networks and the `mgdl-relu/1` file format (INTERFACES.md).
+"""Exact multigrade ReLU networks and the `mgdl-relu/1` file format (docs/cli.md).
 
 A `Network` is a list of `Grade`s; grade 1 reads `x`, grade `k` reads the last hidden layer
 of grade `k-1`, and the approximant is the sum of the grade outputs. Weights are rationals

@@ -1,4 +1,4 @@
-"""ReLU realisation of Courant hats and of whole construction grades (THEORY.md §2-3).
+"""ReLU realisation of Courant hats and of whole construction grades (docs/theory.md §2-3).
 
 A grade of the construction is one deep block of fixed width `3d + 2`. Every layer keeps
 the same first `d + 2` neurons: the input carriers `x_1..x_d` (`σ(x_i) = x_i` on the cube)

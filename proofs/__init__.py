@@ -1,1 +1,1 @@
-"""Machine-checked lemmas of THEORY.md §4 / proofs/THEOREM.md (see proofs/README.md)."""
+"""Machine-checked lemmas of docs/theory.md §4 / proofs/THEOREM.md (see proofs/README.md)."""

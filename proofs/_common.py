@@ -215,7 +215,7 @@ def zmin(terms: Sequence) -> z3.ArithRef:
 def hat_term(z: Sequence, h, x: Sequence[z3.ArithRef]) -> z3.ArithRef:
     """The Courant hat formula `σ(1 - max(0, y) + min(0, y))`, `y = (x - z)/h`, as a z3 term.
 
-    This is THEORY.md §2 written out directly (not through certify's code).
+    This is docs/theory.md §2 written out directly (not through certify's code).
     """
     y = [(xi - frac(zi)) / frac(h) for xi, zi in zip(x, z)]
     zero = z3.RealVal(0)

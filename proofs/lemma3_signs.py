@@ -3,7 +3,7 @@
 Setting: nodes z, z' whose stars share a point p (true for the two ends of an edge of the
 triangulation: the midpoint of the edge has φ_z = φ_z' = 1/2, checked exactly below), a
 value ρ = r(p), certified bounds `lo_z <= ρ <= hi_z`, `lo_z' <= ρ <= hi_z'`, `θ >= 0` and the
-coefficients of THEORY.md §3:
+coefficients of docs/theory.md §3:
 
     c = max(0, lo - θw) if lo > 0;  min(0, hi + θw) if hi < 0;  0 otherwise   (w = hi - lo).
 
@@ -14,7 +14,7 @@ Claims (z3, θ symbolic, nonlinear real arithmetic):
    of `(c_z, c_z')` (the nine patterns are exhaustive), plus the two sub-cases of "positive
    next to zero" that the written proof must treat (straddling bounds `lo' <= 0 <= hi'`,
    and `0 < lo' <= θw'` clipped to 0).
-3. With the *optional adaptivity* of THEORY.md §3 (a node may be skipped, c = 0, when
+3. With the *optional adaptivity* of docs/theory.md §3 (a node may be skipped, c = 0, when
    `max(|lo|, |hi|) <= tol`), claim 2 is FALSE: z3 exhibits a counterexample (re-checked
    exactly); the corrected bound `|c_z - c_z'| <= max((1+θ) max(w_z, w_z'), tol)` is proved,
    and so is the original bound when a node may be skipped only if also
@@ -38,7 +38,7 @@ from proofs._common import Result, exact, exhibit, main, refute
 
 
 def coef_term(lo, hi, theta):
-    """THEORY.md §3 coefficient as a z3 term."""
+    """docs/theory.md §3 coefficient as a z3 term."""
     w = hi - lo
     pos = z3.If(lo - theta * w > 0, lo - theta * w, 0)
     neg = z3.If(hi + theta * w < 0, hi + theta * w, 0)
@@ -46,7 +46,7 @@ def coef_term(lo, hi, theta):
 
 
 def coefficient(lo: F, hi: F, theta: F) -> F:
-    """THEORY.md §3 coefficient, exactly (for re-checking witnesses)."""
+    """docs/theory.md §3 coefficient, exactly (for re-checking witnesses)."""
     w = hi - lo
     if lo > 0:
         return max(F(0), lo - theta * w)

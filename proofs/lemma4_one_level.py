@@ -18,7 +18,7 @@ Claims (z3, θ symbolic):
    k = 1, 2 terms with θ symbolic and k = 3, 4 with θ = 0; `--extended` adds k = 3 with
    θ = 1/8 (~25 s). With θ symbolic and k >= 3 z3 times out even after 10 minutes: the
    modular proof above is the proof, these are cross-checks.
-3. With THEORY.md's optional adaptivity (skip a node, `c_z = 0`, when
+3. With docs/theory.md's optional adaptivity (skip a node, `c_z = 0`, when
    `max(|lo_z|, |hi_z|) <= tol`) the lemma is FALSE: z3 exhibits a witness (re-checked
    exactly); the corrected statement `‖r_{ℓ+1}‖_∞ <= max((1+θ) W_ℓ, tol)` is proved (per
    term: a skipped node has `|r(x) - 0| <= tol` on its star; then the convex step; directly

@@ -1,7 +1,7 @@
 """Courant hats of certify.freudenthal and their ReLU realisation in certify.realize.
 
 Everything is exact (Fractions): partition of unity and the nodal property of `hat` on the
-grids of mesh 1/n (THEORY.md §2), the stand-alone ReLU hat block evaluated layer by layer
+grids of mesh 1/n (docs/theory.md §2), the stand-alone ReLU hat block evaluated layer by layer
 against the Courant formula on all of R^d, and the fixed width 3d+2 of construction grades.
 """
 
@@ -26,7 +26,7 @@ def grid(dim: int, n: int) -> list[tuple[F, ...]]:
 
 
 def run_layers(layers: list[Layer], x) -> list[F]:
-    """Exact evaluation: every layer maps h -> max(W h + b, 0) (INTERFACES.md)."""
+    """Exact evaluation: every layer maps h -> max(W h + b, 0) (docs/cli.md)."""
     values = [F(v) for v in x]
     for layer in layers:
         assert layer.inputs == len(values), "layer shapes do not chain"

@@ -148,7 +148,7 @@ def test_lemma4_needs_theta_for_clipped_zero_terms():
 
 
 def test_adaptive_skipping_breaks_lemmas_3_and_4():
-    """THEORY.md says all lemmas hold for any subset of nodes; Lemmas 3 and 4 do not
+    """docs/theory.md says all lemmas hold for any subset of nodes; Lemmas 3 and 4 do not
     (z3 witnesses, re-checked exactly inside `exhibit`)."""
     from proofs import lemma3_signs, lemma4_one_level
 
