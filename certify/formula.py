@@ -159,7 +159,13 @@ def parse_formula(text: str) -> tuple[int, tuple, sympy.Expr]:
     if len(text) > MAX_LENGTH:
         raise TargetError(f"--expr has {len(text):,} characters (at most {MAX_LENGTH:,})")
     parser = _Parser(text)
-    expr = parser.expr()
+    try:
+        expr = parser.expr()
+    except TargetError:
+        raise
+    except (TypeError, ValueError, ArithmeticError, AttributeError, RecursionError) as exc:
+        message = " ".join(str(exc).split())[:80]
+        raise TargetError(f"--expr is not a real number expression ({message})") from None
     kind, rest, pos = parser.peek()
     if kind != "end":
         raise TargetError(f"--expr: unexpected {rest!r} at position {pos}")
