@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from certify import cli
@@ -18,6 +19,15 @@ SINE = os.path.join(ROOT, "examples", "sine.py")
 FUZZ = settings(max_examples=int(os.environ.get("CERTIFY_FUZZ_EXAMPLES", "40")), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
+
+
+@pytest.fixture(autouse=True)
+def _unrecorded(monkeypatch):
+    """Hostile networks are not part of tests/test_reports.py's session-wide witness audit
+    (a violation of size 1e-400 is certain by sign while its enclosures overlap)."""
+    import certify.checker
+    import conftest
+    monkeypatch.setattr(certify.checker, "_finish", conftest._finish)
 
 
 def _status(capsys, argv) -> int:
