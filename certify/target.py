@@ -499,6 +499,46 @@ class _KinkChoice(type(_CONTEXTS["ball"])):
 _CHOICE = _KinkChoice()
 
 
+class _Undecided(Exception):
+    """A kink factor whose argument's sign is not decided on the box."""
+
+
+class _IntervalKinks(type(_IV)):
+    """The interval context (exact end points: tight at the cube's faces) with kink factors
+    decided by sign, or `_Undecided`."""
+
+    def sgn(self, a):
+        if a.lo > 0:
+            return self.convert(1)
+        if a.hi < 0:
+            return self.convert(-1)
+        raise _Undecided
+
+    def step(self, a):
+        if a.lo > 0:
+            return self.convert(1)
+        if a.hi < 0:
+            return self.convert(0)
+        raise _Undecided
+
+    def cpow(self, a, e):
+        return self.pow(a, e, clip=True)
+
+
+_INTERVAL_KINKS = _IntervalKinks()
+
+
+def _interval_norm_upper(program: _Program, lo, hi) -> Fraction | None:
+    """||∇f||_1 bounded with interval end points over [lo, hi], None if undecided."""
+    try:
+        grad = program.run("grad", _INTERVAL_KINKS,
+                           [_Iv(_ball_of(a), _ball_of(b)) for a, b in zip(lo, hi)])
+        return sum(max(abs(ball_bounds(g.lo)[0]), abs(ball_bounds(g.hi)[1])) for g in grad)
+    except (_Undecided, ArithmeticError, ValueError, ZeroDivisionError, TypeError,
+            AttributeError, NotExact):
+        return None
+
+
 def _gradient_norm_upper(program: _Program, box) -> Fraction | None:
     """An upper bound of ||∇f||_1 at almost every point of the box, None if not finite."""
     def norm(choices):
@@ -541,11 +581,15 @@ def verify_lipschitz(program: _Program, dim: int, claimed: Fraction,
         if count > budget:
             return None, (f"LIPSCHITZ={claimed} not established: ess sup ||grad f||_1 <= "
                           f"{claimed} not proved within {budget} boxes")
-        _, box = Target._balls(lo, hi)
-        try:
-            upper = _gradient_norm_upper(program, box)
-        except (ArithmeticError, ValueError, ZeroDivisionError):
-            upper = None
+        upper = _interval_norm_upper(program, lo, hi)
+        if upper is None or upper > claimed:
+            _, box = Target._balls(lo, hi)
+            try:
+                ball_upper = _gradient_norm_upper(program, box)
+            except (ArithmeticError, ValueError, ZeroDivisionError):
+                ball_upper = None
+            if ball_upper is not None and (upper is None or ball_upper < upper):
+                upper = ball_upper
         if upper is not None and upper <= slack:
             if upper > claimed:
                 used = slack
@@ -562,8 +606,8 @@ def verify_lipschitz(program: _Program, dim: int, claimed: Fraction,
             pass
         i = max(range(dim), key=lambda j: hi[j] - lo[j])
         if hi[i] - lo[i] < _MIN_WIDTH:
-            return None, (f"LIPSCHITZ={claimed} not established: the gradient of f has no "
-                          f"finite enclosure near x=({', '.join(map(str, mid))})")
+            return None, (f"LIPSCHITZ={claimed} not established: no enclosure of the "
+                          f"gradient of f within it near x=({', '.join(map(str, mid))})")
         m = (lo[i] + hi[i]) / 2
         queue.append((lo, hi[:i] + (m,) + hi[i + 1:]))
         queue.append((lo[:i] + (m,) + lo[i + 1:], hi))
