@@ -123,7 +123,8 @@ def _build(args) -> int:
     from .vectorised import workers
     progress = Progress(args.quiet)
     with workers(args.jobs, args.scheduler):
-        records = build_levels(target, args.grades, params, progress.build_level(args.grades))
+        records = build_levels(target, args.grades, params,
+                               progress.build_level(args.grades, params.ratio ** target.dim))
     network = domain.network_out(network_from_levels(target, records, params))
     write_network(network, args.output)
     progress.say(f"wrote {args.output}: {len(network.grades)} grades, width "
@@ -180,8 +181,8 @@ def _check(args) -> int:
         check_construction(target.dim, args.grades, params.ratio, args.force)
         from .vectorised import workers
         with workers(options.jobs, args.scheduler):
-            records = build_levels(target, args.grades, params,
-                                   progress.build_level(args.grades))
+            records = build_levels(target, args.grades, params, progress.build_level(
+                args.grades, params.ratio ** target.dim))
         network = network_from_levels(target, records, params)
     else:
         network = domain.network_in(read_network(args.network, force=args.force))

@@ -60,9 +60,10 @@ class Progress:
         finally:
             _SINK = previous
 
-    def build_level(self, total: int):
+    def build_level(self, total: int, growth: float | None = None):
         """The callback of `construction.build_levels`: one line per level, with an ETA
-        from the last level's time scaled by the growth of the grid."""
+        from the last level's time scaled by the growth of the grid (at most `growth`, the
+        factor `N^d` by which a level's nodes multiply)."""
         self.say(f"certify: building {total} grades")
         last = {"t": time.monotonic()}
 
@@ -73,12 +74,15 @@ class Progress:
             eta = ""
             if k < total:
                 grow = max(1.0, float(last.get("hats") and hats / last["hats"] or 1.0))
+                if growth is not None:
+                    grow = min(grow, growth)
                 step = record.seconds
                 remaining = sum(step * grow ** i for i in range(1, total - k + 1))
                 eta = f"  ETA of the build ~{_duration(remaining)}"
             last.update(t=now, hats=max(hats, 1))
             self.say(f"built grade {k:3d}/{total}  mesh {record.mesh}  hats {hats:6d}  "
-                     f"oscillation {decimal_bound(record.oscillation, 'up', 3)}  {record.seconds:.2f}s{eta}")
+                     f"oscillation {decimal_bound(record.oscillation, 'up', 3)}  "
+                     f"{record.seconds:.2f}s{eta}")
         return on_level
 
     def grade_done(self, result, total: int, costs: list[int] | None = None) -> None:

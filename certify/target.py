@@ -437,7 +437,9 @@ def _check_magnitude(target: Target) -> None:
         raise TargetError(f"{target.name}: f has no finite enclosure on the cube (its values "
                           "overflow the arithmetic)", "scale f down") from None
     if max(abs(lo), abs(hi)) > MAX_MAGNITUDE:
-        raise TargetError(f"{target.name}: f may reach magnitude 10^{len(str(int(max(abs(lo), abs(hi)))))-1} "
+        from .numbers import _decade
+        raise TargetError(f"{target.name}: f may reach magnitude "
+                          f"10^{_decade(max(abs(lo), abs(hi)))} "
                           "on the cube, beyond the float range used for sampling (10^300)",
                           "scale f down")
 

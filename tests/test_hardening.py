@@ -422,3 +422,8 @@ def test_help_points_to_docs(capsys):
     with pytest.raises(SystemExit):
         cli.run(["--help"])
     assert "docs/" in capsys.readouterr().out
+
+
+def test_overflow_past_python_int_text_limit(capsys):
+    line = refused(capsys, "check", "--expr", "exp(12000*x1)", "--grades", 2)
+    assert "10^5211" in line
