@@ -199,6 +199,8 @@ class _Reader:
         if len(outs) != 1:
             raise NetworkError(f"{where}: expected one output, got {len(outs)}")
         attrs = {a.name: a for a in node.attribute}
+        if op != "Constant" and not ins:
+            raise NetworkError(f"{where}: has no inputs")
         if op == "Constant":
             if "value" not in attrs:
                 raise NetworkError(f"{where}: only Constant with a 'value' tensor is supported")
@@ -295,6 +297,9 @@ class _Reader:
                                        f"hidden layer", "outputs must be in grade order")
                 chain.append(node)
                 node = self.layers[node - 1][0]
+            if not chain:
+                raise NetworkError(f"output {k}: reads the same hidden layer as grade {k - 1}",
+                                   "each grade needs hidden layers of its own")
             layers = [self.layers[i - 1][1] for i in reversed(chain)]
             grades.append(Grade(layers, tuple(readout.weight[0]), readout.bias[0]))
             previous = readout.source

@@ -171,12 +171,15 @@ def _bad_models():
     half.graph.initializer[0].CopyFrom(numpy_helper.from_array(
         numpy_helper.to_array(half.graph.initializer[0]).astype(np.float16),
         half.graph.initializer[0].name))
+    twice = _model(grades, 2, outputs=["g1", "g1"])          # one grade listed twice
+    bare = _model(grades, 2)
+    next(n for n in bare.graph.node if n.op_type == "Relu").ClearField("input")
     return {"Tanh": tanh, "not finite": nan, "inputs": shapes, "one scalar": vector,
-            "grade": chain, "float16": half}
+            "grade": chain, "float16": half, "same hidden layer": twice, "no inputs": bare}
 
 
 @pytest.mark.parametrize("needle", ["Tanh", "not finite", "inputs", "one scalar", "grade",
-                                    "float16"])
+                                    "float16", "same hidden layer", "no inputs"])
 def test_bad_models_refused_with_one_line(tmp_path, capsys, needle):
     model = _bad_models()[needle]
     path = tmp_path / "bad.onnx"
@@ -239,3 +242,32 @@ def test_fuzz_mutated_model(data):
         raw[i] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(len(raw) // 2, len(raw)))
     _never_a_traceback(bytes(raw[:cut]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_fuzz_random_graphs(data):
+    """Graphs wired at random from the accepted operators (and one that is not), with
+    initialisers of random shapes: a network or one NetworkError, never another exception."""
+    draw = data.draw
+    names, inits, nodes = ["x"], [], []
+    for i in range(draw(st.integers(0, 4))):
+        shape = draw(st.lists(st.integers(0, 3), min_size=0, max_size=3))
+        value = np.asarray(draw(st.lists(st.floats(allow_nan=True, allow_infinity=True),
+                                         min_size=int(np.prod(shape)),
+                                         max_size=int(np.prod(shape)))), dtype=np.float64)
+        inits.append(numpy_helper.from_array(value.reshape(shape), f"c{i}"))
+        names.append(f"c{i}")
+    ops = ["Gemm", "MatMul", "Add", "Relu", "Identity", "Flatten", "Reshape", "Tanh"]
+    for i in range(draw(st.integers(1, 8))):
+        op = draw(st.sampled_from(ops))
+        ins = draw(st.lists(st.sampled_from(names + ["missing"]), min_size=0, max_size=3))
+        attrs = {"transB": draw(st.integers(0, 1))} if op == "Gemm" else {}
+        nodes.append(helper.make_node(op, ins, [f"n{i}"], **attrs))
+        names.append(f"n{i}")
+    outs = draw(st.lists(st.sampled_from(names), min_size=0, max_size=3))
+    graph = helper.make_graph(
+        nodes, "fuzz", [helper.make_tensor_value_info("x", TensorProto.DOUBLE,
+                                                      [1, draw(st.integers(0, 3))])],
+        [helper.make_tensor_value_info(o, TensorProto.DOUBLE, None) for o in outs], inits)
+    _never_a_traceback(helper.make_model(graph).SerializeToString())
