@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import general, local, vectorised
+from . import general, local, region_path, vectorised
 from .construction import CONSTRUCTION, default_subdivision
 from .errors import UsageError
 from .freudenthal import interpolate, nodes
@@ -39,6 +39,7 @@ from .lp import p_th_roots
 from .numbers import parse_rational
 from .progress import announce
 from .realize import max_width
+from .regions import MAX_DIMENSION, RegionBudget, RegionCache
 from .refine import Limits, Outcome, PROVED, REFUTED, UNKNOWN
 from .report import NOT_OWED, GradeResult, LpResult, Report
 from .residual import MONOTONE, NO_OVERSHOOT, abs_residual_lower, check_point, target_bounds
@@ -165,6 +166,7 @@ class _State:
     recognised: list
     sampler: Sampler
     options: Options
+    regions: RegionCache | None = None
 
 
 _STATE: _State | None = None
@@ -179,6 +181,7 @@ class GradeData:
     g_power_lower: dict       # p -> lower bound of ‖g_k‖_p^p
     g_power_safe: dict        # p -> the same over pieces where no overshoot is proved
     g_zero: bool | None
+    region_norms: object = None   # regions path: `‖e_{k-1}‖_p^p` and the decrease, enclosed
 
 
 def _limits(options: Options, dim: int) -> Limits:
@@ -217,6 +220,10 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
             path, hats = "local", step.hats
             ev = local.check_grade(target, network, step, options.ps,
                                    default_subdivision(network.dim), limits, open_claims)
+        elif state.regions is not None and _regions_ready(state, k, notes):
+            path, hats = "regions", None
+            ev = region_path.check_grade(target, network, k, state.regions.get(k), options.ps,
+                                         limits, open_claims)
         else:
             path, hats = "general", None
             ev = general.check_grade(target, network, k, options.ps, limits, open_claims)
@@ -234,6 +241,11 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
             notes.append(f"{claim}: {reason}")
     witness_point = state.sampler.sup_witness(k)
     sup_lower = _sup_lower(state, k, witness_point)
+    exact_witness = getattr(ev, "sup_witness", None)
+    if exact_witness is not None:
+        lower = abs_residual_lower(target, network, k, exact_witness)
+        if lower > sup_lower:
+            witness_point, sup_lower = exact_witness, lower
     integral = {p: ev.norms.integral(p) for p in options.ps}
     lp = [LpResult(p, *ev.norms.norm(p), None, UNKNOWN, "") for p in options.ps]
     counter = outcomes[MONOTONE].witness
@@ -245,10 +257,23 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
         counterexample=counter,
         no_overshoot_counterexample=outcomes[NO_OVERSHOOT].witness
         if outcomes[NO_OVERSHOOT].witness is not counter else None,
-        seconds=time.perf_counter() - start, queries=ev.queries, notes=notes)
+        seconds=time.perf_counter() - start, queries=ev.queries, notes=notes,
+        regions=getattr(ev, "regions", None))
     if any(ev.g_power_lower.values()):
         result.nontrivial = True
-    return GradeData(result, integral, ev.g_power_lower, ev.g_power_safe, ev.g_zero)
+    return GradeData(result, integral, ev.g_power_lower, ev.g_power_safe, ev.g_zero,
+                     getattr(ev, "region_norms", None))
+
+
+def _regions_ready(state: _State, k: int, notes: list) -> bool:
+    """Can the regions path take grade `k`? False (with a note) when the network has more
+    linear regions than the budget: the general path then decides what it can."""
+    try:
+        state.regions.get(k)
+        return True
+    except RegionBudget as exc:
+        notes.append(f"regions path closed: {exc}; solver path used")
+        return False
 
 
 def _sup_lower(state: _State, k: int, x) -> Fraction:
@@ -295,7 +320,12 @@ def _settle_lp(data: GradeData, previous_integral: dict) -> None:
         p = lp.p
         prev_lo, prev_hi = previous_integral[p]
         now_lo, now_hi = data.integral[p]
+        if data.region_norms is not None:      # the same residual enclosed on the regions
+            own_lo, own_hi = data.region_norms.previous(p)
+            prev_lo = max(prev_lo, own_lo)
+            prev_hi = own_hi if prev_hi is None else min(prev_hi, own_hi)
         _decide_decrease(result, lp, data, prev_lo, prev_hi, now_lo, now_hi)
+        _regions_decrease(result, lp, data)
         if now_hi is None or prev_hi is None:
             # an enclosure failed on one side: only (G1) can carry an upper bound over
             if now_hi is None and prev_hi is not None and result.monotone == PROVED:
@@ -363,6 +393,26 @@ def _rebuilt_equal(target, network, ratio, theta, subdivision, recognised) -> bo
         return False
     return all(gg is not None and {(h.z, h.c) for h in gg.hats} == {(h.z, h.c) for h in r.hats}
                for gg, r in zip(recognised, records))
+
+
+def _regions_decrease(result, lp, data) -> None:
+    """The regions path encloses the decrease itself (exactly for a piecewise-linear
+    target): keep the larger proved lower bound, refute a nontrivial grade whose decrease
+    is at most 0."""
+    if data.region_norms is None or result.nontrivial is False:
+        return
+    lo, hi = data.region_norms.decrease(lp.p)
+    exact = data.region_norms.exact
+    if lo > 0 and (lp.status != PROVED or lp.decrease_lower is None or lo >= lp.decrease_lower):
+        lp.decrease_lower, lp.status = lo, PROVED
+        lp.method = "regions, exact" if exact else "regions"
+    elif hi <= 0 and result.nontrivial is True:
+        if lp.status == PROVED:        # two rigorous results disagree: claim nothing
+            lp.status, lp.method = UNKNOWN, "internal disagreement on the decrease"
+        else:
+            lp.decrease_lower, lp.status = None, REFUTED
+            lp.method = "regions, exact: no decrease" if exact else \
+                "regions: decrease enclosed in (-inf, 0]"
 
 
 def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None:
@@ -436,7 +486,10 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify) -> Rep
     vectorised.prefetch(target, [s.grid for s in plan if s is not None],
                         default_subdivision(network.dim))
     sampler = Sampler(target, network, sample_points(network, plan, samples, options.seed), plan)
-    state = _State(target, network, plan, recognised, sampler, options)
+    regions = None
+    if network.dim <= MAX_DIMENSION and any(step is None for step in plan):
+        regions = RegionCache(network, target, seconds=_limits(options, network.dim).seconds)
+    state = _State(target, network, plan, recognised, sampler, options, regions)
     bounds = a_priori_bounds(target, network, recognised)
     widths = [g.width for g in network.grades]
     report = Report(network.dim, target.name, info={

@@ -86,6 +86,7 @@ class GradeResult:
     seconds: float = 0.0
     queries: int = 0
     notes: list[str] = field(default_factory=list)
+    regions: int | None = None      # regions path: the number of linear regions
 
     @property
     def verdict(self) -> str:
@@ -101,7 +102,7 @@ class GradeResult:
     def to_json(self) -> dict[str, Any]:
         out = {
             "grade": self.grade, "width": self.width, "depth": self.depth, "hats": self.hats,
-            "path": self.path, "verdict": self.verdict,
+            "path": self.path, "regions": self.regions, "verdict": self.verdict,
             "monotone": self.monotone, "no_overshoot": self.no_overshoot,
             "nontrivial": self.nontrivial,
             "sup_upper": _up(self.sup_upper), "sup_lower": _down(self.sup_lower),

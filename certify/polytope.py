@@ -1,0 +1,350 @@
+"""Exact convex polytopes in dimension d <= 3: split by a hyperplane, triangulate, integrate.
+
+A linear region of a ReLU network is a convex polytope cut out of the cube by the
+hyperplanes of its neurons. Here a polytope is its list of vertices (exact rationals,
+`flint.fmpq`) and, for every vertex, the set of *labels* of the constraints tight there
+(a cube facet, a neuron's hyperplane). Labels are complete — a vertex carries every
+constraint tight at it — so the combinatorics need no floating point:
+
+- two vertices span an edge iff no third vertex is tight at every constraint they share
+  (the face they span then has exactly two vertices; a 2-face has at least three);
+- splitting by an affine function `a` adds a vertex on every edge whose ends have
+  opposite signs, at the exact zero of `a` on it.
+
+Integrals of `|a|^p` over a polytope, for `a` affine of one sign, use the simplex moment
+formula on a triangulation (cone from a vertex over the facets that miss it).
+
+Affine functions are `Affine` rows `(c_1, …, c_d, c_0)` meaning `c·x + c_0`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Sequence
+
+import numpy as np
+from flint import fmpq
+
+Affine = tuple  # (c_1, ..., c_d, c_0) of fmpq
+ZERO = fmpq(0)
+
+
+#: unit roundoff of float64
+_U = 2.0 ** -53
+
+
+def _filter_bound(V: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """A bound on |exact - float| for `row · (v, 1)` at every float vertex `v`.
+
+    Inputs are correctly rounded (relative error <= u each), a product adds u and a sum of
+    `d+1` terms at most `(d+1) u` of the sum of magnitudes, so `(d+4) u Σ|a_j v_j|`
+    (first order) bounds the error; we take 16 (d+4) u, with an absolute 1e-290 below
+    which nothing is trusted (underflow). A non-finite bound fails every comparison, so
+    the exact path decides.
+    """
+    d = V.shape[1]
+    return 16 * (d + 4) * _U * (np.abs(V) @ np.abs(row[:-1]) + abs(row[-1])) + 1e-290
+
+
+def q(value) -> fmpq:
+    """An exact `fmpq` from a Fraction, int or fmpq."""
+    if isinstance(value, fmpq):
+        return value
+    value = Fraction(value)
+    return fmpq(value.numerator, value.denominator)
+
+
+def frac(value: fmpq) -> Fraction:
+    """The `Fraction` of an `fmpq` (for the rest of the package)."""
+    return Fraction(int(value.p), int(value.q))
+
+
+def round_dyadic(x: fmpq, direction: str, bits: int = 120) -> fmpq:
+    """`x` rounded outward (`"down"` or `"up"`) to a dyadic of `bits` significant bits.
+
+    Exact sums over thousands of pieces would carry the least common multiple of every
+    denominator; sums of outward-rounded terms stay small and remain rigorous bounds.
+    """
+    if x == 0:
+        return x
+    p, q = int(x.p), int(x.q)
+    shift = bits - (abs(p).bit_length() - q.bit_length())
+    n, d = (p << shift, q) if shift >= 0 else (p, q << -shift)
+    m = n // d if direction == "down" else -((-n) // d)
+    return fmpq(m, 1 << shift) if shift >= 0 else fmpq(m << -shift)
+
+
+def evaluate(row: Affine, point: Sequence[fmpq]) -> fmpq:
+    """`c·x + c_0` exactly."""
+    total = row[-1]
+    for c, x in zip(row, point):
+        if c:
+            total += c * x
+    return total
+
+
+def is_zero(row: Affine) -> bool:
+    return not any(row)
+
+
+def combine(*terms: tuple) -> Affine:
+    """`Σ s_i a_i` for pairs `(s_i, a_i)` of a scalar and an affine row."""
+    size = len(terms[0][1])
+    out = [ZERO] * size
+    for s, row in terms:
+        if s:
+            for j in range(size):
+                if row[j]:
+                    out[j] += s * row[j]
+    return tuple(out)
+
+
+@dataclass(eq=False)
+class Polytope:
+    """A full-dimensional convex polytope: exact vertices and their tight-constraint labels."""
+
+    vertices: list            # list of tuples of fmpq
+    labels: list              # list of frozensets, one per vertex
+    _floats: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def dim(self) -> int:
+        return len(self.vertices[0])
+
+    def edges(self) -> list[tuple[int, int]]:
+        """Index pairs of the vertices joined by an edge."""
+        n = len(self.vertices)
+        if self.dim == 1:
+            return [(0, 1)]
+        out = []
+        for i in range(n):
+            for j in range(i + 1, n):
+                common = self.labels[i] & self.labels[j]
+                if len(common) < self.dim - 1:
+                    continue
+                if not any(common <= self.labels[k] for k in range(n) if k != i and k != j):
+                    out.append((i, j))
+        return out
+
+    def floats(self) -> np.ndarray:
+        """The vertices as a float array (correctly rounded), cached: for sign filters."""
+        if self._floats is None:
+            self._floats = np.array([[float(x) for x in v] for v in self.vertices])
+        return self._floats
+
+    def signs(self, row: Affine, row_floats: np.ndarray | None = None) -> list[int]:
+        """The exact sign of the affine function `row` at every vertex.
+
+        Decided in floats where the value exceeds a proven bound on the rounding error
+        (`_filter_bound`), exactly in rationals at the others.
+        """
+        if row_floats is None:
+            row_floats = np.array([float(c) for c in row])
+        V = self.floats()
+        with np.errstate(all="ignore"):
+            approx = V @ row_floats[:-1] + row_floats[-1]
+            bound = _filter_bound(V, row_floats)
+        out = []
+        for i, (a, b) in enumerate(zip(approx, bound)):
+            if a > b:
+                out.append(1)
+            elif a < -b:
+                out.append(-1)
+            else:
+                v = evaluate(row, self.vertices[i])
+                out.append((v > 0) - (v < 0))
+        return out
+
+    def sign_matrix(self, rows: Sequence[Affine], floats: np.ndarray) -> list[list[int]]:
+        """`signs` of many affine rows at once (`floats` their float copies, one per row)."""
+        V = self.floats()
+        with np.errstate(all="ignore"):
+            approx = floats[:, :-1] @ V.T + floats[:, -1:]
+            bound = 16 * (V.shape[1] + 4) * _U * (np.abs(floats[:, :-1]) @ np.abs(V).T
+                                                  + np.abs(floats[:, -1:])) + 1e-290
+        certain = np.where(approx > bound, 1, np.where(approx < -bound, -1, 0))
+        out = certain.tolist()
+        for r, i in zip(*np.nonzero(certain == 0)):
+            v = evaluate(rows[r], self.vertices[i])
+            out[r][i] = (v > 0) - (v < 0)
+        return out
+
+    def split(self, signs: Sequence[int], row: Affine, label
+              ) -> tuple["Polytope | None", "Polytope | None"]:
+        """The parts where the affine function `row` (with these exact vertex `signs`) is
+        `>= 0` and `<= 0`.
+
+        A part that is not full-dimensional is None; when the function has one sign the
+        polytope itself is returned on that side (an identically zero function: `<= 0`).
+        """
+        pos = [i for i, s in enumerate(signs) if s > 0]
+        neg = [i for i, s in enumerate(signs) if s < 0]
+        if not neg:
+            return (self, None) if pos else (None, self)
+        if not pos:
+            return None, self
+        zero = [i for i, s in enumerate(signs) if s == 0]
+        new_vertices, new_labels = [], []
+        exact: dict[int, fmpq] = {}
+        for i, j in self.edges():
+            if signs[i] * signs[j] < 0:
+                for k in (i, j):
+                    if k not in exact:
+                        exact[k] = evaluate(row, self.vertices[k])
+                vi, vj = exact[i], exact[j]
+                t = vi / (vi - vj)
+                a, b = self.vertices[i], self.vertices[j]
+                new_vertices.append(tuple(x + t * (y - x) for x, y in zip(a, b)))
+                new_labels.append((self.labels[i] & self.labels[j]) | {label})
+        on = [self.vertices[i] for i in zero] + new_vertices
+        on_labels = [self.labels[i] | {label} for i in zero] + new_labels
+        F = self.floats()
+        on_floats = [F[i] for i in zero] + [[float(x) for x in v] for v in new_vertices]
+        parts = []
+        for side in (pos, neg):
+            part = Polytope([self.vertices[i] for i in side] + on,
+                            [self.labels[i] for i in side] + on_labels)
+            part._floats = np.array([F[i] for i in side] + on_floats)
+            parts.append(part)
+        return parts[0], parts[1]
+
+    def split_by(self, row: Affine, label) -> tuple["Polytope | None", "Polytope | None"]:
+        """`split` by the affine function `row`."""
+        return self.split(self.signs(row), row, label)
+
+    def bounding_box(self) -> tuple[tuple[fmpq, ...], tuple[fmpq, ...]]:
+        cols = list(zip(*self.vertices))
+        return tuple(min(c) for c in cols), tuple(max(c) for c in cols)
+
+    def simplices(self) -> list[tuple]:
+        """A triangulation: tuples of `d+1` vertices (cones from vertex 0 over far facets)."""
+        d = self.dim
+        if d == 1:
+            return [tuple(self.vertices)]
+        edges = self.edges()
+        if d == 2:
+            return [(self.vertices[0], self.vertices[i], self.vertices[j])
+                    for i, j in edges if i != 0 and j != 0]
+        if d != 3:
+            raise ValueError("triangulation is implemented for d <= 3")
+        out = []
+        for facet in self._facets():
+            if 0 in facet:
+                continue
+            w0 = min(facet)
+            for i, j in edges:
+                if i in facet and j in facet and w0 != i and w0 != j:
+                    out.append((self.vertices[0], self.vertices[w0], self.vertices[i],
+                                self.vertices[j]))
+        return out
+
+    def _facets(self) -> list[frozenset]:
+        """Vertex-index sets of the 2-faces of a 3-polytope (labels tight at >= 3 vertices)."""
+        by_label: dict = {}
+        for index, labels in enumerate(self.labels):
+            for label in labels:
+                by_label.setdefault(label, set()).add(index)
+        return list({frozenset(s) for s in by_label.values() if len(s) >= 3})
+
+    def volume(self) -> fmpq:
+        return sum((simplex_volume(s) for s in self.simplices()), ZERO)
+
+    def centroid_point(self) -> tuple:
+        """The vertex average: an interior point of a full-dimensional polytope."""
+        n = fmpq(len(self.vertices))
+        return tuple(sum(c, ZERO) / n for c in zip(*self.vertices))
+
+
+def cube(dim: int) -> Polytope:
+    """`[0,1]^dim` with its facets labelled `("cube", i, 0|1)`."""
+    vertices, labels = [], []
+    for corner in itertools.product((0, 1), repeat=dim):
+        vertices.append(tuple(fmpq(c) for c in corner))
+        labels.append(frozenset(("cube", i, c) for i, c in enumerate(corner)))
+    return Polytope(vertices, labels)
+
+
+def box(lo: Sequence[fmpq], hi: Sequence[fmpq]) -> Polytope:
+    """The box `[lo, hi]` (for tests and sub-boxes)."""
+    vertices, labels = [], []
+    for corner in itertools.product((0, 1), repeat=len(lo)):
+        vertices.append(tuple(hi[i] if c else lo[i] for i, c in enumerate(corner)))
+        labels.append(frozenset(("box", i, c) for i, c in enumerate(corner)))
+    return Polytope(vertices, labels)
+
+
+def _det(rows: list[list[fmpq]]) -> fmpq:
+    n = len(rows)
+    if n == 1:
+        return rows[0][0]
+    if n == 2:
+        return rows[0][0] * rows[1][1] - rows[0][1] * rows[1][0]
+    a, b, c = rows
+    return (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
+            + a[2] * (b[0] * c[1] - b[1] * c[0]))
+
+
+def simplex_volume(simplex: Sequence) -> fmpq:
+    """`|det(v_1 - v_0, …, v_d - v_0)| / d!`."""
+    v0 = simplex[0]
+    rows = [[x - y for x, y in zip(v, v0)] for v in simplex[1:]]
+    return abs(_det(rows)) / math.factorial(len(v0))
+
+
+#: `d! j! / (j + d)!`, the simplex moment factor, for d <= 3 and j <= 64
+_MOMENT = {d: [fmpq(math.factorial(d) * math.factorial(j), math.factorial(j + d))
+               for j in range(65)] for d in (1, 2, 3)}
+
+
+def complete_homogeneous(values: Sequence[fmpq], p: int) -> fmpq:
+    """`h_p(values) = Σ_{|α| = p} values^α`."""
+    h = [fmpq(1)] + [ZERO] * p
+    for a in values:
+        for m in range(1, p + 1):
+            h[m] += a * h[m - 1]
+    return h[p]
+
+
+def simplex_power_integral(values: Sequence[fmpq], volume: fmpq, p: int) -> fmpq:
+    """`∫_T a^p` for `a` affine with vertex `values` (any sign), integer `p >= 0`, exactly:
+    `vol(T) · d! p! / (p + d)! · h_p(values)` (the simplex moment formula)."""
+    d = len(values) - 1
+    return (volume * math.factorial(d) * math.factorial(p) / math.factorial(p + d)
+            * complete_homogeneous(values, p))
+
+
+def abs_power_integrals(poly: Polytope, row: Affine, pmax: int, label="zero") -> list[fmpq]:
+    """`[∫_P |a|^j for j = 0..pmax]` exactly: split `P` where `a` changes sign, then the
+    simplex moment formula on each one-signed part."""
+    totals = [ZERO] * (pmax + 1)
+    upper, lower = poly.split_by(row, label)
+    for part, sign in ((upper, 1), (lower, -1)):
+        if part is None:
+            continue
+        for s in part.simplices():
+            vals = [sign * evaluate(row, v) for v in s]
+            vol = simplex_volume(s)
+            h = [fmpq(1)] + [ZERO] * pmax           # h_j(vals) for every j at once
+            for a in vals:
+                for m in range(1, pmax + 1):
+                    h[m] += a * h[m - 1]
+            d = len(vals) - 1
+            for j in range(pmax + 1):
+                totals[j] += vol * _MOMENT[d][j] * h[j]
+    return totals
+
+
+def abs_power_integral(poly: Polytope, row: Affine, p: int, label="zero") -> fmpq:
+    """`∫_P |a|^p` exactly, integer `p >= 0`."""
+    return abs_power_integrals(poly, row, p, label)[p]
+
+
+def power_integral(poly: Polytope, row: Affine, p: int) -> fmpq:
+    """`∫_P a^p` exactly (no absolute value; integer `p >= 0`)."""
+    total = ZERO
+    for s in poly.simplices():
+        total += simplex_power_integral([evaluate(row, v) for v in s], simplex_volume(s), p)
+    return total

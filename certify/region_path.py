@@ -1,0 +1,487 @@
+"""The regions path: any network on a cube of dimension d <= 3, decided region by region.
+
+On a linear region `R` of grades `1..k` (`certify.regions`) the previous approximant
+`F = F_{k-1}` and the grade output `g = g_k` are affine. Split `R` by `g = 0`; on the part
+where `g >= 0` (sign `s = +1`) or `g <= 0` (`s = -1`), with `c = 1/2` for (G1) and `c = 1`
+for no-overshoot,
+
+    the claim holds on the part  ⟺  s (f - F - c g) >= 0 on it
+
+(at `g = 0` the claim holds trivially, and by continuity the closed part is what counts).
+`f` is replaced by an affine *model* `L ± δ` on the part: exact (`δ = 0`) for a
+piecewise-linear target, whose kinks are regions too; for any other target the first-order
+Taylor model at the centre of the part's bounding box with a rigorous Arb remainder (or its
+range when the gradient is unbounded), refined by bisection where it cannot decide. An
+affine function's extremes on a polytope are at its vertices, so every decision is a
+comparison of exact rationals at vertices. A vertex (or a point just inside the part, when
+`g` vanishes at the vertex) where the model shows a violation is re-checked at its exact
+point with the network's own weights (`certify.residual.check_point`) before it counts.
+
+`L^p` norms of `e_{k-1} = f - F` and `e_k = e_{k-1} - g` are integrated exactly on the
+same pieces (simplex moments, integer `p`), with the model's remainder carried as a
+rigorous error term; the (G2) decrease is bounded below region by region, and the sup norm
+is the largest vertex value (plus the remainder).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Sequence
+
+from flint import fmpq
+
+from .numbers import BALL, ball_bounds, to_ball
+from .polytope import ZERO, Affine, Polytope, abs_power_integrals, combine, evaluate, frac, \
+    power_integral, round_dyadic
+from .refine import Evidence, Limits, Outcome, PROVED, REFUTED, UNKNOWN
+from .regions import Region
+from .residual import MONOTONE, NO_OVERSHOOT, check_point
+
+HALF, ONE = fmpq(1, 2), fmpq(1)
+FACTORS = {MONOTONE: HALF, NO_OVERSHOOT: ONE}
+#: bisections of one part before its claim is left unknown, by dimension
+MAX_DEPTH = {1: 40, 2: 24, 3: 15}
+
+
+# --------------------------------------------------------------------------- models of f
+
+@dataclass(frozen=True)
+class Model:
+    """`f(x) ∈ [L(x) - δ, L(x) + δ]` for every `x` of a box (`L` affine, exact)."""
+
+    row: Affine
+    delta: fmpq
+
+
+def _fmpq(x: Fraction) -> fmpq:
+    return fmpq(x.numerator, x.denominator)
+
+
+def rounded(x, direction: str, bits: int = 96) -> Fraction:
+    """`x` rounded outward (`"down"` or `"up"`) to `bits` significant bits, as a Fraction:
+    exact integrals over deep networks have thousands of digits, a bound needs far fewer."""
+    return frac(round_dyadic(x if isinstance(x, fmpq) else _fmpq(Fraction(x)), direction,
+                             bits))
+
+
+def simple_point(point: Sequence[fmpq], accept) -> tuple[Fraction, ...]:
+    """A point with short coordinates near `point` that `accept` still accepts (for
+    witnesses a person can read), else `point` itself."""
+    exact = tuple(frac(x) for x in point)
+    for bound in (2 ** 4, 2 ** 8, 2 ** 16, 2 ** 32, 2 ** 64):
+        candidate = tuple(min(max(x.limit_denominator(bound), Fraction(0)), Fraction(1))
+                          for x in exact)
+        if candidate != exact and accept(candidate):
+            return candidate
+    return exact
+
+
+def model_on_box(target, lo: Sequence[fmpq], hi: Sequence[fmpq]) -> Model:
+    """A rigorous affine model of a non-PL `f` on the box `[lo, hi]`.
+
+    Taylor at the centre `m`: `f(x) = f(m) + ∇f(ξ)·(x - m)` with `ξ` in the box, so with
+    `c` the midpoint of `∇f(m)` and `G_i` an enclosure of `∂_i f` over the box,
+    `|f(x) - f̃(m) - c·(x - m)| <= rad f(m) + Σ_i max|G_i - c_i| r_i`. When `∇f` has no
+    finite enclosure (a cusp) the range of `f` over the box is used: `L` constant.
+    """
+    lo_f = [frac(v) for v in lo]
+    hi_f = [frac(v) for v in hi]
+    d = len(lo)
+    mid = [(a + b) / 2 for a, b in zip(lo_f, hi_f)]
+    radius = [(b - a) / 2 for a, b in zip(lo_f, hi_f)]
+    try:
+        f_mid, grad_box = target.mean_value(lo_f, hi_f)
+        grad_mid = target.gradient(BALL, mid)
+        usable = f_mid.is_finite() and all(g.is_finite() for g in grad_box) \
+            and all(g.is_finite() for g in grad_mid)
+    except (ArithmeticError, ValueError, ZeroDivisionError):
+        usable = False
+    if usable:
+        f_lo, f_hi = ball_bounds(f_mid)
+        delta = (f_hi - f_lo) / 2
+        coeffs = []
+        for g_box, g_mid, r in zip(grad_box, grad_mid, radius):
+            m_lo, m_hi = ball_bounds(g_mid)
+            c = (m_lo + m_hi) / 2
+            b_lo, b_hi = ball_bounds(g_box)
+            delta += max(abs(b_hi - c), abs(c - b_lo)) * r
+            coeffs.append(c)
+        const = (f_lo + f_hi) / 2 - sum(c * m for c, m in zip(coeffs, mid))
+        return Model(tuple(_fmpq(c) for c in coeffs) + (_fmpq(const),), _fmpq(delta))
+    f_lo, f_hi = target.enclose(lo_f, hi_f)          # ArithmeticError propagates
+    return Model((ZERO,) * d + (_fmpq((f_lo + f_hi) / 2),), _fmpq((f_hi - f_lo) / 2))
+
+
+def _model(target, region: Region, poly: Polytope) -> Model:
+    if region.f is not None:
+        return Model(region.f, ZERO)
+    lo, hi = poly.bounding_box()
+    return model_on_box(target, lo, hi)
+
+
+def bisect(poly: Polytope, depth: int) -> tuple[Polytope | None, Polytope | None]:
+    """Halve a polytope across the longest side of its bounding box (an exact plane)."""
+    lo, hi = poly.bounding_box()
+    i = max(range(poly.dim), key=lambda j: hi[j] - lo[j])
+    mid = (lo[i] + hi[i]) / 2
+    row = tuple(ONE if j == i else ZERO for j in range(poly.dim)) + (-mid,)
+    return poly.split_by(row, ("bisect", depth, i, mid))
+
+
+# --------------------------------------------------------------------------- claims
+
+@dataclass
+class _Budget:
+    deadline: float
+    pieces: int
+    used: int = 0
+
+    def spent(self) -> bool:
+        return self.used >= self.pieces or time.monotonic() > self.deadline
+
+
+def _violation_point(poly: Polytope, g: Affine, h: Affine, sign: int, delta: fmpq, index: int):
+    """An exact point of `poly` where the model shows the claim violated near vertex
+    `index`: the vertex itself if `g` is nonzero there, else a point towards the centroid
+    (`g` is nonzero inside the part) where the model's bound is still negative."""
+    v = poly.vertices[index]
+    if evaluate(g, v) != 0:
+        return v
+    c = poly.centroid_point()
+    a = sign * evaluate(h, v) + delta
+    b = sign * evaluate(h, c) + delta
+    if b < 0:
+        return c
+    t = -a / (2 * (b - a))
+    return tuple(x + t * (y - x) for x, y in zip(v, c))
+
+
+def _check_part(target, network, grade, region, part, sign, claim, budget):
+    """Prove `claim` on one part (`sign·g >= 0`) of a region, or refute it; bisect where the
+    model of `f` is too coarse. Returns `(status, witness, reason)`."""
+    stack = [(part, 0)]
+    factor = FACTORS[claim]
+    max_depth = MAX_DEPTH.get(part.dim, 12)
+    status, reason = PROVED, None
+    while stack:
+        poly, level = stack.pop()
+        budget.used += 1
+        model = _model(target, region, poly)
+        h = combine((ONE, model.row), (-ONE, region.previous), (-factor, region.g))
+        values = [sign * evaluate(h, v) for v in poly.vertices]
+        worst = min(range(len(values)), key=values.__getitem__)
+        if values[worst] - model.delta >= 0:
+            continue                                     # proved on this piece
+        if values[worst] + model.delta < 0:
+            point = _violation_point(poly, region.g, h, sign, model.delta, worst)
+            witness = check_point(target, network, grade, [frac(x) for x in point], claim)
+            if witness is not None:
+                short = simple_point(point, lambda x: check_point(target, network, grade, x,
+                                                                  claim) is not None)
+                if short != witness.x:
+                    witness = check_point(target, network, grade, short, claim) or witness
+                return REFUTED, witness, None
+        if model.delta == 0:          # exact data that the network's weights do not confirm
+            status, reason = UNKNOWN, "region data not confirmed by the network's weights"
+            continue
+        if level >= max_depth:
+            status, reason = UNKNOWN, "enclosure of f too wide at the finest piece"
+            continue
+        if budget.spent():
+            return UNKNOWN, None, f"budget spent ({budget.used} pieces)"
+        for child in bisect(poly, level):
+            if child is not None:
+                stack.append((child, level + 1))
+    return status, None, reason
+
+
+def check_claims(target, network, grade: int, regions: list[Region], limits: Limits,
+                 claims=(MONOTONE, NO_OVERSHOOT)) -> tuple[dict[str, Outcome], set]:
+    """(G1) monotone and no-overshoot on every region, and the indices of the regions where
+    no-overshoot is proved on both sides of `g = 0` (Lemma 2 applies there)."""
+    outcomes = {claim: Outcome() for claim in (MONOTONE, NO_OVERSHOOT)}
+    safe = {i for i, region in enumerate(regions) if not any(region.g)}
+    parts = []
+    for index, region in enumerate(regions):
+        if any(region.g):
+            upper, lower = region.poly.split_by(region.g, "g")
+            parts.append((index, region, [(p, s) for p, s in ((upper, 1), (lower, -1))
+                                          if p is not None]))
+    for claim in (MONOTONE, NO_OVERSHOOT):
+        outcome = outcomes[claim]
+        if claim not in claims:
+            outcome.status = UNKNOWN          # decided by the caller (sampling found it)
+            continue
+        if claim == NO_OVERSHOOT and outcomes[MONOTONE].status == REFUTED:
+            outcome.status, outcome.witness = REFUTED, outcomes[MONOTONE].witness
+            continue
+        budget = _Budget(time.monotonic() + limits.seconds, 200_000)
+        for index, region, sides in parts:
+            statuses = []
+            for poly, sign in sides:
+                status, witness, reason = _check_part(target, network, grade, region, poly,
+                                                      sign, claim, budget)
+                statuses.append(status)
+                if reason and reason not in outcome.reasons:
+                    outcome.reasons.append(reason)
+                if status == REFUTED:
+                    outcome.status, outcome.witness = REFUTED, witness
+                    break
+                if status == UNKNOWN:
+                    outcome.status = UNKNOWN
+            if outcome.status == REFUTED or budget.spent():
+                if budget.spent() and outcome.status == PROVED:
+                    outcome.status = UNKNOWN
+                    outcome.reasons.append(f"budget spent ({budget.used} pieces)")
+                break
+            if claim == NO_OVERSHOOT and all(s == PROVED for s in statuses):
+                safe.add(index)
+    return outcomes, safe
+
+
+# --------------------------------------------------------------------------- norms
+
+def _is_int(p: Fraction) -> bool:
+    return Fraction(p).denominator == 1
+
+
+@dataclass(eq=False)
+class _Piece:
+    """One piece of a region with its model of `f` and what it contributes."""
+
+    poly: Polytope
+    region: int
+    level: int
+    delta: fmpq
+    prev: dict          # p -> (lo, hi) of ∫|e_{k-1}|^p on the piece
+    new: dict           # p -> (lo, hi) of ∫|e_k|^p
+    decrease: dict      # p -> (lo, hi) of ∫(|e_{k-1}|^p - |e_k|^p)
+    g_power: dict       # p -> lower bound of ∫|g|^p (exact for integer p)
+    sup_upper: fmpq     # >= |e_k| on the piece
+    sup_vertex: tuple   # the vertex of the largest |model of e_k|
+
+
+def _piece(target, region: Region, index: int, poly: Polytope, level: int, ps) -> _Piece:
+    """Model `f` on the piece and integrate: `e_{k-1} = ℓ1 + ρ`, `e_k = ℓ2 + ρ`, `|ρ| <= δ`."""
+    model = _model(target, region, poly)
+    delta, g = model.delta, region.g
+    l1 = combine((ONE, model.row), (-ONE, region.previous))
+    l2 = combine((ONE, l1), (-ONE, g))
+    pmax = max([int(p) for p in ps if _is_int(p)], default=1)
+    a1 = abs_power_integrals(poly, l1, pmax, "e1")
+    a2 = abs_power_integrals(poly, l2, pmax, "e2")
+    ag = abs_power_integrals(poly, g, pmax, "g") if any(g) else [ZERO] * (pmax + 1)
+    vol = a1[0]
+    prev, new, dec, gpow = {}, {}, {}, {}
+    for p in ps:
+        if _is_int(p):
+            n = int(p)
+            b1, b2 = _power_bounds(a1, n, delta), _power_bounds(a2, n, delta)
+            dec[p] = _decrease_bounds(poly, l1, l2, g, n, delta, a1, a2, ag, b1, b2)
+            gpow[p] = ag[n]
+        else:
+            b1 = _real_power_bounds(poly, l1, p, delta, vol)
+            b2 = _real_power_bounds(poly, l2, p, delta, vol)
+            dec[p] = (b1[0] - b2[1], b1[1] - b2[0])
+            gpow[p] = _real_power_bounds(poly, g, p, ZERO, vol)[0] if any(g) else ZERO
+        prev[p], new[p] = b1, b2
+    values = [abs(evaluate(l2, v)) for v in poly.vertices]
+    top = max(range(len(values)), key=values.__getitem__)
+    return _Piece(poly, index, level, delta, prev, new, dec, gpow, values[top] + delta,
+                  poly.vertices[top])
+
+
+def _power_bounds(a: list, n: int, delta: fmpq) -> tuple[fmpq, fmpq]:
+    """`∫|ℓ + ρ|^n` for `|ρ| <= δ`, from `a_j = ∫|ℓ|^j`: by convexity
+    `|ℓ+ρ|^n >= |ℓ|^n - n δ |ℓ|^{n-1}`, and `(|ℓ| + δ)^n` expanded above."""
+    if delta == 0:
+        return a[n], a[n]
+    lower = a[n] - n * delta * a[n - 1]
+    upper = sum((math.comb(n, j) * delta ** (n - j) * a[j] for j in range(n + 1)), ZERO)
+    return (lower if lower > 0 else ZERO), upper
+
+
+def _decrease_bounds(poly, l1, l2, g, n, delta, a1, a2, ag, b1, b2):
+    """`∫(|e_{k-1}|^n - |e_k|^n)` with `e_{k-1} = ℓ1 + ρ`, `e_k = ℓ2 + ρ`, `|ρ| <= δ`."""
+    if delta == 0:
+        d = a1[n] - a2[n]
+        return d, d
+    if n == 2:       # (ℓ1+ρ)² - (ℓ2+ρ)² = ℓ1² - ℓ2² + 2ρg
+        core = power_integral(poly, l1, 2) - power_integral(poly, l2, 2)
+        slack = 2 * delta * ag[1]
+        return core - slack, core + slack
+    if n == 1:
+        for s in (1, -1):   # one sign with margin δ on both: |e1| - |e2| = s g exactly
+            if all(s * evaluate(l1, v) >= delta and s * evaluate(l2, v) >= delta
+                   for v in poly.vertices):
+                exact = s * power_integral(poly, g, 1)
+                return exact, exact
+        core, slack = a1[1] - a2[1], 2 * delta * a1[0]   # ||a|-|b|| moves by <= 2δ
+        return core - slack, core + slack
+    return b1[0] - b2[1], b1[1] - b2[0]
+
+
+def _real_power_bounds(poly, row, p, delta, vol) -> tuple[fmpq, fmpq]:
+    """Crude bounds on `∫|ℓ + ρ|^p` for a non-integer `p`: `vol · (min, max)^p`."""
+    values = [evaluate(row, v) for v in poly.vertices]
+    crosses = any(v > 0 for v in values) and any(v < 0 for v in values)
+    big = max(abs(v) for v in values) + delta
+    small = ZERO if crosses else min(abs(v) for v in values) - delta
+    pp = to_ball(Fraction(p))
+    hi = ball_bounds(to_ball(frac(big)) ** pp * to_ball(frac(vol)))[1] if big > 0 else Fraction(0)
+    lo = ball_bounds(to_ball(frac(small)) ** pp * to_ball(frac(vol)))[0] if small > 0 \
+        else Fraction(0)
+    return (_fmpq(lo) if lo > 0 else ZERO), _fmpq(hi)
+
+
+class _Totals:
+    """Sums of piece contributions, kept exact so a piece can be replaced by its halves."""
+
+    def __init__(self, ps):
+        self.ps = ps
+        self.prev = {p: [ZERO, ZERO] for p in ps}
+        self.new = {p: [ZERO, ZERO] for p in ps}
+        self.decrease = {p: [ZERO, ZERO] for p in ps}
+
+    def add(self, piece: _Piece, sign: int = 1) -> None:
+        """Add (or, with `sign = -1`, take back) a piece's bounds, rounded outward."""
+        for p in self.ps:
+            for acc, (lo, hi) in ((self.prev[p], piece.prev[p]), (self.new[p], piece.new[p]),
+                                  (self.decrease[p], piece.decrease[p])):
+                acc[0] += sign * round_dyadic(lo, "down")
+                acc[1] += sign * round_dyadic(hi, "up")
+
+    def undecided(self) -> list:
+        """The exponents whose decrease enclosure still straddles 0."""
+        return [p for p in self.ps if not (self.decrease[p][0] > 0 or self.decrease[p][1] <= 0)]
+
+    def decided(self) -> bool:
+        return not self.undecided()
+
+    def tight(self, ratio: float = 1.05) -> bool:
+        for p in self.ps:
+            lo, hi = self.new[p]
+            if hi > 0 and (lo <= 0 or float(hi / lo) > ratio ** float(p)):
+                return False
+        return True
+
+
+def measure(target, regions: list[Region], ps, need_decrease: bool, seconds: float,
+            tighten_seconds: float, max_steps: int) -> tuple[list[_Piece], _Totals]:
+    """Pieces covering the cube with rigorous integrals, bisected where they are loosest —
+    to decide the decrease when `need_decrease`, else to tighten the norm enclosures —
+    until decided, tight, or out of budget (the bounds stay rigorous, only wider)."""
+    ps = [Fraction(p) for p in ps]
+    totals = _Totals(ps)
+    pieces = [_piece(target, region, i, region.poly, 0, ps) for i, region in enumerate(regions)]
+    for piece in pieces:
+        totals.add(piece)
+    if not any(piece.delta for piece in pieces):
+        return pieces, totals
+    max_depth = MAX_DEPTH.get(regions[0].poly.dim, 12)
+    replaced: set[int] = set()
+    phases = [("decide", seconds)] if need_decrease else []
+    phases.append(("tighten", tighten_seconds))
+    for phase, budget in phases:
+        deadline = time.monotonic() + budget
+        focus = totals.undecided() if phase == "decide" else ps
+
+        def key(pc, focus=focus, phase=phase):
+            part = pc.decrease if phase == "decide" else pc.new
+            return -sum(float(part[p][1] - part[p][0]) for p in focus) - float(pc.delta)
+
+        counter = itertools.count()
+        heap = [(key(pc), next(counter), pc) for pc in pieces
+                if pc.delta and id(pc) not in replaced]
+        heapq.heapify(heap)
+        steps = 0
+        while heap and steps < max_steps and time.monotonic() < deadline:
+            if steps % 16 == 0:
+                if phase == "decide" and totals.decided() or phase == "tighten" and \
+                        totals.tight():
+                    break
+                if phase == "decide" and totals.undecided() != focus:
+                    focus = totals.undecided()
+                    heap = [(key(pc, focus), next(counter), pc) for _, _, pc in heap]
+                    heapq.heapify(heap)
+            _, _, pc = heapq.heappop(heap)
+            if pc.level >= max_depth:
+                continue
+            steps += 1
+            totals.add(pc, -1)
+            replaced.add(id(pc))
+            for child in bisect(pc.poly, pc.level):
+                if child is None:
+                    continue
+                new = _piece(target, regions[pc.region], pc.region, child, pc.level + 1, ps)
+                totals.add(new)
+                pieces.append(new)
+                heapq.heappush(heap, (key(new, focus), next(counter), new))
+    return [pc for pc in pieces if id(pc) not in replaced], totals
+
+
+@dataclass
+class RegionNorms:
+    """Norm enclosures of `e_k` in the `NormEnclosure` interface, plus what the regions
+    establish beyond it: `‖e_{k-1}‖_p^p` on the same pieces and a direct enclosure of the
+    decrease `‖e_{k-1}‖_p^p - ‖e_k‖_p^p`."""
+
+    totals: _Totals
+    exact: bool = False       # every piece exact (a piecewise-linear target)
+
+    def integral(self, p) -> tuple[Fraction, Fraction]:
+        lo, hi = self.totals.new[Fraction(p)]
+        return rounded(max(lo, ZERO), "down"), rounded(hi, "up")
+
+    def norm(self, p) -> tuple[Fraction, Fraction]:
+        from .lp import p_th_roots
+        return p_th_roots(*self.integral(p), Fraction(p))
+
+    def previous(self, p) -> tuple[Fraction, Fraction]:
+        lo, hi = self.totals.prev[Fraction(p)]
+        return rounded(max(lo, ZERO), "down"), rounded(hi, "up")
+
+    def decrease(self, p) -> tuple[Fraction, Fraction]:
+        """Bounds on the decrease; a bound that is exactly 0 stays 0 (it decides)."""
+        lo, hi = self.totals.decrease[Fraction(p)]
+        return rounded(lo, "down"), rounded(hi, "up")
+
+
+# --------------------------------------------------------------------------- one grade
+
+@dataclass
+class RegionEvidence(Evidence):
+    """`Evidence` of the regions path, with what it adds: the number of regions, a sup
+    witness (a vertex) and the norm data of both residuals."""
+
+    regions: int = 0
+    sup_witness: tuple | None = None
+    region_norms: RegionNorms | None = None
+
+
+def check_grade(target, network, grade: int, regions: list[Region], ps, limits: Limits,
+                claims=(MONOTONE, NO_OVERSHOOT)) -> RegionEvidence:
+    """Run the regions path for grade `grade` on its linear regions."""
+    outcomes, safe = check_claims(target, network, grade, regions, limits, claims)
+    lemma2 = outcomes[NO_OVERSHOOT].status == PROVED or \
+        (outcomes[MONOTONE].status == PROVED and len(safe) > 0)
+    pieces, totals = measure(target, regions, ps, not lemma2, limits.seconds / 2,
+                             min(limits.seconds / 10, 3.0), max(8 * len(regions), 4000))
+    ps = [Fraction(p) for p in ps]
+    g_all = {p: rounded(sum((round_dyadic(pc.g_power[p], "down") for pc in pieces), ZERO),
+                        "down") for p in ps}
+    g_safe = {p: rounded(sum((round_dyadic(pc.g_power[p], "down") for pc in pieces
+                              if pc.region in safe), ZERO), "down") for p in ps}
+    top = max(pieces, key=lambda pc: pc.sup_upper)
+    witness = max(pieces, key=lambda pc: pc.sup_upper - pc.delta)
+    norms = RegionNorms(totals, exact=all(pc.delta == 0 for pc in pieces))
+    return RegionEvidence(
+        outcomes, rounded(top.sup_upper, "up"), norms, g_all, g_safe,
+        g_zero=not any(any(r.g) for r in regions), regions=len(regions),
+        sup_witness=tuple(x.limit_denominator(2 ** 64) for x in
+                          (frac(c) for c in witness.sup_vertex)), region_norms=norms)
