@@ -59,6 +59,7 @@ class Options:
     samples: int = SAMPLES
     seed: int = 0
     falsify: bool = True       # float sampling first; off only to exercise the solver
+    regions: bool = True       # the exact regions path for d <= 3 (off: solver path only)
 
     def __post_init__(self):
         if not self.ps:
@@ -462,7 +463,8 @@ def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None
 
 def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs: int = 1,
           on_grade: Callable[[Report], None] | None = None, samples: int = SAMPLES,
-          falsify: bool = True, scheduler: str | None = None) -> Report:
+          falsify: bool = True, scheduler: str | None = None,
+          regions: bool = True) -> Report:
     """Certify every grade of `network` against `target`; returns the `Report`.
 
     `on_grade(report)` is called each time a grade is finished (in grade order), so that a
@@ -471,15 +473,17 @@ def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs
     Dask cluster at `scheduler`; then grades run, over `jobs` processes.
     """
     with vectorised.workers(jobs, scheduler):
-        return _check(target, network, p, timeout, jobs, on_grade, samples, falsify)
+        return _check(target, network, p, timeout, jobs, on_grade, samples, falsify, regions)
 
 
-def _check(target, network, p, timeout, jobs, on_grade, samples, falsify) -> Report:
+def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
+           regions=True) -> Report:
     global _STATE
     if network.dim != target.dim:
         raise UsageError(f"network dim={network.dim} but target {target.name} has "
                          f"d={target.dim}", "check the network against its own target")
-    options = Options(tuple(Fraction(v) for v in p), timeout, jobs, samples, falsify=falsify)
+    options = Options(tuple(Fraction(v) for v in p), timeout, jobs, samples, falsify=falsify,
+                      regions=regions)
     announce("recognising hats and sampling the residuals")
     recognised = local.recognise(network)
     plan = local.grid_plan(network, recognised)
@@ -487,7 +491,7 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify) -> Rep
                         default_subdivision(network.dim))
     sampler = Sampler(target, network, sample_points(network, plan, samples, options.seed), plan)
     regions = None
-    if network.dim <= MAX_DIMENSION and any(step is None for step in plan):
+    if options.regions and network.dim <= MAX_DIMENSION and any(s is None for s in plan):
         regions = RegionCache(network, target, seconds=_limits(options, network.dim).seconds)
     state = _State(target, network, plan, recognised, sampler, options, regions)
     bounds = a_priori_bounds(target, network, recognised)

@@ -26,7 +26,7 @@ from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
-from flint import fmpq
+from flint import arb, fmpq
 
 Affine = tuple  # (c_1, ..., c_d, c_0) of fmpq
 ZERO = fmpq(0)
@@ -109,13 +109,20 @@ class Polytope:
     vertices: list            # list of tuples of fmpq
     labels: list              # list of frozensets, one per vertex
     _floats: np.ndarray | None = field(default=None, repr=False)
+    _balls: list | None = field(default=None, repr=False)
+    _edges: list | None = field(default=None, repr=False)
 
     @property
     def dim(self) -> int:
         return len(self.vertices[0])
 
     def edges(self) -> list[tuple[int, int]]:
-        """Index pairs of the vertices joined by an edge."""
+        """Index pairs of the vertices joined by an edge (cached)."""
+        if self._edges is None:
+            self._edges = self._find_edges()
+        return self._edges
+
+    def _find_edges(self) -> list[tuple[int, int]]:
         n = len(self.vertices)
         if self.dim == 1:
             return [(0, 1)]
@@ -219,15 +226,14 @@ class Polytope:
         cols = list(zip(*self.vertices))
         return tuple(min(c) for c in cols), tuple(max(c) for c in cols)
 
-    def simplices(self) -> list[tuple]:
-        """A triangulation: tuples of `d+1` vertices (cones from vertex 0 over far facets)."""
+    def simplex_indices(self) -> list[tuple[int, ...]]:
+        """A triangulation as vertex-index tuples (cones from vertex 0 over far facets)."""
         d = self.dim
         if d == 1:
-            return [tuple(self.vertices)]
+            return [(0, 1)]
         edges = self.edges()
         if d == 2:
-            return [(self.vertices[0], self.vertices[i], self.vertices[j])
-                    for i, j in edges if i != 0 and j != 0]
+            return [(0, i, j) for i, j in edges if i != 0 and j != 0]
         if d != 3:
             raise ValueError("triangulation is implemented for d <= 3")
         out = []
@@ -237,9 +243,18 @@ class Polytope:
             w0 = min(facet)
             for i, j in edges:
                 if i in facet and j in facet and w0 != i and w0 != j:
-                    out.append((self.vertices[0], self.vertices[w0], self.vertices[i],
-                                self.vertices[j]))
+                    out.append((0, w0, i, j))
         return out
+
+    def simplices(self) -> list[tuple]:
+        """A triangulation: tuples of `d+1` vertices."""
+        return [tuple(self.vertices[i] for i in s) for s in self.simplex_indices()]
+
+    def balls(self) -> list[tuple]:
+        """The vertices as Arb balls (each contains the exact vertex), cached."""
+        if self._balls is None:
+            self._balls = [tuple(arb(x) for x in v) for v in self.vertices]
+        return self._balls
 
     def _facets(self) -> list[frozenset]:
         """Vertex-index sets of the 2-faces of a 3-polytope (labels tight at >= 3 vertices)."""
@@ -348,3 +363,68 @@ def power_integral(poly: Polytope, row: Affine, p: int) -> fmpq:
     for s in poly.simplices():
         total += simplex_power_integral([evaluate(row, v) for v in s], simplex_volume(s), p)
     return total
+
+
+# --------------------------------------------------------------------------- in Arb balls
+
+def _ball_det(rows) -> arb:
+    n = len(rows)
+    if n == 1:
+        return rows[0][0]
+    if n == 2:
+        return rows[0][0] * rows[1][1] - rows[0][1] * rows[1][0]
+    a, b, c = rows
+    return (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
+            + a[2] * (b[0] * c[1] - b[1] * c[0]))
+
+
+def ball_row(row: Affine) -> tuple:
+    return tuple(arb(c) for c in row)
+
+
+def ball_evaluate(row_b: tuple, point_b: tuple) -> arb:
+    total = row_b[-1]
+    for c, x in zip(row_b, point_b):
+        total += c * x
+    return total
+
+
+def ball_power_integrals(poly: Polytope, row: Affine, pmax: int, absolute: bool = True,
+                         label="zero") -> list[arb]:
+    """Arb enclosures of `[∫_P |a|^j]` (or `∫_P a^j` when not `absolute`), j = 0..pmax.
+
+    The split where `a` changes sign is exact; the moment formula runs in balls, so the
+    result is rigorous and cheap where exact rationals would carry thousands of digits.
+    """
+    parts = [(poly, 1)]
+    if absolute:
+        upper, lower = poly.split(poly.signs(row), row, label)
+        parts = [(part, sign) for part, sign in ((upper, 1), (lower, -1)) if part is not None]
+    row_b = ball_row(row)
+    totals = [arb(0)] * (pmax + 1)
+    for part, sign in parts:
+        balls = part.balls()
+        values = [ball_evaluate(row_b, v) for v in balls]
+        for s in part.simplex_indices():
+            v0 = balls[s[0]]
+            vol = abs(_ball_det([[x - y for x, y in zip(balls[i], v0)] for i in s[1:]])) \
+                / math.factorial(len(v0))
+            h = [arb(1)] + [arb(0)] * pmax
+            for i in s:
+                a = values[i] if sign > 0 else -values[i]
+                for m in range(1, pmax + 1):
+                    h[m] += a * h[m - 1]
+            d = len(s) - 1
+            for j in range(pmax + 1):
+                totals[j] += vol * arb(_MOMENT[d][j]) * h[j]
+    return totals
+
+
+def ball_volume(poly: Polytope) -> arb:
+    """The volume of a polytope as an Arb ball."""
+    balls = poly.balls()
+    total = arb(0)
+    for s in poly.simplex_indices():
+        v0 = balls[s[0]]
+        total += abs(_ball_det([[x - y for x, y in zip(balls[i], v0)] for i in s[1:]]))
+    return total / math.factorial(poly.dim)

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from flint import fmpq
+from flint import arb, fmpq
 
 from .numbers import BALL, ball_bounds, to_ball
-from .polytope import ZERO, Affine, Polytope, abs_power_integrals, combine, evaluate, frac, \
-    power_integral, round_dyadic
+from .polytope import ZERO, Affine, Polytope, abs_power_integrals, ball_evaluate, \
+    ball_power_integrals, ball_row, ball_volume, combine, evaluate, frac, round_dyadic
 from .refine import Evidence, Limits, Outcome, PROVED, REFUTED, UNKNOWN
 from .regions import Region
 from .residual import MONOTONE, NO_OVERSHOOT, check_point
@@ -272,6 +272,8 @@ def _piece(target, region: Region, index: int, poly: Polytope, level: int, ps) -
     delta, g = model.delta, region.g
     l1 = combine((ONE, model.row), (-ONE, region.previous))
     l2 = combine((ONE, l1), (-ONE, g))
+    if delta != 0:
+        return _ball_piece(region, index, poly, level, ps, delta, l1, l2)
     pmax = max([int(p) for p in ps if _is_int(p)], default=1)
     a1 = abs_power_integrals(poly, l1, pmax, "e1")
     a2 = abs_power_integrals(poly, l2, pmax, "e2")
@@ -281,49 +283,100 @@ def _piece(target, region: Region, index: int, poly: Polytope, level: int, ps) -
     for p in ps:
         if _is_int(p):
             n = int(p)
-            b1, b2 = _power_bounds(a1, n, delta), _power_bounds(a2, n, delta)
-            dec[p] = _decrease_bounds(poly, l1, l2, g, n, delta, a1, a2, ag, b1, b2)
+            prev[p], new[p] = (a1[n], a1[n]), (a2[n], a2[n])
+            dec[p] = (a1[n] - a2[n], a1[n] - a2[n])
             gpow[p] = ag[n]
         else:
+            prev[p] = _real_power_bounds(poly, l1, p, delta, vol)
+            new[p] = _real_power_bounds(poly, l2, p, delta, vol)
+            dec[p] = (prev[p][0] - new[p][1], prev[p][1] - new[p][0])
+            gpow[p] = _real_power_bounds(poly, g, p, ZERO, vol)[0] if any(g) else ZERO
+    values = [abs(evaluate(l2, v)) for v in poly.vertices]
+    top = max(range(len(values)), key=values.__getitem__)
+    return _Piece(poly, index, level, delta, prev, new, dec, gpow, values[top],
+                  poly.vertices[top])
+
+
+def _bounds(ball) -> tuple[fmpq, fmpq]:
+    lo, hi = ball_bounds(ball)
+    return _fmpq(lo), _fmpq(hi)
+
+
+def _ball_piece(region, index, poly, level, ps, delta, l1, l2) -> _Piece:
+    """`_piece` for a model with a remainder: integrals in Arb balls (rigorous; the
+    remainder already makes them inexact). Bounds are kept as balls `(lower, upper)`: the
+    lower end of the first and the upper end of the second are what count."""
+    g = region.g
+    pmax = max([int(p) for p in ps if _is_int(p)] + [2])
+    a1 = ball_power_integrals(poly, l1, pmax, label="e1")
+    a2 = ball_power_integrals(poly, l2, pmax, label="e2")
+    ag = ball_power_integrals(poly, g, pmax, label="g") if any(g) else [arb(0)] * (pmax + 1)
+    db = arb(delta)
+    balls = poly.balls()
+    l1b, l2b = ball_row(l1), ball_row(l2)
+    v1 = [ball_evaluate(l1b, v) for v in balls]
+    v2 = [ball_evaluate(l2b, v) for v in balls]
+    prev, new, dec, gpow = {}, {}, {}, {}
+    for p in ps:
+        if _is_int(p):
+            n = int(p)
+            b1, b2 = _ball_power_bounds(a1, n, db), _ball_power_bounds(a2, n, db)
+            if n == 2:      # (ℓ1+ρ)² - (ℓ2+ρ)² = ℓ1² - ℓ2² + 2ρg
+                core = ball_power_integrals(poly, l1, 2, absolute=False)[2] - \
+                    ball_power_integrals(poly, l2, 2, absolute=False)[2]
+                dec[p] = (core - 2 * db * ag[1], core + 2 * db * ag[1])
+            elif n == 1:
+                dec[p] = _p1_decrease(poly, g, db, a1, a2, v1, v2, l1, l2)
+            else:
+                dec[p] = (b1[0] - b2[1], b1[1] - b2[0])
+            gpow[p] = ag[n]
+        else:
+            vol = _bounds(a1[0])[0]
             b1 = _real_power_bounds(poly, l1, p, delta, vol)
             b2 = _real_power_bounds(poly, l2, p, delta, vol)
             dec[p] = (b1[0] - b2[1], b1[1] - b2[0])
             gpow[p] = _real_power_bounds(poly, g, p, ZERO, vol)[0] if any(g) else ZERO
         prev[p], new[p] = b1, b2
-    values = [abs(evaluate(l2, v)) for v in poly.vertices]
-    top = max(range(len(values)), key=values.__getitem__)
-    return _Piece(poly, index, level, delta, prev, new, dec, gpow, values[top] + delta,
-                  poly.vertices[top])
+    top = max(range(len(v2)), key=lambda i: abs(v2[i]).mid())
+    largest = abs(v2[0])
+    for v in v2[1:]:
+        largest = largest.max(abs(v))
+    sup = _bounds(largest + db)[1]
+    return _Piece(poly, index, level, delta, prev, new, dec, gpow, sup, poly.vertices[top])
 
 
-def _power_bounds(a: list, n: int, delta: fmpq) -> tuple[fmpq, fmpq]:
-    """`∫|ℓ + ρ|^n` for `|ρ| <= δ`, from `a_j = ∫|ℓ|^j`: by convexity
+def _ball_power_bounds(a: list, n: int, delta: arb) -> tuple[arb, arb]:
+    """`∫|ℓ + ρ|^n` for `|ρ| <= δ`, from balls `a_j ∋ ∫|ℓ|^j`: by convexity
     `|ℓ+ρ|^n >= |ℓ|^n - n δ |ℓ|^{n-1}`, and `(|ℓ| + δ)^n` expanded above."""
-    if delta == 0:
-        return a[n], a[n]
-    lower = a[n] - n * delta * a[n - 1]
-    upper = sum((math.comb(n, j) * delta ** (n - j) * a[j] for j in range(n + 1)), ZERO)
-    return (lower if lower > 0 else ZERO), upper
+    lower = (a[n] - n * delta * a[n - 1]).max(arb(0))
+    upper = sum((math.comb(n, j) * delta ** (n - j) * a[j] for j in range(n + 1)), arb(0))
+    return lower, upper
 
 
-def _decrease_bounds(poly, l1, l2, g, n, delta, a1, a2, ag, b1, b2):
-    """`∫(|e_{k-1}|^n - |e_k|^n)` with `e_{k-1} = ℓ1 + ρ`, `e_k = ℓ2 + ρ`, `|ρ| <= δ`."""
-    if delta == 0:
-        d = a1[n] - a2[n]
-        return d, d
-    if n == 2:       # (ℓ1+ρ)² - (ℓ2+ρ)² = ℓ1² - ℓ2² + 2ρg
-        core = power_integral(poly, l1, 2) - power_integral(poly, l2, 2)
-        slack = 2 * delta * ag[1]
-        return core - slack, core + slack
-    if n == 1:
-        for s in (1, -1):   # one sign with margin δ on both: |e1| - |e2| = s g exactly
-            if all(s * evaluate(l1, v) >= delta and s * evaluate(l2, v) >= delta
-                   for v in poly.vertices):
-                exact = s * power_integral(poly, g, 1)
-                return exact, exact
-        core, slack = a1[1] - a2[1], 2 * delta * a1[0]   # ||a|-|b|| moves by <= 2δ
-        return core - slack, core + slack
-    return b1[0] - b2[1], b1[1] - b2[0]
+def _p1_decrease(poly, g, delta, a1, a2, v1, v2, l1, l2) -> tuple[arb, arb]:
+    """`∫(|ℓ1+ρ| - |ℓ2+ρ|)`: exactly `s ∫g` where both keep the sign `s` with margin `δ`;
+    else within `2δ vol` of `∫|ℓ1| - ∫|ℓ2|`."""
+    for s in (1, -1):
+        if all(s * x - delta >= 0 for x in v1) and all(s * x - delta >= 0 for x in v2):
+            exact = s * ball_power_integrals(poly, g, 1, absolute=False)[1]
+            return exact, exact
+    # Where ℓ1 and ℓ2 share a sign s with margin δ, |ℓ1+ρ| - |ℓ2+ρ| = s g = |ℓ1| - |ℓ2|
+    # exactly; elsewhere it is within 2|ρ| of |ℓ1| - |ℓ2|. So the slack is 2δ times the
+    # volume of the piece outside those two sub-polytopes.
+    core = a1[1] - a2[1]
+    outside = a1[0]
+    exact_delta = _fmpq(_bounds(delta)[1])
+    for s in (1, -1):
+        part = poly
+        for row in (l1, l2):
+            shifted = combine((fmpq(s), row), (-ONE, (ZERO,) * (len(row) - 1) + (exact_delta,)))
+            part = part.split_by(shifted, ("margin", s))[0]
+            if part is None:
+                break
+        if part is not None:
+            outside -= ball_volume(part)
+    slack = 2 * delta * outside.max(arb(0))
+    return core - slack, core + slack
 
 
 def _real_power_bounds(poly, row, p, delta, vol) -> tuple[fmpq, fmpq]:
@@ -340,32 +393,52 @@ def _real_power_bounds(poly, row, p, delta, vol) -> tuple[fmpq, fmpq]:
 
 
 class _Totals:
-    """Sums of piece contributions, kept exact so a piece can be replaced by its halves."""
+    """Sums of piece contributions: exact pieces in outward-rounded dyadics, modelled
+    pieces in Arb balls; a piece can be taken back and replaced by its halves."""
 
     def __init__(self, ps):
         self.ps = ps
-        self.prev = {p: [ZERO, ZERO] for p in ps}
-        self.new = {p: [ZERO, ZERO] for p in ps}
-        self.decrease = {p: [ZERO, ZERO] for p in ps}
+        self.prev = {p: [ZERO, ZERO, arb(0), arb(0)] for p in ps}
+        self.new = {p: [ZERO, ZERO, arb(0), arb(0)] for p in ps}
+        self.decrease = {p: [ZERO, ZERO, arb(0), arb(0)] for p in ps}
 
     def add(self, piece: _Piece, sign: int = 1) -> None:
-        """Add (or, with `sign = -1`, take back) a piece's bounds, rounded outward."""
+        """Add (or, with `sign = -1`, take back) a piece's bounds."""
         for p in self.ps:
             for acc, (lo, hi) in ((self.prev[p], piece.prev[p]), (self.new[p], piece.new[p]),
                                   (self.decrease[p], piece.decrease[p])):
-                acc[0] += sign * round_dyadic(lo, "down")
-                acc[1] += sign * round_dyadic(hi, "up")
+                if isinstance(lo, arb):
+                    acc[2] += sign * lo
+                    acc[3] += sign * hi
+                else:
+                    acc[0] += sign * round_dyadic(lo, "down")
+                    acc[1] += sign * round_dyadic(hi, "up")
+
+    @staticmethod
+    def bounds(acc) -> tuple[fmpq, fmpq]:
+        """The enclosure `(lo, hi)` an accumulator stands for, exact rationals."""
+        lo, hi = acc[0], acc[1]
+        if acc[2] != 0 or acc[2].rad() != 0:
+            lo = lo + _bounds(acc[2])[0]
+        if acc[3] != 0 or acc[3].rad() != 0:
+            hi = hi + _bounds(acc[3])[1]
+        return lo, hi
 
     def undecided(self) -> list:
         """The exponents whose decrease enclosure still straddles 0."""
-        return [p for p in self.ps if not (self.decrease[p][0] > 0 or self.decrease[p][1] <= 0)]
+        out = []
+        for p in self.ps:
+            lo, hi = self.bounds(self.decrease[p])
+            if not (lo > 0 or hi <= 0):
+                out.append(p)
+        return out
 
     def decided(self) -> bool:
         return not self.undecided()
 
     def tight(self, ratio: float = 1.05) -> bool:
         for p in self.ps:
-            lo, hi = self.new[p]
+            lo, hi = self.bounds(self.new[p])
             if hi > 0 and (lo <= 0 or float(hi / lo) > ratio ** float(p)):
                 return False
         return True
@@ -435,7 +508,7 @@ class RegionNorms:
     exact: bool = False       # every piece exact (a piecewise-linear target)
 
     def integral(self, p) -> tuple[Fraction, Fraction]:
-        lo, hi = self.totals.new[Fraction(p)]
+        lo, hi = self.totals.bounds(self.totals.new[Fraction(p)])
         return rounded(max(lo, ZERO), "down"), rounded(hi, "up")
 
     def norm(self, p) -> tuple[Fraction, Fraction]:
@@ -443,16 +516,28 @@ class RegionNorms:
         return p_th_roots(*self.integral(p), Fraction(p))
 
     def previous(self, p) -> tuple[Fraction, Fraction]:
-        lo, hi = self.totals.prev[Fraction(p)]
+        lo, hi = self.totals.bounds(self.totals.prev[Fraction(p)])
         return rounded(max(lo, ZERO), "down"), rounded(hi, "up")
 
     def decrease(self, p) -> tuple[Fraction, Fraction]:
         """Bounds on the decrease; a bound that is exactly 0 stays 0 (it decides)."""
-        lo, hi = self.totals.decrease[Fraction(p)]
+        lo, hi = self.totals.bounds(self.totals.decrease[Fraction(p)])
         return rounded(lo, "down"), rounded(hi, "up")
 
 
 # --------------------------------------------------------------------------- one grade
+
+def _lower_sum(values) -> Fraction:
+    """A lower bound on a sum of exact rationals and balls (each ball by its lower end)."""
+    exact, balls = ZERO, arb(0)
+    for v in values:
+        if isinstance(v, arb):
+            balls += v
+        else:
+            exact += round_dyadic(v, "down")
+    total = exact + (_bounds(balls)[0] if balls != 0 or balls.rad() != 0 else ZERO)
+    return rounded(total if total > 0 else ZERO, "down")
+
 
 @dataclass
 class RegionEvidence(Evidence):
@@ -473,10 +558,8 @@ def check_grade(target, network, grade: int, regions: list[Region], ps, limits: 
     pieces, totals = measure(target, regions, ps, not lemma2, limits.seconds / 2,
                              min(limits.seconds / 10, 3.0), max(8 * len(regions), 4000))
     ps = [Fraction(p) for p in ps]
-    g_all = {p: rounded(sum((round_dyadic(pc.g_power[p], "down") for pc in pieces), ZERO),
-                        "down") for p in ps}
-    g_safe = {p: rounded(sum((round_dyadic(pc.g_power[p], "down") for pc in pieces
-                              if pc.region in safe), ZERO), "down") for p in ps}
+    g_all = {p: _lower_sum(pc.g_power[p] for pc in pieces) for p in ps}
+    g_safe = {p: _lower_sum(pc.g_power[p] for pc in pieces if pc.region in safe) for p in ps}
     top = max(pieces, key=lambda pc: pc.sup_upper)
     witness = max(pieces, key=lambda pc: pc.sup_upper - pc.delta)
     norms = RegionNorms(totals, exact=all(pc.delta == 0 for pc in pieces))

@@ -66,12 +66,16 @@ def test_refuted_exit_1_prints_witness(tmp_path, capsys):
 
 
 def test_unknown_exit_3(tmp_path):
-    target = tmp_path / "identity.py"
-    target.write_text("def f(x1):\n    return x1\n")
-    path = tmp_path / "tent.json"
-    path.write_text(json.dumps(network_to_json(
-        tent_network(P - Fraction(1, 10 ** 6), Fraction(1, 10 ** 4)))))
-    assert run(["check", "--target", str(target), "--network", str(path)]) == 3
+    # f = x^2 and g = relu(2x - 1/2), the tangent of 2f at 1/2: 2f - g = 2(x - 1/2)^2 >= 0,
+    # (G1) holds with no margin at 1/2, which no enclosure of f can certify: unknown
+    target = tmp_path / "square.py"
+    target.write_text("def f(x1):\n    return x1**2\n")
+    path = tmp_path / "tangent.json"
+    path.write_text(json.dumps({"format": "mgdl-relu/1", "dim": 1, "meta": {}, "grades": [
+        {"layers": [{"weight": [["2"]], "bias": ["-1/2"]}],
+         "readout": {"weight": ["1"], "bias": "0"}}]}))
+    assert run(["check", "--target", str(target), "--network", str(path),
+                "--timeout", "1"]) == 3
 
 
 def test_jobs_give_the_same_verdicts(tmp_path):

@@ -43,13 +43,14 @@ def tent_network(height: Fraction, half_width: Fraction, centre: Fraction = P):
 
 
 @pytest.mark.parametrize("falsify", [True, False])
-def test_g1_holding_beyond_hats_is_proved(identity, falsify):
+@pytest.mark.parametrize("regions, path", [(False, "general"), (True, "regions")])
+def test_g1_holding_beyond_hats_is_proved(identity, falsify, regions, path):
     # e_1 = x/2 and 0 <= g_2 <= 2 e_1 but g_2 > e_1 near the peak: (G1) holds,
     # no-overshoot does not, and (G2) follows from the pieces without overshoot.
     network = tent_network(Fraction(6, 10), Fraction(1, 10))
-    report = check(identity, network, falsify=falsify)
+    report = check(identity, network, falsify=falsify, regions=regions)
     g = report.grades[-1]
-    assert g.path == "general"
+    assert g.path == path
     assert g.monotone == "proved"
     assert g.no_overshoot == "refuted"
     assert certainly_violated(identity, network, 2, g.no_overshoot_counterexample.x,
@@ -58,11 +59,12 @@ def test_g1_holding_beyond_hats_is_proved(identity, falsify):
 
 
 @pytest.mark.parametrize("falsify", [True, False])
-def test_failure_at_one_irrational_looking_point_is_refuted(identity, falsify):
+@pytest.mark.parametrize("regions", [False, True])
+def test_failure_at_one_irrational_looking_point_is_refuted(identity, falsify, regions):
     # the tent peaks 1e-7 above 2 e_1 = x at x = 0.70710678: violated on an interval of
     # width about 1e-11, which sampling never hits.
     network = tent_network(P + Fraction(1, 10 ** 7), Fraction(1, 10 ** 4))
-    report = check(identity, network, falsify=falsify)
+    report = check(identity, network, falsify=falsify, regions=regions)
     g = report.grades[-1]
     assert g.monotone == "refuted"
     x = g.counterexample.x[0]
@@ -72,11 +74,17 @@ def test_failure_at_one_irrational_looking_point_is_refuted(identity, falsify):
 
 
 def test_unprovable_decrease_is_unknown_not_proved(identity):
-    # (G1) holds but the tent is far narrower than the norm grid: (G2) stays unknown
+    # (G1) holds but the tent is far narrower than the norm grid of the solver path:
+    # (G2) stays unknown there; on its exact regions the decrease is proved
     network = tent_network(P - Fraction(1, 10 ** 6), Fraction(1, 10 ** 4))
-    report = check(identity, network)
+    report = check(identity, network, regions=False)
     assert report.grades[-1].monotone == "proved"
     assert report.verdict == "unknown" and report.exit_status == 3
+    report = check(identity, network)
+    assert report.grades[-1].path == "regions"
+    assert all(lp.status == "proved" and lp.method.startswith("regions")
+               for lp in report.grades[-1].lp)
+    assert report.verdict == "proved"
 
 
 def trained_network(target, grades=3, width=8, seed=1):
@@ -102,13 +110,15 @@ def trained_network(target, grades=3, width=8, seed=1):
     return network_from_json(json.loads(json.dumps(doc)))
 
 
-def test_small_trained_network_goes_through_the_general_path():
+@pytest.mark.parametrize("regions, path", [(False, "general"), (True, "regions")])
+def test_small_trained_network_goes_through_the_general_path(regions, path):
     target = load_target(example("sine"))
     network = trained_network(target)
-    report = check(target, network, timeout=5)
-    assert [g.path for g in report.grades] == ["general"] * 3
+    report = check(target, network, timeout=5, regions=regions)
+    assert [g.path for g in report.grades] == [path] * 3
     for k, g in enumerate(report.grades, start=1):
-        assert g.monotone in ("proved", "refuted", "unknown")
+        assert g.monotone in (("proved", "refuted") if regions else
+                              ("proved", "refuted", "unknown"))
         assert g.sup_lower <= g.sup_upper
         if g.counterexample is not None:
             assert certainly_violated(target, network, k, g.counterexample.x, "monotone")
