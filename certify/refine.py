@@ -147,6 +147,9 @@ def refine(target, network, grade: int, claim: str, roots: Sequence[Box],
         if isinstance(answer, smt.Unsat):
             continue
         if isinstance(answer, smt.Unknown):
+            if depth < limits.depth:        # a smaller box is an easier query: split it
+                stack.extend((child, depth + 1) for child in children(box))
+                continue
             outcome.status = UNKNOWN
             outcome.reasons.append(f"solver: {answer.reason}")
             continue

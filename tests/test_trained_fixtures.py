@@ -1,0 +1,89 @@
+"""Networks trained the MGDL way (tests/fixtures/mgdl): every grade decided, never unknown.
+
+Each fixture is checked with sampling on and off; every (G1) and (G2) verdict must be
+*proved*, *refuted* (witness re-checked independently) or *not owed*. For the
+piecewise-linear targets each grade's (G1) verdict is compared with z3 asked the same
+question on the whole cube (exact target, every neuron a variable).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from certify import smt
+from certify.checker import check
+from certify.network import read_network
+from certify.residual import MONOTONE
+from certify.target import load_target
+
+from checker_helpers import certainly_violated
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "mgdl")
+DECIDED = ("proved", "refuted", "not owed")
+
+FIXTURES = [("pl1d_4g", "pl1d"), ("sine1d_4g", "sine1d"), ("pl2d_3g", "pl2d"),
+            ("ridge2d_3g", "ridge2d"), ("smooth2d_3g", "smooth2d")]
+
+
+def load(name, target):
+    return (load_target(os.path.join(HERE, f"{target}.py")),
+            read_network(os.path.join(HERE, f"{name}.json")))
+
+
+def assert_decided(target, network, report):
+    for g in report.grades:
+        assert g.path == "regions", g.notes
+        assert g.monotone in ("proved", "refuted"), (g.grade, g.notes)
+        assert all(lp.status in DECIDED for lp in g.lp), (g.grade, [lp.method for lp in g.lp])
+        if g.counterexample is not None:
+            assert certainly_violated(target, network, g.grade, g.counterexample.x, MONOTONE)
+        assert g.sup_lower <= g.sup_upper
+
+
+@pytest.mark.parametrize("falsify", [True, False])
+@pytest.mark.parametrize("name, target_name", FIXTURES[:4])
+def test_trained_fixture_every_grade_decided(name, target_name, falsify):
+    target, network = load(name, target_name)
+    report = check(target, network, p=[1, 2], timeout=10, falsify=falsify)
+    assert_decided(target, network, report)
+
+
+def test_trained_smooth_fixture_every_grade_decided_without_sampling():
+    # a transcendental target: f is modelled region by region with a rigorous remainder
+    target, network = load("smooth2d_3g", "smooth2d")
+    report = check(target, network, p=[1, 2], timeout=10, falsify=False)
+    assert_decided(target, network, report)
+
+
+def z3_monotone(target, network, k, timeout=5.0):
+    """z3 alone on (G1) of grade k over the whole cube: 'refuted', 'proved' or None."""
+    xs = [smt.var(f"x{i + 1}") for i in range(network.dim)]
+    outputs, side = smt.network_terms(network.grades[:k], xs)
+    previous = smt.linear([1] * (k - 1), outputs[:-1]) if k > 1 else smt.const(0)
+    side += [x >= 0 for x in xs] + [x <= 1 for x in xs]
+    y = smt.sympy_term(target.expr, dict(zip(target.symbols, xs)))
+    answer = smt.solve(side + [smt.claim_violation(MONOTONE, y, previous, outputs[-1])], xs,
+                       timeout)
+    if isinstance(answer, smt.Unsat):
+        return "proved", None
+    if isinstance(answer, smt.Sat):
+        return "refuted", [answer.model[str(x)] for x in xs]
+    return None, None
+
+
+@pytest.mark.parametrize("name, target_name", [("pl1d_4g", "pl1d"), ("ridge2d_3g", "ridge2d")])
+def test_regions_agree_with_z3_on_every_g1_verdict(name, target_name):
+    target, network = load(name, target_name)
+    report = check(target, network, p=[1], timeout=10, falsify=False)
+    compared = 0
+    for g in report.grades:
+        verdict, point = z3_monotone(target, network, g.grade)
+        if verdict is None:
+            continue
+        compared += 1
+        assert verdict == g.monotone, g.grade
+        if point is not None:   # z3's model, re-checked exactly, is a genuine violation
+            assert certainly_violated(target, network, g.grade, point, MONOTONE)
+    assert compared >= 1
