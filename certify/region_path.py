@@ -466,7 +466,7 @@ def measure(target, regions: list[Region], ps, need_decrease: bool, seconds: flo
 
         def key(pc, focus=focus, phase=phase):
             part = pc.decrease if phase == "decide" else pc.new
-            return -sum(float(part[p][1] - part[p][0]) for p in focus) - float(pc.delta)
+            return -sum(float(part[p][1] - part[p][0]) for p in focus)
 
         counter = itertools.count()
         heap = [(key(pc), next(counter), pc) for pc in pieces

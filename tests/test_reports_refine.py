@@ -62,14 +62,15 @@ def test_bias_raised_by_1e9_at_an_irrational_zero_is_refuted(root_two, k):
     assert certainly_violated(target, bad, k, g.counterexample.x, "monotone")
 
 
-def test_general_path_constant_grade_at_a_zero_is_refuted(third):
+@pytest.mark.parametrize("regions, path", [(False, "general"), (True, "regions")])
+def test_general_path_constant_grade_at_a_zero_is_refuted(third, regions, path):
     target, _ = third
     network = network_from_json({"format": "mgdl-relu/1", "dim": 1, "meta": {}, "grades": [
         {"layers": [{"weight": [["1"]], "bias": ["0"]}],
          "readout": {"weight": ["0"], "bias": "1e-13"}}]})
-    report = check(target, network, falsify=False)
+    report = check(target, network, falsify=False, regions=regions)
     g = report.grades[0]
-    assert g.path == "general" and g.monotone == "refuted"
+    assert g.path == path and g.monotone == "refuted"
     assert g.counterexample.x == (Fraction(1, 3),)
 
 
