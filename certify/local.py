@@ -464,7 +464,7 @@ def _settle_chunk(simplices: list) -> list[Outcome]:
 
 
 #: sub-boxes per cell side for the second, finer enclosure of a simplex left undecided
-FINER = {1: 16, 2: 4, 3: 2}
+FINER = {1: 16, 2: 4, 3: 4}
 
 
 def _finer_decides(target, step: GridStep, simplex, claim: str, subdivision: int,
