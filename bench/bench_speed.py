@@ -52,7 +52,7 @@ def run_check(name: str, grades: int, jobs: int, report: str, profile: str | Non
         cmd += ["-m", "cProfile", "-o", profile]
     source = ["--network", network] if network else ["--grades", str(grades)]
     cmd += ["-m", "certify", "check", "--target", os.path.join(ROOT, "examples", f"{name}.py"),
-            *source, "--quiet", "--report", report, "--jobs", str(jobs)]
+            *source, "--quiet", "--report", report, "--jobs", str(jobs), "--force"]
     if save_network:
         cmd += ["--save-network", save_network]
     start = time.perf_counter()
