@@ -188,8 +188,8 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
                 norms.add_segment(target, a, a + h, total[cell], (total[cell[0] + 1]
                                                                   - total[cell]) / h, lo, hi)
             else:
-                norms.add_simplex(target, simplex, h, affine_on_simplex(simplex, h, total),
-                                  vol, lo, hi)
+                lo, hi = norms.add_simplex(target, simplex, h,
+                                           affine_on_simplex(simplex, h, total), vol, lo, hi)
             sup = max(sup, -lo, hi)
             gv = [step.g[v] for v in simplex_vertices(simplex)]
             if not any(gv):

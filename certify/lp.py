@@ -21,6 +21,8 @@ from typing import Iterable, Sequence
 
 from flint import arb
 
+from . import pl_integral
+from .freudenthal import simplex_vertices
 from .numbers import ball_bounds, to_ball
 
 
@@ -94,6 +96,7 @@ class NormEnclosure:
         self.ps = [Fraction(p) for p in ps]
         self.lower = {p: arb(0) for p in self.ps}
         self.upper = {p: arb(0) for p in self.ps}
+        self.nested = 0          # simplices integrated by nested integration so far
 
     def add(self, volume: Fraction, lo: Fraction, hi: Fraction, ps=None) -> None:
         """A piece of `volume` on which `lo <= e <= hi` (piecewise-constant bounds)."""
@@ -114,9 +117,25 @@ class NormEnclosure:
     def add_simplex(self, target, simplex, h: Fraction, affine, volume: Fraction,
                     lo: Fraction, hi: Fraction) -> None:
         """The Freudenthal simplex `(cell, perm)` of mesh `h` where `e = f - affine`:
-        certified nested integrals where possible (`simplex_power_integral`, d <= 2),
-        intersected with the piecewise-constant bounds from `lo <= e <= hi`."""
+        exact integrals for a piecewise-linear target in d = 2 (`certify.pl_integral`),
+        else certified nested integrals where possible (`simplex_power_integral`, d <= 2),
+        intersected with the piecewise-constant bounds from `lo <= e <= hi`. Returns the
+        bounds on `e` over the simplex (exact for a piecewise-linear target in d = 2)."""
         cell, perm = simplex
+        if TIGHT and len(cell) == 2 and target.kind == "piecewise-linear":
+            exact = pl_integral.residual_integrals(
+                target, [tuple(Fraction(v) * h for v in vertex)
+                         for vertex in simplex_vertices(simplex)], affine, self.ps)
+            if exact is not None:
+                integrals, e_lo, e_hi = exact
+                for p in integrals:
+                    self.add_integral(p, integrals[p], integrals[p])
+                rest = [p for p in self.ps if p not in integrals]
+                if rest:
+                    self.add(volume, e_lo, e_hi, rest)
+                return e_lo, e_hi
+        self.nested += 1
+        nested = TIGHT and len(cell) <= MAX_NESTED_DIM and self.nested <= MAX_NESTED_SIMPLICES
         sign = 1 if lo >= 0 else -1 if hi <= 0 else 0
         m = Fraction(0) if lo <= 0 <= hi else min(abs(lo), abs(hi))
         M = max(abs(lo), abs(hi))
@@ -124,7 +143,7 @@ class NormEnclosure:
         for p in self.ps:
             tight = (simplex_power_integral(target, [c * h for c in cell], perm, h, affine, p,
                                             sign)
-                     if TIGHT and len(cell) <= MAX_NESTED_DIM else None)
+                     if nested else None)
             if tight is None:
                 crude.append(p)
                 continue
@@ -133,6 +152,7 @@ class NormEnclosure:
             self.add_integral(p, low, max(low, high))
         if crude:
             self.add(volume, lo, hi, crude)
+        return lo, hi
 
     def add_segment(self, target, a: Fraction, b: Fraction, value_a: Fraction,
                     slope: Fraction, lo: Fraction, hi: Fraction) -> None:
@@ -266,6 +286,8 @@ TIGHT = True
 
 #: nested certified integration up to this dimension (its cost grows like a power of d)
 MAX_NESTED_DIM = 2
+#: and on at most this many simplices per enclosure (about 10 ms each); the rest crude
+MAX_NESTED_SIMPLICES = 128
 
 #: work limit of one rigorous integral (integrand evaluations), and its tolerances
 EVAL_LIMIT = 4000
@@ -308,67 +330,114 @@ def simplex_power_integral(target, origin, perm, h: Fraction, affine, p: Fractio
     """Rigorous bounds on `∫_T |f - A|^p` over the Freudenthal simplex
     `T = {h >= t_π(0) >= ... >= t_π(d-1) >= 0}`, `t = x - origin`, by nested certified
     integration (`acb.integral`, analyticity checked on every ball at every level, so the
-    inner integrals are analytic in the outer variables). Integer `p`; for odd `p` the sign
-    of `f - A` on `T` must be known (`sign` = ±1). None when it cannot be done."""
+    inner integrals are analytic in the outer variables). Integer `p`; for odd `p > 1` the
+    sign of `f - A` on `T` must be known (`sign` = ±1); for `p = 1` without it, `T` is cut
+    into halves of its edges until `|∫e| <= ∫|e| <= sqrt(vol ∫e^2)` (Cauchy-Schwarz, piece
+    by piece) is tight. None when it cannot be done."""
     if not is_integer(p):
         return None
     n = int(p)
+    vertex = [Fraction(v) for v in origin]
+    vertices = [tuple(vertex)]
+    for axis in perm:
+        vertex[axis] += Fraction(h)
+        vertices.append(tuple(vertex))
     if n % 2 and not sign:
-        # |e| changes sign on T: |∫e| <= ∫|e| <= sqrt(vol(T) ∫e^2) (Cauchy-Schwarz), p = 1
-        if n != 1:
-            return None
-        first = _nested(target, origin, perm, h, affine, 1, 1)
-        second = _nested(target, origin, perm, h, affine, 2, 1)
-        if first is None or second is None:
-            return None
-        volume = Fraction(h) ** len(origin) / math.factorial(len(origin))
-        low = first[0] if first[0] > 0 else -first[1] if first[1] < 0 else Fraction(0)
-        _, high = ball_bounds((to_ball(volume) * to_ball(max(second[1], Fraction(0)))).sqrt())
-        return low, high
-    bounds = _nested(target, origin, perm, h, affine, n, sign)
+        # halve down to pieces of side about SPLIT_MESH: coarse simplices are few
+        depth = 0
+        while Fraction(h) / 2 ** depth > SPLIT_MESH:
+            depth += 1
+        return _first_absolute(target, vertices, affine, depth) if n == 1 else None
+    bounds = _nested(target, vertices, affine, n, sign)
     return None if bounds is None else (max(bounds[0], Fraction(0)), bounds[1])
 
 
-def _nested(target, origin, perm, h, affine, n: int, sign: int):
-    """Bounds on `∫_T (sign (f - A))^n` by nested certified integration (may be negative)."""
+#: where e changes sign (p = 1), simplices are halved down to this side at most, and
+#: only while the bounds differ by more than SPLIT_WIDTH (relative)
+SPLIT_MESH, SPLIT_WIDTH = Fraction(1, 4), Fraction(1, 100)
+
+
+def _first_absolute(target, vertices, affine, depth: int):
+    first = _nested(target, vertices, affine, 1, 1)
+    second = _nested(target, vertices, affine, 2, 1)
+    if first is None or second is None:
+        return None
+    volume = _volume(vertices)
+    low = first[0] if first[0] > 0 else -first[1] if first[1] < 0 else Fraction(0)
+    _, high = ball_bounds((to_ball(volume) * to_ball(max(second[1], Fraction(0)))).sqrt())
+    if depth == 0 or high - low <= SPLIT_WIDTH * high or len(vertices) != 3:
+        return low, high
+    parts = [_first_absolute(target, piece, affine, depth - 1) for piece in _halves(vertices)]
+    if any(part is None for part in parts):
+        return low, high
+    return max(low, sum(p[0] for p in parts)), min(high, sum(p[1] for p in parts))
+
+
+def _halves(tri):
+    """The four triangles of the midpoint subdivision."""
+    a, b, c = tri
+    mid = lambda u, v: tuple((x + y) / 2 for x, y in zip(u, v))   # noqa: E731
+    ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
+    return [(a, ab, ca), (ab, b, bc), (ca, bc, c), (ab, bc, ca)]
+
+
+def _volume(vertices) -> Fraction:
+    d = len(vertices) - 1
+    rows = [[v[i] - vertices[0][i] for i in range(d)] for v in vertices[1:]]
+    return abs(_det(rows)) / math.factorial(d)
+
+
+def _det(rows) -> Fraction:
+    if len(rows) == 1:
+        return rows[0][0]
+    return sum(((-1) ** j * rows[0][j] * _det([r[:j] + r[j + 1:] for r in rows[1:]])
+                for j in range(len(rows))), Fraction(0))
+
+
+def _nested(target, vertices, affine, n: int, sign: int):
+    """Bounds on `∫_T (sign (f - A))^n` over the simplex with these vertices, by nested
+    certified integration over `x = v_0 + Σ t_j (v_{j+1} - v_j)`, `1 >= t_0 >= ... >= 0`
+    (Jacobian `d! vol(T)`); may be negative."""
     from flint import acb, fmpq
     if not _analytic(target.expr):
         return None
     f = _program_for(target)
     if f is None:
         return None
-    d = len(origin)
+    d = len(vertices) - 1
 
     def ball(q):
         q = Fraction(q)
         return acb(fmpq(q.numerator, q.denominator))
 
-    o = [ball(v) for v in origin]
+    base = [ball(v) for v in vertices[0]]
+    steps = [[ball(b - a) for a, b in zip(u, v)] for u, v in zip(vertices, vertices[1:])]
     grad = [ball(v) for v in affine.grad]
     a_origin = [ball(v) for v in affine.origin]
     v0 = ball(affine.value0)
-    tol = arb(2) ** -20
+    jacobian = ball(_volume(vertices) * math.factorial(d))
+    tol = arb(2) ** -14
 
     def residual(t, analytic):
-        x = [None] * d
-        for j, axis in enumerate(perm):
-            x[axis] = o[axis] + t[j]
+        x = list(base)
+        for tj, step in zip(t, steps):
+            x = [xi + tj * si for xi, si in zip(x, step)]
         value = f(x, analytic) - v0
         for gi, xi, ai in zip(grad, x, a_origin):
             value -= gi * (xi - ai)
         return (value if sign >= 0 else -value) ** n
 
     def level(j, t, analytic):
-        upper = ball(h) if j == 0 else t[j - 1]
+        upper = acb(1) if j == 0 else t[j - 1]
 
         def integrand(s, a):
             return (residual(t + [s], a or analytic) if j == d - 1
                     else level(j + 1, t + [s], a or analytic))
-        return acb.integral(integrand, acb(0), upper, rel_tol=tol, abs_tol=arb(2) ** -80,
+        return acb.integral(integrand, acb(0), upper, rel_tol=tol, abs_tol=arb(2) ** -40,
                             eval_limit=EVAL_LIMIT // 4)
 
     try:
-        return ball_bounds(level(0, [], False).real)
+        return ball_bounds((level(0, [], False) * jacobian).real)
     except (ArithmeticError, ValueError, ZeroDivisionError):
         return None
 

@@ -260,3 +260,11 @@ def test_two_dimensional_norms_of_an_analytic_target_are_tight():
             assert r.norm_lower <= r.norm_upper
             if r.p == 2 or g.grade == 4:
                 assert r.norm_upper <= Fraction(105, 100) * r.norm_lower, (g.grade, r.p)
+
+
+def test_piecewise_linear_target_in_two_dimensions_has_exact_norms():
+    target = load_target(example("pl2d"))
+    report = check(target, build(target, 3))
+    for g in report.grades:
+        for r in g.lp:
+            assert r.norm_upper <= Fraction(1001, 1000) * r.norm_lower, (g.grade, r.p)
