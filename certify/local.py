@@ -185,8 +185,8 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
             lo, hi = simplex_residual_bounds(simplex, h, total, boxes, subdivision)
             if dim == 1:       # certified integrals of |f - A|^p on the segment (certify.lp)
                 a = cell[0] * h
-                norms.add_segment(target, a, a + h, total[cell], (total[cell[0] + 1]
-                                                                  - total[cell]) / h, lo, hi)
+                lo, hi = norms.add_segment(target, a, a + h, total[cell],
+                                           (total[cell[0] + 1] - total[cell]) / h, lo, hi)
             else:
                 lo, hi = norms.add_simplex(target, simplex, h,
                                            affine_on_simplex(simplex, h, total), vol, lo, hi)

@@ -158,7 +158,8 @@ class NormEnclosure:
                     slope: Fraction, lo: Fraction, hi: Fraction) -> None:
         """The piece `[a, b]` of the line where `e = f - A`, `A` affine (`value_a` at `a`):
         certified integrals for integer `p` (`interval_power_integral`), intersected with
-        the piecewise-constant bounds from `lo <= e <= hi`; those alone otherwise."""
+        the piecewise-constant bounds from `lo <= e <= hi`; those alone otherwise. Returns
+        bounds on `e` over the segment (exact for a piecewise-linear target)."""
         crude = []
         for p in self.ps:
             tight = interval_power_integral(target, a, b, value_a, slope, p) if TIGHT else None
@@ -172,6 +173,12 @@ class NormEnclosure:
             self.add_integral(p, low, max(low, high))
         if crude:
             self.add(b - a, lo, hi, crude)
+        if TIGHT:
+            exact = pl_integral.segment_range(target, a, b,
+                                              lambda x: value_a + slope * (Fraction(x) - a))
+            if exact is not None:
+                return exact
+        return lo, hi
 
     def integral(self, p: Fraction) -> tuple[Fraction, Fraction]:
         """Bounds on `‖e‖_p^p`."""

@@ -1,4 +1,5 @@
-"""Exact `L^p` integrals and extremes of a piecewise-linear residual on a triangle (d = 2).
+"""Exact `L^p` integrals and extremes of a piecewise-linear residual on a triangle (d = 2),
+and exact extremes on a segment (d = 1).
 
 For a piecewise-linear target with rational data (kinks only where the argument of an
 `Abs`, or two arguments of a `Max`/`Min`, are equal, all of them affine), every triangle
@@ -138,3 +139,20 @@ def affine_of(tri: Sequence[Point], values: Sequence[Fraction]):
     gx = ((v1 - v0) * (y2 - y0) - (v2 - v0) * (y1 - y0)) / det
     gy = ((x1 - x0) * (v2 - v0) - (x2 - x0) * (v1 - v0)) / det
     return (gx, gy), v0 - gx * x0 - gy * y0
+
+
+def segment_range(target, a: Fraction, b: Fraction, affine) -> tuple[Fraction, Fraction] | None:
+    """`(min, max)` of `f - A` on `[a, b]`, exact, for a piecewise-linear target in d = 1:
+    `f - A` is affine between the kinks of `f`, so its extremes are at `a`, `b` or a kink."""
+    if target.kind != "piecewise-linear" or target.dim != 1:
+        return None
+    lines = kink_lines(target.expr, target.symbols)
+    if lines is None:
+        return None
+    points = {a, b}
+    for slope, const in lines:
+        x = -const / slope
+        if a < x < b:
+            points.add(x)
+    values = [target.exact((x,)) - affine(x) for x in points]
+    return min(values), max(values)

@@ -268,3 +268,12 @@ def test_piecewise_linear_target_in_two_dimensions_has_exact_norms():
     for g in report.grades:
         for r in g.lp:
             assert r.norm_upper <= Fraction(1001, 1000) * r.norm_lower, (g.grade, r.p)
+
+
+def test_exact_range_of_a_piecewise_linear_residual_on_a_segment():
+    from certify.pl_integral import segment_range
+    target = target_from_function(lambda x1: sympy.Abs(x1 - sympy.Rational(1, 3)), "kink")
+    assert target.kind == "piecewise-linear"
+    half = Fraction(1, 2)
+    assert segment_range(target, Fraction(0), half, lambda x: Fraction(x) / 2) == (
+        Fraction(-1, 6), Fraction(1, 3))
