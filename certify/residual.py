@@ -166,8 +166,10 @@ class Counterexample:
         head = f"{self.claim} fails at x = ({xs}): "
         if self.claim == MONOTONE or self.e_prev is None:
             prev, new = _bound(self.abs_e_prev[1], "up", n), _bound(self.abs_e_new[0], "down", n)
-            rel = "=" if self.exact else "<="
-            return (f"{head}|e_prev| {rel} {prev} < {new} {rel} |e_new|, "
+            # "=" only where the printed number is the exact value
+            r1 = "=" if self.exact and Fraction(prev) == self.abs_e_prev[1] else "<="
+            r2 = "=" if self.exact and Fraction(new) == self.abs_e_new[0] else "<="
+            return (f"{head}|e_prev| {r1} {prev} < {new} {r2} |e_new|, "
                     f"gap >= {self._gap_text(n)}, g = {g}")
         lo, hi = self.e_new
         side = f"e_new <= {_bound(hi, 'up', n)} < 0 < g" if self.g > 0 else \
