@@ -259,7 +259,8 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
         no_overshoot_counterexample=outcomes[NO_OVERSHOOT].witness
         if outcomes[NO_OVERSHOOT].witness is not counter else None,
         seconds=time.perf_counter() - start, queries=ev.queries, notes=notes,
-        regions=getattr(ev, "regions", None))
+        regions=getattr(ev, "regions", None),
+        regions_seconds=state.regions.seconds_by_grade.get(k) if path == "regions" else None)
     if any(ev.g_power_lower.values()):
         result.nontrivial = True
     return GradeData(result, integral, ev.g_power_lower, ev.g_power_safe, ev.g_zero,
@@ -270,9 +271,7 @@ def _regions_ready(state: _State, k: int, notes: list) -> bool:
     """Can the regions path take grade `k`? False (with a note) when the network has more
     linear regions than the budget: the general path then decides what it can."""
     try:
-        before = state.regions.seconds_spent
         state.regions.get(k)
-        notes.append(f"linear regions enumerated in {state.regions.seconds_spent - before:.2f}s")
         return True
     except RegionBudget as exc:
         notes.append(f"regions path closed: {exc}; solver path used")

@@ -313,6 +313,7 @@ class RegionCache:
         self._regions = None
         self.failure: str | None = None
         self.seconds_spent = 0.0
+        self.seconds_by_grade: dict[int, float] = {}     # enumeration time of each grade
 
     def get(self, k: int) -> list[Region]:
         if self.failure is not None:
@@ -324,8 +325,10 @@ class RegionCache:
         start = time.monotonic()
         try:
             while self._k < k:
+                step = time.monotonic()
                 self._regions = next(self._iter)
                 self._k += 1
+                self.seconds_by_grade[self._k] = time.monotonic() - step
         except RegionBudget as exc:
             self.failure = str(exc)
             raise

@@ -87,6 +87,7 @@ class GradeResult:
     queries: int = 0
     notes: list[str] = field(default_factory=list)
     regions: int | None = None      # regions path: the number of linear regions
+    regions_seconds: float | None = None   # regions path: time to enumerate them
 
     @property
     def verdict(self) -> str:
@@ -113,6 +114,8 @@ class GradeResult:
             "no_overshoot_counterexample": self.no_overshoot_counterexample.to_json()
             if self.no_overshoot_counterexample else None,
             "seconds": round(self.seconds, 3),
+            "regions_seconds": None if self.regions_seconds is None else
+            round(self.regions_seconds, 3),
             "solver_queries": self.queries,
         }
         if self.a_priori is not None:
