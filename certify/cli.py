@@ -42,6 +42,16 @@ def _rational(text: str) -> Fraction:
 
 # --------------------------------------------------------------------------- shared arguments
 
+def _scheme_flags(parser, prefix: str = "") -> None:
+    """`--scheme` and `--tol`: the construction's coefficient rule and adaptivity."""
+    parser.add_argument("--scheme", choices=("surplus", "balanced"), default=None,
+                        help=prefix + "coefficient rule: surplus (default; hierarchical surplus "
+                        "kept where no overshoot is proved) or balanced (the theorem's)")
+    parser.add_argument("--tol", type=_rational, default=None,
+                        help=prefix + "skip nodes whose star residual is within this of 0 "
+                        "(default 0)")
+
+
 def _add_target(parser) -> None:
     """`--target FILE` (executed as Python: trust it like any script) or `--expr TEXT`."""
     group = parser.add_mutually_exclusive_group(required=True)
@@ -79,11 +89,14 @@ def _inputs(args) -> dict:
 
 def _construction_params(args):
     """Validated (grades, Parameters) for a build request, with its size within budget."""
-    from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, Parameters
+    from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, DEFAULT_SCHEME, Parameters
     if args.grades < 1:
         raise UsageError(f"--grades={args.grades} must be at least 1", "try --grades 6")
     params = Parameters(args.ratio if args.ratio is not None else DEFAULT_RATIO,
-                        args.margin if args.margin is not None else DEFAULT_MARGIN)
+                        args.margin if args.margin is not None else DEFAULT_MARGIN,
+                        scheme=getattr(args, "scheme", None) or DEFAULT_SCHEME,
+                        tol=getattr(args, "tol", None) if getattr(args, "tol", None) is not None
+                        else Fraction(0))
     return params
 
 
@@ -96,6 +109,7 @@ def _add_build(sub) -> None:
     build.add_argument("--ratio", type=int, default=None, help="refinement ratio N (default 2)")
     build.add_argument("--margin", type=_rational, default=None,
                        help="safety margin θ, a rational (default 1/4)")
+    _scheme_flags(build)
     build.add_argument("-o", "--output", required=True, help="network file to write")
     build.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     build.add_argument("--scheduler", default=None,
@@ -142,6 +156,7 @@ def _add_check(sub) -> None:
     source.add_argument("--network", help="network file (mgdl-relu/1) to check")
     check.add_argument("--ratio", type=int, default=None, help="with --grades: ratio N")
     check.add_argument("--margin", type=_rational, default=None, help="with --grades: θ")
+    _scheme_flags(check, "with --grades: ")
     check.add_argument("--p", type=_rational, nargs="+", default=None,
                        help="exponents p >= 1 for the L^p decrease (default 1 2)")
     check.add_argument("--report", help="write the certify-report/1 JSON here")
@@ -170,8 +185,9 @@ def _check(args) -> int:
     report_path, save_path = args.report, args.save_network
     fileio.check_paths(_inputs(args), {"--report": report_path, "--save-network": save_path})
     options = Options(tuple(args.p) if args.p else Options.ps, args.timeout, args.jobs)
-    if args.network and (args.ratio is not None or args.margin is not None):
-        raise UsageError("--ratio/--margin apply only with --grades",
+    if args.network and (args.ratio is not None or args.margin is not None
+                         or args.scheme is not None or args.tol is not None):
+        raise UsageError("--ratio/--margin/--scheme/--tol apply only with --grades",
                          "they are construction parameters; a given network has its own")
     params = _construction_params(args) if args.grades is not None else None
     domain = Domain.parse(args.domain)

@@ -1,12 +1,24 @@
-"""This toolkit's construction: the balanced contraction, grade by grade (docs/theory.md §3).
+"""This toolkit's construction, level by level, one grade per level that does something.
 
-Grade `ℓ+1` realises level `ℓ`: for each node `z` of the level-`ℓ` grid, certified bounds
-`lo_z <= r_ℓ <= hi_z` on its star give the coefficient
+Level `ℓ` (mesh `N^-ℓ`) subtracts `Σ c_z φ_z` over the nodes `z` of its grid. Two
+coefficient rules (`scheme`):
 
-    c_z = max(0, lo_z - θ w_z)  if lo_z > 0,   min(0, hi_z + θ w_z)  if hi_z < 0,   else 0,
+- `balanced` (THEORY.md §3, the theorem's construction): certified bounds
+  `lo_z <= r_ℓ <= hi_z` on the star of `z` give
 
-rounded toward zero to a short dyadic (which keeps `0 < c_z <= r_ℓ` on the star and the
-margin), and the grade subtracts `Σ c_z φ_z`.
+      c_z = max(0, lo_z - θ w_z)  if lo_z > 0,   min(0, hi_z + θ w_z)  if hi_z < 0,   else 0,
+
+  rounded toward zero to a short dyadic (which keeps `0 < c_z <= r_ℓ` on the star and the
+  margin);
+- `surplus` (the default, `certify.surplus`): the hierarchical surplus `r_ℓ(z)`, kept only
+  as far as no overshoot is proved simplex by simplex, else shrunk toward the balanced value.
+
+No wasted grades: a level whose coefficients are all zero is skipped (it changes nothing)
+and the next grade realises the next level that does something. A trivial grade is emitted
+only when the residual is certified zero or the budget of levels is spent. `meta` records
+the level of every grade and the levels skipped before it; the checker re-verifies the
+mesh of every grade from its weights. With `tol > 0` a node whose star bounds lie within
+`tol` of 0 gets no hat (adaptivity; Lemmas 3-5 then need THEOREM.md's correction).
 
 The approximant is kept as exact nodal values on the current grid, so the residual on a
 simplex is `f` minus an exact affine function and the cost of a hat does not depend on
@@ -18,13 +30,15 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable
 
 import numpy as np
 
+from . import surplus as surplus_rule
 from . import vectorised
+from .anchored import Prover
 from .enclosure import simplex_residual_bounds, sub_boxes
 from .errors import UsageError
 from .freudenthal import cell_simplices, mesh, nodes, refine, star_simplices
@@ -33,6 +47,11 @@ from .numbers import format_rational
 from .realize import Hat, grade_layers, readout
 
 CONSTRUCTION = "certify-balanced-contraction/1"
+SURPLUS_CONSTRUCTION = "certify-surplus/1"
+SCHEMES = ("surplus", "balanced")
+DEFAULT_SCHEME = "surplus"
+#: identifiers written to `meta["construction"]` per scheme
+CONSTRUCTIONS = {"balanced": CONSTRUCTION, "surplus": SURPLUS_CONSTRUCTION}
 
 #: Default margin θ. The checker's no-overshoot query has slack `θ·w_z` on each star, so
 #: a sub-box of side about `h/(2·θ·…)` already proves it; θ = 1/4 keeps that to a few
@@ -42,6 +61,10 @@ DEFAULT_MARGIN = Fraction(1, 4)
 DEFAULT_RATIO = 2
 #: coefficients are rounded toward zero to multiples of 2^-COEFFICIENT_BITS
 COEFFICIENT_BITS = 48
+#: levels that may be skipped (all coefficients zero) beyond the requested grades
+LEVEL_SLACK = 4
+#: no level whose grid has more nodes than this is built (the locality path's limit)
+MAX_LEVEL_NODES = 2_000_000
 
 
 def default_subdivision(dim: int) -> int:
@@ -60,6 +83,8 @@ class Parameters:
     ratio: int = DEFAULT_RATIO
     margin: Fraction = DEFAULT_MARGIN
     subdivision: int | None = None
+    scheme: str = DEFAULT_SCHEME
+    tol: Fraction = Fraction(0)
 
     def __post_init__(self):
         if isinstance(self.ratio, bool) or not isinstance(self.ratio, int) or self.ratio < 2:
@@ -71,11 +96,16 @@ class Parameters:
         if self.subdivision is not None and (not isinstance(self.subdivision, int)
                                              or not 1 <= self.subdivision <= 64):
             raise UsageError(f"subdivision={self.subdivision!r} must be an integer in [1, 64]")
+        if self.scheme not in SCHEMES:
+            raise UsageError(f"scheme={self.scheme!r} is not a coefficient rule",
+                             "try --scheme surplus or --scheme balanced")
+        if not isinstance(self.tol, Fraction) or self.tol < 0:
+            raise UsageError(f"tol={_text(self.tol)} must be a rational >= 0", "try --tol 1/1000")
 
 
 @dataclass
 class LevelRecord:
-    """What one level of the construction did, for `meta` and for the theory's bounds."""
+    """What one grade of the construction did, for `meta` and for the theory's bounds."""
 
     level: int
     mesh: Fraction
@@ -83,6 +113,9 @@ class LevelRecord:
     oscillation: Fraction            # W_ℓ = max_z w_z (certified)
     seconds: float = 0.0
     stars: int = 0
+    skipped: list[int] = field(default_factory=list)   # zero levels before this one
+    trivial: str | None = None       # why a grade without hats was emitted
+    grade: int = 0
 
 
 def coefficient(lo: Fraction, hi: Fraction, margin: Fraction) -> Fraction:
@@ -99,8 +132,13 @@ def coefficient(lo: Fraction, hi: Fraction, margin: Fraction) -> Fraction:
     return Fraction(rounded if c > 0 else -rounded, scale)
 
 
-def star_bounds(target, values: np.ndarray, h: Fraction, k: int) -> dict:
-    """`{node: (lo_z, hi_z)}` for every node of the grid that `values` lives on."""
+def star_bounds(target, values: np.ndarray, h: Fraction, k: int,
+                boxes_out: dict | None = None) -> dict:
+    """`{node: (lo_z, hi_z)}` for every node of the grid that `values` lives on.
+
+    With `boxes_out`, the sub-box data of every cell is also stored there by `(lo, hi)`
+    when the Arb path runs (the vectorised path keeps none; the prover then makes its own).
+    """
     fast = vectorised.star_bounds(target, values, h, k)
     if fast is not None:
         return fast
@@ -109,6 +147,9 @@ def star_bounds(target, values: np.ndarray, h: Fraction, k: int) -> dict:
     simplex_bounds = {}
     for cell in itertools.product(range(n), repeat=dim):
         boxes = sub_boxes(target, cell, h, k)
+        if boxes_out is not None:
+            for box in boxes:
+                boxes_out[(box.lo, box.hi)] = box
         for simplex in cell_simplices(cell):
             simplex_bounds[simplex] = simplex_residual_bounds(simplex, h, values, boxes, k)
     out = {}
@@ -118,40 +159,79 @@ def star_bounds(target, values: np.ndarray, h: Fraction, k: int) -> dict:
     return out
 
 
+def level_coefficients(target, values: np.ndarray, h: Fraction, params: Parameters,
+                       k: int) -> tuple[dict, dict]:
+    """`({node: c_z}, star bounds)` of one level under `params.scheme`."""
+    boxes = {} if params.scheme == "surplus" else None
+    bounds = star_bounds(target, values, h, k, boxes)
+    skip = {node for node, (lo, hi) in bounds.items() if max(-lo, hi) <= params.tol} \
+        if params.tol else set()
+    balanced = {node: Fraction(0) if node in skip else coefficient(lo, hi, params.margin)
+                for node, (lo, hi) in bounds.items()}
+    if params.scheme == "balanced":
+        return balanced, bounds
+    prover = Prover(target, h)
+    prover.remember(boxes)
+    return surplus_rule.coefficients(prover, values, balanced, skip, COEFFICIENT_BITS), bounds
+
+
 def build_levels(target, grades: int, params: Parameters = Parameters(),
                  progress: Callable[[LevelRecord], None] | None = None) -> list[LevelRecord]:
-    """Run the construction for `grades` levels and return what each level chose."""
+    """Run the construction until `grades` grades are filled; one record per grade."""
     if isinstance(grades, bool) or not isinstance(grades, int) or grades < 1:
         raise UsageError(f"grades={grades!r} must be a positive integer", "try --grades 6")
     dim = target.dim
     k = params.subdivision or default_subdivision(dim)
     values = np.full((2,) * dim, Fraction(0), dtype=object)     # F_0 = 0 on the level-0 grid
-    records = []
-    for level in range(grades):
-        start = time.perf_counter()
-        if level:
-            values = refine(values, params.ratio)
-        h = mesh(level, params.ratio)
-        bounds = star_bounds(target, values, h, k)
-        hats = []
-        updated = values.copy()
-        for node, (lo, hi) in bounds.items():
-            c = coefficient(lo, hi, params.margin)
-            if c:
-                hats.append(Hat(tuple(Fraction(i) * h for i in node), h, c))
-                updated[node] = values[node] + c
-        values = updated
-        oscillation = max(hi - lo for lo, hi in bounds.values())
-        record = LevelRecord(level, h, hats, oscillation, time.perf_counter() - start,
-                             stars=len(bounds))
+    records: list[LevelRecord] = []
+    skipped: list[int] = []
+    level, last_w, reason = -1, None, None
+    start = time.perf_counter()
+
+    def emit(record):
+        record.grade = len(records) + 1
         records.append(record)
         if progress:
             progress(record)
+
+    while len(records) < grades:
+        level += 1
+        if (level > grades - 1 + LEVEL_SLACK
+                or (params.ratio ** level + 1) ** dim > MAX_LEVEL_NODES):
+            reason = "level budget spent"
+            break
+        if level:
+            values = refine(values, params.ratio)
+        h = mesh(level, params.ratio)
+        coefficients, bounds = level_coefficients(target, values, h, params, k)
+        last_w = max(hi - lo for lo, hi in bounds.values())
+        if all(lo == 0 == hi for lo, hi in bounds.values()):
+            reason = "residual is zero"
+            break
+        hats = []
+        updated = values.copy()
+        for node, c in coefficients.items():
+            if c:
+                hats.append(Hat(tuple(Fraction(i) * h for i in node), h, c))
+                updated[node] = values[node] + c
+        if not hats:
+            skipped.append(level)
+            continue
+        values = updated
+        emit(LevelRecord(level, h, hats, last_w, time.perf_counter() - start,
+                         stars=len(bounds), skipped=skipped))
+        skipped, start = [], time.perf_counter()
+    while len(records) < grades:      # nothing left to do: trivial grades, said why
+        last = max(level - 1 if reason == "level budget spent" else level, 0)
+        emit(LevelRecord(last, mesh(last, params.ratio), [],
+                         last_w if last_w is not None else Fraction(0),
+                         time.perf_counter() - start, skipped=skipped, trivial=reason))
+        skipped, start = [], time.perf_counter()
     return records
 
 
 def network_from_levels(target, records: list[LevelRecord], params: Parameters) -> Network:
-    """Realise each level as one fixed-width grade and record the construction in `meta`."""
+    """Realise each record as one fixed-width grade and record the construction in `meta`."""
     dim = target.dim
     grades = []
     inputs = dim
@@ -161,25 +241,30 @@ def network_from_levels(target, records: list[LevelRecord], params: Parameters) 
         grades.append(Grade(layers, weight, bias))
         inputs = layers[-1].width
     meta = {
-        "construction": CONSTRUCTION,
+        "construction": CONSTRUCTIONS[params.scheme],
+        "scheme": params.scheme,
         "target": target.name,
         "ratio": params.ratio,
         "margin": format_rational(params.margin),
+        "tol": format_rational(params.tol),
         "subdivision": params.subdivision or default_subdivision(dim),
         "levels": [{
-            "grade": r.level + 1, "level": r.level, "mesh": format_rational(r.mesh),
+            "grade": k, "level": r.level, "mesh": format_rational(r.mesh),
+            "skipped": list(r.skipped),
             "oscillation": format_rational(r.oscillation),
             "hats": [{"node": [format_rational(v) for v in hat.z], "c": format_rational(hat.c)}
                      for hat in r.hats],
-        } for r in records],
+            **({"trivial": r.trivial} if r.trivial else {}),
+        } for k, r in enumerate(records, start=1)],
     }
     return Network(dim, grades, meta)
 
 
 def build(target, grades: int, ratio: int = DEFAULT_RATIO, margin=DEFAULT_MARGIN,
           subdivision: int | None = None,
-          progress: Callable[[LevelRecord], None] | None = None) -> Network:
+          progress: Callable[[LevelRecord], None] | None = None,
+          scheme: str = DEFAULT_SCHEME, tol=0) -> Network:
     """The construction's network with `grades` grades for `target`."""
-    params = Parameters(ratio, Fraction(margin), subdivision)
+    params = Parameters(ratio, Fraction(margin), subdivision, scheme, Fraction(tol))
     records = build_levels(target, grades, params, progress)
     return network_from_levels(target, records, params)

@@ -31,6 +31,7 @@ import numpy as np
 from flint import arb
 
 from . import lp, smt, vectorised
+from .anchored import Prover
 from .enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_box, \
     sub_boxes
 from .freudenthal import cell_simplices, refine as refine_values, simplex_vertices, \
@@ -172,6 +173,7 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
     g_safe = dict(g_lower)
     sup = Fraction(0)
     hard = {MONOTONE: [], NO_OVERSHOOT: []}
+    prover = Prover(target, h)
     fast = _scan_vectorised(target, step, subdivision, vol, norms, g_lower, g_safe, hard)
     cells = () if fast is not None else itertools.product(range(step.grid), repeat=dim)
     if fast is not None:
@@ -181,6 +183,7 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
         half = step.previous + step.g / 2
     for cell in cells:
         boxes = sub_boxes(target, cell, h, subdivision)
+        prover.remember({(box.lo, box.hi): box for box in boxes})
         for simplex in cell_simplices(cell):
             lo, hi = simplex_residual_bounds(simplex, h, total, boxes, subdivision)
             if dim == 1:       # certified integrals of |f - A|^p on the segment (certify.lp)
@@ -195,19 +198,23 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
             if not any(gv):
                 continue
             sign = _sign(gv)
+            # the vertex-anchored proof (certify.anchored) where the residual is interpolated
+            decided = _decided(sign, lo, hi) or (sign != 0 and prover.proves(simplex, total, sign))
             for p in g_lower:
                 part = simplex_power_lower(gv, vol, p)
                 g_lower[p] += part
-                if _decided(sign, lo, hi):
+                if decided:
                     g_safe[p] += part
-            if _decided(sign, lo, hi):
+            if decided:
                 continue
             hard[NO_OVERSHOOT].append(simplex)
             if sign:
                 mlo, mhi = simplex_residual_bounds(simplex, h, half, boxes, subdivision)
-                if _decided(sign, mlo, mhi):
+                if _decided(sign, mlo, mhi) or prover.proves(simplex, half, sign):
                     continue
             hard[MONOTONE].append(simplex)
+    if fast is not None:
+        _anchored_pass(prover, step, hard)
     outcomes = {}
     for claim in (MONOTONE, NO_OVERSHOOT):
         outcome = Outcome()
@@ -220,6 +227,27 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
                                    limits)
         outcomes[claim] = outcome
     return Evidence(outcomes, sup, norms, g_lower, g_safe, g_zero=step.trivial)
+
+
+def _anchored_pass(prover, step: GridStep, hard: dict) -> None:
+    """Drop from `hard` the simplices the vertex-anchored proof (`certify.anchored`) decides:
+    no overshoot (which implies (G1)) with `F_k`, else (G1) with `F_{k-1} + g_k/2`. The
+    (G2) safe sums stay as the scan left them (a lower bound either way)."""
+    total = half = None
+    solved = {NO_OVERSHOOT: set(), MONOTONE: set()}
+    for simplex in hard[NO_OVERSHOOT]:
+        sign = _sign([step.g[v] for v in simplex_vertices(simplex)])
+        if not sign:
+            continue
+        if total is None:
+            total, half = step.previous + step.g, step.previous + step.g / 2
+        if prover.proves(simplex, total, sign):
+            solved[NO_OVERSHOOT].add(simplex)
+            solved[MONOTONE].add(simplex)
+        elif simplex in hard[MONOTONE] and prover.proves(simplex, half, sign):
+            solved[MONOTONE].add(simplex)
+    for claim in (NO_OVERSHOOT, MONOTONE):
+        hard[claim] = [s for s in hard[claim] if s not in solved[claim]]
 
 
 def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, norms,

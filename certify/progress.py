@@ -69,7 +69,7 @@ class Progress:
 
         def on_level(record):
             now = time.monotonic()
-            k = record.level + 1
+            k = getattr(record, "grade", 0) or record.level + 1     # grade, not level
             hats = len(record.hats)
             eta = ""
             if k < total:

@@ -173,17 +173,21 @@ _BUILT: dict = {}
 _BUILT_MAX = 256
 
 
-def grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
+def grade_layers(dim: int, hats: Sequence[Hat], inputs: int,
+                 keep_zero: bool = False) -> list[Layer]:
     """The layers of one construction grade realising `Σ c φ_z` over `hats`, in order.
 
     The grade reads a vector of length `inputs` whose first `dim` entries are `x` (the
     input itself for grade 1, the previous grade's carriers after that). Zero
-    coefficients are skipped. Its readout is `readout(dim)`.
+    coefficients are skipped unless `keep_zero` (a block whose accumulator weights are
+    both 0, as when a coefficient of a built grade is set to 0). Its readout is
+    `readout(dim)`.
     """
-    layers = _grade_layers(dim, hats, inputs)
+    layers = _grade_layers(dim, hats, inputs, keep_zero)
     if len(_BUILT) >= _BUILT_MAX:
         _BUILT.pop(next(iter(_BUILT)))
-    _BUILT[id(layers[0])] = (list(layers), dim, inputs, [h for h in hats if h.c != 0])
+    _BUILT[id(layers[0])] = (list(layers), dim, inputs,
+                             [h for h in hats if h.c != 0 or keep_zero])
     return layers
 
 
@@ -197,14 +201,15 @@ def _built_hats(dim: int, layers: Sequence[Layer], inputs: int) -> list[Hat] | N
     return list(entry[3])
 
 
-def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
+def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int,
+                  keep_zero: bool = False) -> list[Layer]:
     """`_grade_layers_reference`, fast: hats after the second differ from the second only in
     the first layer of their block (`z`, `h`, and the previous coefficient entering `P` or
     `Q`); their max-tree and `φ` layers are the same (immutable) objects. Equal weights."""
-    hats = [h for h in hats if h.c != 0]
+    hats = [h for h in hats if h.c != 0 or keep_zero]
     if len(hats) < 3:
-        return _grade_layers_reference(dim, hats, inputs)
-    ref = _grade_layers_reference(dim, hats[:2], inputs)
+        return _grade_layers_reference(dim, hats, inputs, keep_zero)
+    ref = _grade_layers_reference(dim, hats[:2], inputs, keep_zero)
     depth = block_depth(dim)
     first = ref[depth]                       # layer A of the second hat: the template
     shared = ref[depth + 1:2 * depth]        # its tree and φ layers
@@ -239,9 +244,10 @@ def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
     return layers
 
 
-def _grade_layers_reference(dim: int, hats: Sequence[Hat], inputs: int) -> list[Layer]:
+def _grade_layers_reference(dim: int, hats: Sequence[Hat], inputs: int,
+                            keep_zero: bool = False) -> list[Layer]:
     """Every hat through the generic layer builders (the definition `_grade_layers` keeps)."""
-    hats = [h for h in hats if h.c != 0]
+    hats = [h for h in hats if h.c != 0 or keep_zero]
     builders: list[_LayerBuilder] = []
     pending: list[tuple[int, Fraction]] = []        # (φ column, c) to add into P or Q next
 
@@ -302,11 +308,11 @@ def recognise_grade(dim: int, layers: Sequence[Layer], read: tuple, inputs: int)
             phi_col = dim + 2
             c_pos = after.weight[dim][phi_col]
             c_neg = after.weight[dim + 1][phi_col]
-            if (c_pos != 0) == (c_neg != 0):
+            if c_pos != 0 and c_neg != 0:
                 return None
             hats.append(Hat(z, h, c_pos if c_pos else -c_neg))
     except IndexError:
         return None
-    if grade_layers(dim, hats, inputs) != list(layers):
+    if grade_layers(dim, hats, inputs, keep_zero=True) != list(layers):
         return None
     return hats

@@ -88,6 +88,15 @@ class GradeResult:
     notes: list[str] = field(default_factory=list)
     regions: int | None = None      # regions path: the number of linear regions
     regions_seconds: float | None = None   # regions path: time to enumerate them
+    #: estimated sup error of the nodal interpolant on this grade's grid (not a bound)
+    interp_error: float | None = None
+
+    @property
+    def sup_over_interp(self) -> float | None:
+        """Certified sup bound / estimated interpolation error: the price of monotonicity."""
+        if self.interp_error is None or self.interp_error <= 0 or self.sup_upper is None:
+            return None
+        return float(self.sup_upper) / self.interp_error
 
     @property
     def verdict(self) -> str:
@@ -121,6 +130,10 @@ class GradeResult:
         if self.a_priori is not None:
             out["a_priori_bound"] = _up(self.a_priori)
             out["a_priori_respected"] = self.a_priori_respected
+        if self.interp_error is not None:
+            out["interp_error_estimate"] = float(f"{self.interp_error:.4g}")
+            out["sup_over_interp"] = None if self.sup_over_interp is None else \
+                float(f"{self.sup_over_interp:.4g}")
         if self.notes:
             out["notes"] = self.notes
         return out
@@ -159,7 +172,7 @@ class Report:
 # --------------------------------------------------------------------------- table
 
 COLUMNS = ("grade", "width", "depth", "hats", "monotone", "no-overshoot", "sup <=", "sup >=",
-           "L^p decrease >=", "time")
+           "sup / interp", "L^p decrease >=", "time")
 
 _STYLE = {PROVED: "green", REFUTED: "bold red", UNKNOWN: "yellow"}
 
@@ -173,7 +186,9 @@ def row(g: GradeResult) -> list[str]:
     return [str(g.grade), str(g.width), str(g.depth), "-" if g.hats is None else str(g.hats),
             g.monotone, g.no_overshoot,
             "?" if g.sup_upper is None else decimal_bound(g.sup_upper, "up", 6),
-            decimal_bound(g.sup_lower, "down", 6), lp, f"{g.seconds:.2f}s"]
+            decimal_bound(g.sup_lower, "down", 6),
+            "-" if g.sup_over_interp is None else f"{g.sup_over_interp:.3g}",
+            lp, f"{g.seconds:.2f}s"]
 
 
 def table(report: Report):
@@ -191,10 +206,10 @@ def table(report: Report):
     return t
 
 
-def plain_row(g: GradeResult, widths=(5, 5, 5, 6, 9, 12, 10, 10, 34, 8)) -> str:
+def plain_row(g: GradeResult, widths=(5, 5, 5, 6, 9, 12, 10, 10, 12, 34, 8)) -> str:
     """A fixed-width text row, printed as soon as a grade finishes."""
     return " ".join(c.rjust(w) for c, w in zip(row(g), widths))
 
 
-def plain_header(widths=(5, 5, 5, 6, 9, 12, 10, 10, 34, 8)) -> str:
+def plain_header(widths=(5, 5, 5, 6, 9, 12, 10, 10, 12, 34, 8)) -> str:
     return " ".join(c.rjust(w) for c, w in zip(COLUMNS, widths))

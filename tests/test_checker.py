@@ -111,7 +111,8 @@ def _grid_points(network, n):
 @pytest.mark.parametrize("name,k", [("sine", 6), ("pl2d", 3)])
 def test_readout_scaled_past_two_over_rho_is_refuted(built, name, k):
     target, network = built(name, k)
-    points = _grid_points(network, 2 ** (k - 1) * (2 if network.dim == 1 else 1))
+    mesh = Fraction(network.meta["levels"][k - 1]["mesh"])        # grade k's level
+    points = _grid_points(network, int(1 / mesh) * (2 if network.dim == 1 else 1))
     rho, where = largest_ratio(target, network, k, points)
     assert 0 < rho <= 1                  # Lemma 1 at exact points
     scale = Fraction(2) / rho * Fraction(101, 100)

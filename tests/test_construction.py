@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from certify.cli import run
-from certify.construction import CONSTRUCTION, build
+from certify.construction import CONSTRUCTIONS, DEFAULT_SCHEME, build
 from certify.errors import NetworkError, NotExact
 from certify.freudenthal import hat
 from certify.network import FORMAT, network_from_json, network_to_json, read_network
@@ -54,8 +54,11 @@ def built() -> dict:
 def meta_hats(network) -> list[list[tuple[tuple[F, ...], F, F]]]:
     """Per grade, the recorded hats `(z, h, c)` parsed from `meta["levels"]`."""
     out = []
+    previous = -1
     for k, level in enumerate(network.meta["levels"]):
-        assert level["grade"] == k + 1 and level["level"] == k
+        assert level["grade"] == k + 1 and level["level"] > previous
+        assert F(level["mesh"]) == F(1, 2 ** level["level"])
+        previous = level["level"]
         h = F(level["mesh"])
         out.append([(tuple(F(v) for v in item["node"]), h, F(item["c"]))
                     for item in level["hats"]])
@@ -108,7 +111,7 @@ def test_structure_and_width(built, name):
     target, network = built[name]
     d = target.dim
     assert network.dim == d and len(network.grades) == GRADES[d]
-    assert network.meta["construction"] == CONSTRUCTION
+    assert network.meta["construction"] == CONSTRUCTIONS[DEFAULT_SCHEME]
     inputs = d
     for k, grade in enumerate(network.grades, start=1):
         assert grade.width <= max_width(d) == 3 * d + 2, f"grade {k}"
@@ -117,9 +120,7 @@ def test_structure_and_width(built, name):
             assert layer.inputs == inputs, f"grade {k}: shapes do not chain"
             inputs = layer.width
         assert len(grade.readout_weight) == grade.features
-    assert [F(level["mesh"]) for level in network.meta["levels"]] == \
-        [F(1, 2 ** k) for k in range(len(network.grades))]
-    assert sum(len(level) for level in meta_hats(network)) > 0, "no nontrivial grade"
+    assert all(len(level) > 0 for level in meta_hats(network)), "a wasted grade"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -127,7 +128,8 @@ def test_outputs_match_meta_and_lemma1(built, name):
     target, network = built[name]
     d, grades = target.dim, len(network.grades)
     levels = meta_hats(network)
-    points = sample_points(name, d, POINTS[name], 2 ** (grades - 1))
+    finest = int(1 / F(network.meta["levels"][-1]["mesh"]))
+    points = sample_points(name, d, POINTS[name], finest)
     nonzero = ball_checks = undecided = 0
     for x in points:
         outs = network.exact_outputs(x)
@@ -373,3 +375,90 @@ def test_read_network_round_trip_and_bad_files(tmp_path):
         read_network(str(path))
     with pytest.raises(NetworkError, match="cannot read network file"):
         read_network(str(tmp_path / "absent.json"))
+
+
+# --------------------------------------------------------------------------- schemes, levels
+
+def _sympy_target(expr_of, name):
+    from certify.target import target_from_function
+    return target_from_function(expr_of, name)
+
+
+def test_surplus_is_second_order_on_sine_and_skips_zero_levels(built):
+    """sin 2πx: levels 0 and 1 have no nonzero surplus (the nodes are zeros of f), so grade 1
+    realises level 2; every later grade halves the mesh and quarters the sup error."""
+    target, network = built["sine"]
+    levels = network.meta["levels"]
+    assert levels[0]["level"] == 2 and levels[0]["skipped"] == [0, 1]
+    assert [level["level"] for level in levels] == list(range(2, 2 + len(levels)))
+    axis = np.linspace(0.0, 1.0, 8193)[:, None]
+    err = np.abs(target.floats(axis)[:, None] - np.cumsum(network.outputs_floats(axis), axis=1))
+    sup = err.max(axis=0)
+    assert all(b < a / 3 for a, b in zip(sup[1:], sup[2:])), sup        # second order
+    h = 2.0 ** -levels[-1]["level"]
+    assert sup[-1] <= 3 * (h * h / 8 * 4 * np.pi ** 2)                  # within 3x of interp
+
+
+def test_residual_zero_gives_trivial_grades_and_says_why():
+    from sympy import Rational
+    target = _sympy_target(lambda x1: x1 / 2 + Rational(1, 4), "affine")
+    network = build(target, 3)
+    levels = network.meta["levels"]
+    assert levels[0]["level"] == 0 and len(levels[0]["hats"]) == 2     # interpolated at once
+    assert [level.get("trivial") for level in levels] == [None, "residual is zero",
+                                                          "residual is zero"]
+    for x in [(F(0),), (F(1, 3),), (F(1),)]:
+        assert sum(network.exact_outputs(x)) == x[0] / 2 + F(1, 4)
+
+
+def test_tolerance_skips_nodes_and_spends_the_level_budget():
+    target = load_target(example_path("sine"))
+    network = build(target, 2, tol=2)              # every star residual is within 2 of 0
+    levels = network.meta["levels"]
+    assert all(not level["hats"] and level["trivial"] == "level budget spent"
+               for level in levels)
+    assert network.meta["tol"] == "2"
+    some = build(target, 3, tol=F(1, 100))
+    full = build(target, 3)
+    hats = [len(level["hats"]) for level in some.meta["levels"]]
+    assert 0 < sum(hats) and all(hats)
+    assert sum(hats) <= sum(len(level["hats"]) for level in full.meta["levels"])
+
+
+def test_mutation_past_the_surplus_is_refuted():
+    """A surplus coefficient pushed past the residual at its node overshoots there: the
+    checker refutes no-overshoot with a witness at the node, and (G1) past twice it."""
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from checker_helpers import certainly_violated, hat_of, residual_at_hat, set_coefficient
+    from certify.checker import check
+    target = load_target(example_path("sine"))
+    network = build(target, 3)
+    assert check(target, network).verdict == "proved"
+    r = residual_at_hat(target, network, 3, 0)
+    z, _, _, _ = hat_of(network, 3, 0)
+    for factor, claim in ((F(17, 16), "no_overshoot"), (F(5, 2), "monotone")):
+        bad = set_coefficient(network, 3, 0, factor * r)
+        report = check(target, bad)
+        grade = report.grades[2]
+        assert getattr(grade, claim) == "refuted"
+        witness = (grade.no_overshoot_counterexample or grade.counterexample
+                   if claim == "no_overshoot" else grade.counterexample)
+        if claim == "monotone":
+            assert report.verdict == "refuted" and report.exit_status == 1
+        assert certainly_violated(target, bad, 3, witness.x, claim)
+
+
+def test_build_scheme_and_tol_flags(tmp_path, capsys):
+    out = tmp_path / "net.json"
+    assert run(["build", "--target", example_path("sine"), "--grades", "2", "--scheme",
+                "balanced", "--tol", "1/1000", "-o", str(out), "--quiet"]) == 0
+    meta = read_network(str(out)).meta
+    assert meta["scheme"] == "balanced" and meta["tol"] == "1/1000"
+    assert run(["build", "--target", example_path("sine"), "--grades", "2", "--scheme",
+                "best", "-o", str(tmp_path / "x.json")]) == 2
+    assert "--scheme" in one_error_line(capsys)
+    assert run(["build", "--target", example_path("sine"), "--grades", "2", "--tol", "-1",
+                "-o", str(tmp_path / "x.json")]) == 2
+    assert "tol" in one_error_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.json"]
