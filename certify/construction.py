@@ -3,7 +3,7 @@
 Level `ℓ` (mesh `N^-ℓ`) subtracts `Σ c_z φ_z` over the nodes `z` of its grid. Two
 coefficient rules (`scheme`):
 
-- `balanced` (THEORY.md §3, the theorem's construction): certified bounds
+- `balanced` (docs/theory.md §3, the theorem's construction): certified bounds
   `lo_z <= r_ℓ <= hi_z` on the star of `z` give
 
       c_z = max(0, lo_z - θ w_z)  if lo_z > 0,   min(0, hi_z + θ w_z)  if hi_z < 0,   else 0,
