@@ -69,7 +69,7 @@ def network_file(tmp_path, data, name="n.json"):
 
 
 def small_network_json(grades=2):
-    return network_to_json(build(load_target(SINE), grades))
+    return network_to_json(build(load_target(SINE), grades, scheme="balanced"))
 
 
 # --------------------------------------------------------------------------- data loss
@@ -213,7 +213,7 @@ def test_hostile_meta(tmp_path, capsys, key, value):
 
 @pytest.mark.parametrize("margin", ["-1", "1/8", "1/2"])
 def test_meta_margin_is_re_derived(tmp_path, capsys, margin):
-    data = network_to_json(build(load_target(SINE), 3, ratio=4))
+    data = network_to_json(build(load_target(SINE), 3, ratio=4, scheme="balanced"))
     data["meta"]["margin"] = margin
     report = tmp_path / "r.json"
     status, _, err = run(capsys, "check", "--target", SINE, "--network",
@@ -361,7 +361,7 @@ def test_false_lipschitz_is_not_believed(tmp_path, capsys):
                    "def f(x1):\n    return sin(2*pi*x1)\n")
     report = tmp_path / "r.json"
     status, out, err = run(capsys, "check", "--target", target, "--grades", 3, "--report",
-                           report, "--quiet")
+                           report, "--quiet", "--scheme", "balanced")
     data = json.loads(report.read_text())
     assert data["a_priori_applies"] is False
     assert "is false" in data["lipschitz_not_established"]
@@ -378,6 +378,7 @@ def test_true_lipschitz_verified():
 def test_a_priori_still_applies_to_an_honest_network(tmp_path, capsys):
     report = tmp_path / "r.json"
     status, _, _ = run(capsys, "check", "--target", SINE, "--grades", 3, "--ratio", 4,
+                       "--scheme", "balanced",
                        "--report", report, "--quiet")
     assert json.loads(report.read_text())["a_priori_applies"] is True
 
