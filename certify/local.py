@@ -323,7 +323,8 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
         for claim in claims:
             hard[claim].append((cell, perms[pi]))
     lo, hi = np.stack(los), np.stack(his)
-    if lp.TIGHT and dim <= lp.MAX_NESTED_DIM:
+    if lp.TIGHT and dim <= lp.MAX_NESTED_DIM and \
+            step.grid ** dim * len(perms) <= MAX_CERTIFIED_PIECES:
         _add_certified_norms(target, step, norms, vol, perms, lo, hi)
     else:
         _add_norms(norms, vol, lo, hi)
@@ -331,6 +332,10 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
 
 
 _PIECES = None      # what forked workers need for the certified integrals (inherited)
+
+#: past this many pieces a grade's norms come from the (rigorous, wider) piecewise-constant
+#: bounds: the certified integrals cost about 10 ms a piece and only tighten the report
+MAX_CERTIFIED_PIECES = 512
 
 
 def _add_certified_norms(target, step: GridStep, norms, vol: Fraction, perms, lo, hi) -> None:
