@@ -291,7 +291,8 @@ def box(lo: Sequence[fmpq], hi: Sequence[fmpq]) -> Polytope:
     return Polytope(vertices, labels)
 
 
-def _det(rows: list[list[fmpq]]) -> fmpq:
+def _det(rows: list[list]):
+    """The determinant of a d x d matrix, d <= 3, in whatever numbers it holds (fmpq, arb)."""
     n = len(rows)
     if n == 1:
         return rows[0][0]
@@ -367,17 +368,6 @@ def power_integral(poly: Polytope, row: Affine, p: int) -> fmpq:
 
 # --------------------------------------------------------------------------- in Arb balls
 
-def _ball_det(rows) -> arb:
-    n = len(rows)
-    if n == 1:
-        return rows[0][0]
-    if n == 2:
-        return rows[0][0] * rows[1][1] - rows[0][1] * rows[1][0]
-    a, b, c = rows
-    return (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
-            + a[2] * (b[0] * c[1] - b[1] * c[0]))
-
-
 def ball_row(row: Affine) -> tuple:
     return tuple(arb(c) for c in row)
 
@@ -407,7 +397,7 @@ def ball_power_integrals(poly: Polytope, row: Affine, pmax: int, absolute: bool 
         values = [ball_evaluate(row_b, v) for v in balls]
         for s in part.simplex_indices():
             v0 = balls[s[0]]
-            vol = abs(_ball_det([[x - y for x, y in zip(balls[i], v0)] for i in s[1:]])) \
+            vol = abs(_det([[x - y for x, y in zip(balls[i], v0)] for i in s[1:]])) \
                 / math.factorial(len(v0))
             h = [arb(1)] + [arb(0)] * pmax
             for i in s:
@@ -426,5 +416,5 @@ def ball_volume(poly: Polytope) -> arb:
     total = arb(0)
     for s in poly.simplex_indices():
         v0 = balls[s[0]]
-        total += abs(_ball_det([[x - y for x, y in zip(balls[i], v0)] for i in s[1:]]))
+        total += abs(_det([[x - y for x, y in zip(balls[i], v0)] for i in s[1:]]))
     return total / math.factorial(poly.dim)
