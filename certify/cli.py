@@ -148,12 +148,17 @@ def _build(args) -> int:
 
 # --------------------------------------------------------------------------- check
 
+def _add_source(parser, network_help: str) -> None:
+    """Either `--grades N` (build first) or `--network FILE`, exactly one."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--grades", type=int, help="build this many grades first")
+    source.add_argument("--network", help=network_help)
+
+
 def _add_check(sub) -> None:
     check = sub.add_parser("check", help="certify (G1), (G2) and sup bounds grade by grade")
     _add_target(check)
-    source = check.add_mutually_exclusive_group(required=True)
-    source.add_argument("--grades", type=int, help="build this many grades first")
-    source.add_argument("--network", help="network file (mgdl-relu/1) to check")
+    _add_source(check, "network file (mgdl-relu/1) to check")
     check.add_argument("--ratio", type=int, default=None, help="with --grades: ratio N")
     check.add_argument("--margin", type=_rational, default=None, help="with --grades: θ")
     _scheme_flags(check, "with --grades: ")
@@ -251,9 +256,7 @@ def _check(args) -> int:
 def _add_plot(sub) -> None:
     plot = sub.add_parser("plot", help="draw residuals per grade (d=1 curves, d=2 heat maps)")
     _add_target(plot)
-    source = plot.add_mutually_exclusive_group(required=True)
-    source.add_argument("--grades", type=int, help="build this many grades first")
-    source.add_argument("--network", help="network file (mgdl-relu/1)")
+    _add_source(plot, "network file (mgdl-relu/1)")
     plot.add_argument("--slice", action="append", default=[],
                       help="fix coordinates for d>2, e.g. --slice x3=0.5")
     plot.add_argument("-o", "--output", required=True, help="PNG file to write")

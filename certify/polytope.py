@@ -315,23 +315,6 @@ _MOMENT = {d: [fmpq(math.factorial(d) * math.factorial(j), math.factorial(j + d)
                for j in range(65)] for d in (1, 2, 3)}
 
 
-def complete_homogeneous(values: Sequence[fmpq], p: int) -> fmpq:
-    """`h_p(values) = Σ_{|α| = p} values^α`."""
-    h = [fmpq(1)] + [ZERO] * p
-    for a in values:
-        for m in range(1, p + 1):
-            h[m] += a * h[m - 1]
-    return h[p]
-
-
-def simplex_power_integral(values: Sequence[fmpq], volume: fmpq, p: int) -> fmpq:
-    """`∫_T a^p` for `a` affine with vertex `values` (any sign), integer `p >= 0`, exactly:
-    `vol(T) · d! p! / (p + d)! · h_p(values)` (the simplex moment formula)."""
-    d = len(values) - 1
-    return (volume * math.factorial(d) * math.factorial(p) / math.factorial(p + d)
-            * complete_homogeneous(values, p))
-
-
 def abs_power_integrals(poly: Polytope, row: Affine, pmax: int, label="zero") -> list[fmpq]:
     """`[∫_P |a|^j for j = 0..pmax]` exactly: split `P` where `a` changes sign, then the
     simplex moment formula on each one-signed part."""
@@ -356,14 +339,6 @@ def abs_power_integrals(poly: Polytope, row: Affine, pmax: int, label="zero") ->
 def abs_power_integral(poly: Polytope, row: Affine, p: int, label="zero") -> fmpq:
     """`∫_P |a|^p` exactly, integer `p >= 0`."""
     return abs_power_integrals(poly, row, p, label)[p]
-
-
-def power_integral(poly: Polytope, row: Affine, p: int) -> fmpq:
-    """`∫_P a^p` exactly (no absolute value; integer `p >= 0`)."""
-    total = ZERO
-    for s in poly.simplices():
-        total += simplex_power_integral([evaluate(row, v) for v in s], simplex_volume(s), p)
-    return total
 
 
 # --------------------------------------------------------------------------- in Arb balls

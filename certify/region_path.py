@@ -35,6 +35,7 @@ from typing import Sequence
 
 from flint import arb, fmpq
 
+from .lp import p_th_roots
 from .numbers import BALL, ball_bounds, to_ball
 from .polytope import ZERO, Affine, Polytope, abs_power_integrals, ball_evaluate, \
     ball_power_integrals, ball_row, ball_volume, combine, evaluate, frac, round_dyadic
@@ -512,7 +513,6 @@ class RegionNorms:
         return rounded(max(lo, ZERO), "down"), rounded(hi, "up")
 
     def norm(self, p) -> tuple[Fraction, Fraction]:
-        from .lp import p_th_roots
         return p_th_roots(*self.integral(p), Fraction(p))
 
     def previous(self, p) -> tuple[Fraction, Fraction]:

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Iterator
 
 import numpy as np
 import sympy
 from flint import fmpq, fmpq_mat
 
-from .polytope import ZERO, Affine, Polytope, combine, cube, evaluate, q
+from .polytope import ZERO, Affine, Polytope, combine, cube, q
 
 #: default largest number of regions one network may have on this path
 MAX_REGIONS = 60_000
@@ -285,16 +284,6 @@ def grade_regions(network, target=None, max_regions: int = MAX_REGIONS,
         clock.pause()
         yield regions
         clock.resume()
-
-
-def row_fraction(row: Affine) -> tuple[Fraction, ...]:
-    """An affine row as Fractions (for reports and tests)."""
-    return tuple(Fraction(int(c.p), int(c.q)) for c in row)
-
-
-def value(row: Affine, point) -> fmpq:
-    """The affine row at an exact point."""
-    return evaluate(row, point)
 
 
 class RegionCache:
