@@ -24,6 +24,20 @@ from .limits import MAX_FILE_BYTES, MAX_GRADES, MAX_NESTING, MAX_NUMBER_CHARS
 from .numbers import EXACT, Context, format_rational, parse_rational
 from .realize import Layer
 
+class _FmpqContext:
+    """Just enough of a number context for `Grade.converted`: python-flint rationals."""
+
+    name = "fmpq"
+
+    @staticmethod
+    def convert(q):
+        from flint import fmpq
+        q = Fraction(q)
+        return fmpq(q.numerator, q.denominator)
+
+
+_FMPQ = _FmpqContext()
+
 FORMAT = "mgdl-relu/1"
 MAX_MAGNITUDE = Fraction(10) ** 300     # weights: float range, as sampling needs
 
@@ -37,6 +51,7 @@ class Grade:
     readout_bias: Fraction
     _sparse: list | None = field(default=None, repr=False)
     _dense: list | None = field(default=None, repr=False)
+    _converted: dict | None = field(default=None, repr=False)
 
     @property
     def width(self) -> int:
@@ -71,16 +86,46 @@ class Grade:
                            for layer in self.layers]
         return self._dense
 
+    def converted(self, ctx: Context) -> tuple[list, tuple, Any]:
+        """`sparse()` with every weight converted once into `ctx`'s numbers (cached per
+        context: a deep grade is evaluated at many points, and conversion dominated)."""
+        if self._converted is None:
+            self._converted = {}
+        if ctx.name not in self._converted:
+            layers = [[(cols, tuple(ctx.convert(w) for w in ws), ctx.convert(b))
+                       for cols, ws, b in layer] for layer in self.sparse()]
+            self._converted[ctx.name] = (layers,
+                                         tuple(ctx.convert(w) for w in self.readout_weight),
+                                         ctx.convert(self.readout_bias))
+        return self._converted[ctx.name]
+
     def forward(self, ctx: Context, inputs: Sequence[Any]) -> tuple[list[Any], Any]:
         """Features `Φ_k` and output `g_k` for the given input features, in context `ctx`."""
+        layers, readout, bias = self.converted(ctx)
         values = list(inputs)
-        for layer in self.sparse():
-            values = [ctx.relu(ctx.dot((ctx.convert(w) for w in ws), (values[j] for j in cols),
-                                       ctx.convert(b)))
+        for layer in layers:
+            values = [ctx.relu(ctx.dot(ws, (values[j] for j in cols), b))
                       for cols, ws, b in layer]
-        out = ctx.dot((ctx.convert(w) for w in self.readout_weight), values,
-                      ctx.convert(self.readout_bias))
-        return values, out
+        return values, ctx.dot(readout, values, bias)
+
+    def forward_fmpq(self, inputs: list) -> tuple[list, Any]:
+        """`forward` in python-flint rationals (`fmpq`): exact like `Fraction`, some ten
+        times faster; used by `Network.exact_outputs` for witnesses and sup bounds."""
+        layers, readout, bias = self.converted(_FMPQ)
+        zero = _FMPQ.convert(0)
+        values = inputs
+        for layer in layers:
+            out = []
+            for cols, ws, b in layer:
+                total = b
+                for w, j in zip(ws, cols):
+                    total += w * values[j]
+                out.append(total if total > 0 else zero)
+            values = out
+        total = bias
+        for w, v in zip(readout, values):
+            total += w * v
+        return values, total
 
     def forward_floats(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised float features and outputs; `inputs` has shape (m, width_in)."""
@@ -101,6 +146,8 @@ class Network:
 
     def grade_outputs(self, ctx: Context, x: Sequence[Any], upto: int | None = None) -> list[Any]:
         """`[g_1(x), …, g_n(x)]` in context `ctx` (the first `upto` grades if given)."""
+        if ctx is EXACT:
+            return self.exact_outputs(x, upto)
         values = [ctx.convert(v) for v in x]
         outs = []
         for grade in self.grades[:upto]:
@@ -117,9 +164,14 @@ class Network:
             cols.append(out)
         return np.stack(cols, axis=1) if cols else np.zeros((len(values), 0))
 
-    def exact_outputs(self, x: Sequence[Fraction]) -> list[Fraction]:
-        """Exact grade outputs at a rational point."""
-        return self.grade_outputs(EXACT, [Fraction(v) for v in x])
+    def exact_outputs(self, x: Sequence[Fraction], upto: int | None = None) -> list[Fraction]:
+        """Exact grade outputs at a rational point (the first `upto` grades if given)."""
+        values = [_FMPQ.convert(v) for v in x]
+        outs = []
+        for grade in self.grades[:upto]:
+            values, out = grade.forward_fmpq(values)
+            outs.append(Fraction(int(out.p), int(out.q)))
+        return outs
 
     def truncated(self, grades: int) -> "Network":
         """The network made of the first `grades` grades."""
