@@ -1,9 +1,12 @@
 """Resource budgets: estimate a request's size before any work and refuse it past a budget.
 
-A build of `n` grades with ratio `N` in dimension `d` has at most `(N^(k-1)+1)^d` hats at
-grade `k` (the nodes of its grid), each realised by `d+1` ReLU layers of width at most
-`3d+2`; a network read from a file is measured exactly. From these counts come an
-estimate of the memory the check needs. Past a budget the command refuses with exit 2
+A build of `n` grades with ratio `N` in dimension `d` has about `(N^(k-1)+1)^d` hats at
+grade `k` (the nodes of its grid; a level whose coefficients are all zero is skipped, so a
+grade may hold a finer level, and the build itself stops at `MAX_LEVEL_NODES` nodes a level);
+a network read from a file is measured exactly. From these counts comes an estimate of
+the memory a check needs: the network's sparse weights (`BYTES_PER_HAT`, measured at about
+2 KB a hat) and the float enclosures on the sub-boxes of the finest grid
+(`BYTES_PER_SUB_BOX`; 4 sub-boxes per cell side). Past a budget the command refuses with exit 2
 and says which number is too large, unless `--force` is given. The budgets are documented
 in docs/cli.md ("Limits").
 """
@@ -19,6 +22,8 @@ MAX_NEURONS = 1_000_000           # neurons over the whole network
 MAX_ENTRIES = 4_000_000           # weights and biases over the whole network
 MAX_MEMORY = 2 * 1024 ** 3        # estimated bytes
 BYTES_PER_ENTRY = 240             # a Fraction in a tuple, its float copy and checker state
+BYTES_PER_HAT = 8 * 1024          # a hat's sparse weights and checker state (2 KB measured)
+BYTES_PER_SUB_BOX = 256           # f data on one sub-box: ten float arrays and temporaries
 MAX_FILE_BYTES = 32 * 1024 ** 2   # a network file
 MAX_NUMBER_CHARS = 1_000          # one number in a network file
 MAX_NESTING = 64                  # JSON nesting depth of a network file
@@ -52,11 +57,17 @@ def check_construction(dim: int, grades: int, ratio: int, force: bool = False) -
         shown = f"{hats:,}" if hats < 10 ** 15 else "more than 10^15"
         raise UsageError(f"--grades={grades} --ratio={ratio} in d={dim} may need {shown} hats "
                          f"(budget {MAX_HATS:,})", _FORCE)
-    entries = hats * (dim + 1) * (3 * dim + 2) * (3 * dim + 3)
-    if entries * BYTES_PER_ENTRY > MAX_MEMORY:
+    memory = construction_memory(dim, grades, ratio, hats)
+    if memory > MAX_MEMORY:
         raise UsageError(f"--grades={grades} --ratio={ratio} in d={dim} may need about "
-                         f"{_gib(entries * BYTES_PER_ENTRY)} of memory (budget "
-                         f"{_gib(MAX_MEMORY)})", _FORCE)
+                         f"{_gib(memory)} of memory (budget {_gib(MAX_MEMORY)})", _FORCE)
+
+
+def construction_memory(dim: int, grades: int, ratio: int, hats: int) -> int:
+    """Estimated bytes of a build and its check: sparse weights per hat, float enclosures
+    on 4 sub-boxes a side of the finest grid (measured: smooth3d 6 about 0.2 GiB)."""
+    sub_boxes = (4 * ratio ** max(grades - 1, 0)) ** dim
+    return hats * BYTES_PER_HAT + sub_boxes * BYTES_PER_SUB_BOX
 
 
 def check_network(network, force: bool = False) -> None:

@@ -257,6 +257,18 @@ def test_request_past_budget(capsys, args):
     assert "--force" in line
 
 
+def test_budget_admits_the_benchmark_runs():
+    """The memory estimate is calibrated, not a worst case that refuses runs which need
+    0.2 GiB (smooth3d 6 was estimated at 4.9 GiB): every run of bench/bench_speed.py --large
+    passes without --force, and the next size up in d = 3 does not."""
+    from certify.errors import UsageError
+    from certify.limits import check_construction
+    for dim, grades in [(1, 16), (2, 8), (3, 6)]:
+        check_construction(dim, grades, 2)
+    with pytest.raises(UsageError, match="--force"):
+        check_construction(3, 7, 2)
+
+
 def _wide_network(neurons: int) -> str:
     layer = {"weight": [["1"]] * neurons, "bias": ["0"] * neurons}
     return json.dumps({"format": "mgdl-relu/1", "dim": 1, "grades": [
