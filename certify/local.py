@@ -324,7 +324,7 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
             hard[claim].append((cell, perms[pi]))
     lo, hi = np.stack(los), np.stack(his)
     if lp.TIGHT and dim <= lp.MAX_NESTED_DIM and \
-            step.grid ** dim * len(perms) <= MAX_CERTIFIED_PIECES:
+            step.grid ** dim * len(perms) <= MAX_CERTIFIED_PIECES[min(dim, 2)]:
         _add_certified_norms(target, step, norms, vol, perms, lo, hi)
     else:
         _add_norms(norms, vol, lo, hi)
@@ -333,9 +333,10 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
 
 _PIECES = None      # what forked workers need for the certified integrals (inherited)
 
-#: past this many pieces a grade's norms come from the (rigorous, wider) piecewise-constant
-#: bounds: the certified integrals cost about 10 ms a piece and only tighten the report
-MAX_CERTIFIED_PIECES = 512
+#: past this many pieces (by dimension) a grade's norms come from the (rigorous, wider)
+#: piecewise-constant bounds: the certified integrals only tighten the report and cost
+#: about 0.5 ms a segment in d = 1 (`lp.interval_power_integral`), 10 ms a simplex in d = 2
+MAX_CERTIFIED_PIECES = {1: 4096, 2: 512}
 
 
 def _add_certified_norms(target, step: GridStep, norms, vol: Fraction, perms, lo, hi) -> None:

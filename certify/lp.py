@@ -162,7 +162,8 @@ class NormEnclosure:
         bounds on `e` over the segment (exact for a piecewise-linear target)."""
         crude = []
         for p in self.ps:
-            tight = interval_power_integral(target, a, b, value_a, slope, p) if TIGHT else None
+            tight = (interval_power_integral(target, a, b, value_a, slope, p, lo, hi)
+                     if TIGHT else None)
             if tight is None:
                 crude.append(p)
                 continue
@@ -301,35 +302,170 @@ EVAL_LIMIT = 4000
 
 
 def interval_power_integral(target, a: Fraction, b: Fraction, value_a: Fraction,
-                            slope: Fraction, p: Fraction) -> tuple[Fraction, Fraction] | None:
+                            slope: Fraction, p: Fraction, lo: Fraction | None = None,
+                            hi: Fraction | None = None) -> tuple[Fraction, Fraction] | None:
     """Rigorous bounds on `∫_a^b |f(x) - A(x)|^p dx`, `A(x) = value_a + slope (x - a)`, for
-    `d = 1` and integer `p`: Arb's certified integration (`acb.integral`) of the
-    piecewise-analytic integrand. None when it cannot be done (then callers fall back on
-    piecewise-constant bounds)."""
-    from flint import acb, fmpq
+    `d = 1` and integer `p`, by Arb's certified integration (`acb.integral`) of analytic
+    integrands only: `e^p` for even `p`; `(±e)^p` where the sign of `e` is known (from
+    `lo <= e <= hi` or `_Line.range`); for `p = 1` and a sign change, `_segment_absolute`.
+    None when it cannot be done (then callers fall back on piecewise-constant bounds)."""
     if not is_integer(p) or target.dim != 1:
         return None
-    f = _program_for(target)
-    if f is None:
+    programs = _segment_programs(target)
+    if programs is None:
         return None
     n = int(p)
-    a_ball, b_ball = acb(fmpq(a.numerator, a.denominator)), acb(fmpq(b.numerator, b.denominator))
-    v0, s = acb(fmpq(value_a.numerator, value_a.denominator)), acb(fmpq(slope.numerator,
-                                                                           slope.denominator))
-
-    def integrand(z, analytic):
-        e = f([z], analytic) - v0 - s * (z - a_ball)
-        if n % 2 == 0:
-            return e ** n
-        return e.real_abs(analytic=analytic) ** n
-
+    line = _Line(programs, a, b, value_a, slope)
+    known = (lo, hi) if lo is not None and hi is not None else (None, None)
     try:
-        result = acb.integral(integrand, a_ball, b_ball, rel_tol=arb(2) ** -24,
-                              abs_tol=arb(2) ** -80, eval_limit=EVAL_LIMIT)
-        low, high = ball_bounds(result.real)
+        if n % 2 == 0:
+            low, high = line.integral(n, 1, a, b)
+        elif n == 1:
+            low, high = _segment_absolute(line, a, b, known, None, SPLIT_DEPTH_1D)
+        else:
+            e_lo, e_hi = line.range(a, b, known)
+            sign = 1 if e_lo is not None and e_lo >= 0 else \
+                -1 if e_hi is not None and e_hi <= 0 else 0
+            if not sign:
+                return None
+            low, high = line.integral(n, sign, a, b)
     except (ArithmeticError, ValueError, ZeroDivisionError):
         return None
     return max(low, Fraction(0)), high
+
+
+#: a sign-changing segment (p = 1) is halved at most this deep, until its bounds are
+#: within this (relative) of each other
+SPLIT_DEPTH_1D, SPLIT_WIDTH_1D = 10, Fraction(1, 2000)
+
+
+def _segment_absolute(line, u: Fraction, v: Fraction, known, slack, depth: int):
+    """Bounds on `∫_u^v |e|`. With `-ε <= e` on `[u, v]` (`_Line.range`),
+    `∫e <= ∫|e| <= ∫e + 2ε(v - u)` (likewise `e <= ε`): exact for a one-signed `e`, and
+    robust to rounding where `e` touches 0. Else `|∫e| <= ∫|e| <= sqrt((v - u) ∫e^2)`
+    (Cauchy-Schwarz), and the two halves are summed, recursively while the bounds are
+    wider than `slack` (`SPLIT_WIDTH_1D` of the whole; the same on every level: the pieces
+    left with a sign change are few, and their excess shrinks like their length squared)."""
+    e_lo, e_hi = line.range(u, v, known)
+    first = line.integral(1, 1, u, v)
+    length = v - u
+    low = first[0] if first[0] > 0 else -first[1] if first[1] < 0 else Fraction(0)
+    high = None
+    if e_lo is not None and e_hi is not None:
+        sign = 1 if e_hi >= -e_lo else -1
+        eps = max(Fraction(0), -e_lo if sign > 0 else e_hi)
+        signed = first if sign > 0 else (-first[1], -first[0])
+        low, high = max(low, signed[0]), signed[1] + 2 * eps * length
+        room = SPLIT_WIDTH_1D * max(low, Fraction(0)) if slack is None else slack
+        if high - low <= room:
+            return low, high
+    square = line.integral(2, 1, u, v)[1]
+    cauchy = _sqrt_upper(length * square)
+    high = cauchy if high is None else min(high, cauchy)
+    if slack is None:
+        slack = SPLIT_WIDTH_1D * high
+    if depth == 0 or high - low <= slack:
+        return low, high
+    m = (u + v) / 2
+    parts = [_segment_absolute(line, s, t, (None, None), slack, depth - 1)
+             for s, t in ((u, m), (m, v))]
+    return max(low, sum(max(p[0], Fraction(0)) for p in parts)), \
+        min(high, sum(p[1] for p in parts))
+
+
+def _sqrt_upper(value: Fraction) -> Fraction:
+    return ball_bounds(to_ball(max(value, Fraction(0))).sqrt())[1] if value > 0 else Fraction(0)
+
+
+_SEGMENT_PROGRAMS: dict = {}
+
+
+def _segment_programs(target):
+    """(program of f, of f', of f'') for `acb` evaluation (the derivatives None unless f
+    is analytic), None if f is unsupported."""
+    key = (target.expr, target.symbols)
+    if key not in _SEGMENT_PROGRAMS:
+        f = _program_for(target)
+        df = d2f = None
+        if f is not None and _analytic(target.expr):
+            import sympy
+            x = target.symbols[0]
+            try:
+                df = _acb_program(sympy.diff(target.expr, x), list(target.symbols))
+                d2f = _acb_program(sympy.diff(target.expr, x, 2), list(target.symbols))
+            except _Unsupported:
+                df = d2f = None
+        _SEGMENT_PROGRAMS[key] = None if f is None else (f, df, d2f)
+    return _SEGMENT_PROGRAMS[key]
+
+
+class _Line:
+    """`e = f - A` on a segment, for analytic integrals and sign tests on sub-segments."""
+
+    def __init__(self, programs, a, b, value_a, slope):
+        from flint import acb
+        self.f, self.df, self.d2f = programs
+        self.a, self.v0, self.s = _acb_of(a), _acb_of(value_a), _acb_of(slope)
+        self.s_real = to_ball(slope)
+        self.acb = acb
+
+    def e(self, z, analytic):
+        return self.f([z], analytic) - self.v0 - self.s * (z - self.a)
+
+    def integral(self, n: int, sign: int, u: Fraction, v: Fraction):
+        """Bounds on `∫_u^v (sign e)^n` (analytic integrand)."""
+        def integrand(z, analytic):
+            value = self.e(z, analytic)
+            return (value if sign > 0 else -value) ** n
+        result = self.acb.integral(integrand, _acb_of(u), _acb_of(v), rel_tol=arb(2) ** -24,
+                                   abs_tol=arb(2) ** -90, eval_limit=EVAL_LIMIT)
+        if not result.is_finite():
+            raise ArithmeticError("an integral did not converge")
+        return ball_bounds(result.real)
+
+    def range(self, u: Fraction, v: Fraction, known=(None, None)):
+        """Rational bounds `(lower, upper)` on `e` over `[u, v]` (None: unbounded), from
+        `known`, the naive ball of `e`, the mean-value forms about the mid-point and both
+        end points (`e(c) + (f'(I) - s)(I - c)`), and curvature: where `f'' <= 0` on
+        `[u, v]`, `e` is concave and `e >= min(e(u), e(v))` (convex likewise)."""
+        from flint import fmpq
+        lower, upper = known
+        w = v - u
+        half = arb(0, arb(fmpq(w.numerator, 2 * w.denominator)))
+        box = self.acb(to_ball((u + v) / 2) + half)
+
+        def meet(ball):
+            nonlocal lower, upper
+            if ball.is_finite():
+                low, high = ball_bounds(ball)
+                lower = low if lower is None else max(lower, low)
+                upper = high if upper is None else min(upper, high)
+        try:
+            meet(self.e(box, False).real)
+            if self.df is not None:
+                slope = self.df([box], False).real - self.s_real
+                reach = slope * (half + to_ball(w / 2))        # slope times [0, w]
+                ends = (self.e(_acb_of(u), False).real, self.e(_acb_of(v), False).real)
+                meet(self.e(_acb_of((u + v) / 2), False).real + slope * half)
+                meet(ends[0] + reach)
+                meet(ends[1] - reach)
+                curvature = self.d2f([box], False).real if self.d2f is not None else arb(0, 1)
+                if curvature.is_finite() and all(end.is_finite() for end in ends):
+                    if curvature <= 0:
+                        least = min(ball_bounds(end)[0] for end in ends)
+                        lower = least if lower is None else max(lower, least)
+                    if curvature >= 0:
+                        most = max(ball_bounds(end)[1] for end in ends)
+                        upper = most if upper is None else min(upper, most)
+        except (ArithmeticError, ValueError, ZeroDivisionError):
+            pass
+        return lower, upper
+
+
+def _acb_of(q):
+    from flint import acb, fmpq
+    q = Fraction(q)
+    return acb(fmpq(q.numerator, q.denominator))
 
 
 def simplex_power_integral(target, origin, perm, h: Fraction, affine, p: Fraction,

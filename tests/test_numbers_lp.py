@@ -116,3 +116,38 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
         atomic_write_text(str(path), "new" * 1000)
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["report.json"]
+
+
+# --------------------------------------------------------------------------- 1-D residual integrals
+
+def _exact_abs_integral(expr, x, a, b, p):
+    """`∫_a^b |expr|^p` exactly (SymPy), splitting at the real roots of a polynomial."""
+    cuts = sorted({a, b} | {r for r in sympy.real_roots(sympy.Poly(expr, x))
+                            if a < r < b}, key=lambda r: float(r))
+    return sum(abs(sympy.integrate(expr ** p, (x, u, v))) for u, v in zip(cuts, cuts[1:]))
+
+
+@pytest.mark.parametrize("a, b, value_a, slope", [
+    (Fraction(0), Fraction(1, 2), Fraction(0), Fraction(1, 4)),        # e = x^3 - x/4 <= 0
+    (Fraction(0), Fraction(3, 4), Fraction(0), Fraction(1, 4)),        # root 1/2 inside
+    (Fraction(1, 8), Fraction(1, 4), Fraction(1, 100), Fraction(0)),  # one sign change
+    (Fraction(1, 2), Fraction(5, 8), Fraction(-1), Fraction(3)),      # one-signed
+])
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_segment_integrals_contain_the_exact_integral_and_are_tight(a, b, value_a, slope, p):
+    from certify.lp import interval_power_integral
+    from certify.target import target_from_expression
+    target = target_from_expression("x1**3")
+    x = target.symbols[0]
+    r = lambda q: sympy.Rational(q.numerator, q.denominator)            # noqa: E731
+    e = x ** 3 - (r(value_a) + r(slope) * (x - r(a)))
+    exact = _exact_abs_integral(sympy.expand(e), x, r(a), r(b), p)
+    bounds = interval_power_integral(target, a, b, value_a, slope, Fraction(p))
+    if bounds is None:            # odd p > 1 across a sign change: left to the crude bounds
+        assert p == 3 and sympy.Poly(e, x).count_roots(r(a), r(b))
+        return
+    low, high = bounds
+    assert r(low) <= exact <= r(high)
+    assert high <= Fraction(1001, 1000) * low
+    # a wrong enclosure would be caught: the exact value moved by 1% falls outside
+    assert not r(low) <= exact * sympy.Rational(101, 100) <= r(high)

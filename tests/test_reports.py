@@ -224,7 +224,7 @@ def test_sup_bounds_carried_forward_under_g1():
 @pytest.mark.parametrize("name", ["sine", "runge", "holder"])
 def test_one_dimensional_norms_are_tight_and_contain_the_true_norm(name):
     target = load_target(example(name))
-    network = build(target, 6, scheme="balanced")   # surplus residuals: not within 5% yet
+    network = build(target, 6)       # surplus residuals: e_k changes sign inside segments
     report = check(target, network)
     n = int(1 / Fraction(network.meta["levels"][-1]["mesh"]))    # grade 6's grid
     f = sympy.lambdify(target.symbols, target.expr, "mpmath")
@@ -233,7 +233,7 @@ def test_one_dimensional_norms_are_tight_and_contain_the_true_norm(name):
     for g in report.grades:
         F = [sum(o[:g.grade], Fraction(0)) for o in outs]
         for r in g.lp:
-            assert r.norm_upper <= Fraction(105, 100) * r.norm_lower, (g.grade, r.p)
+            assert r.norm_upper <= Fraction(1001, 1000) * r.norm_lower, (g.grade, r.p)
             p = int(r.p)
             with mpmath.workdps(30):
                 total = mpmath.mpf(0)
