@@ -32,7 +32,8 @@ class _FmpqContext:
     @staticmethod
     def convert(q):
         from flint import fmpq
-        q = Fraction(q)
+        if type(q) is not Fraction:
+            q = Fraction(q)
         return fmpq(q.numerator, q.denominator)
 
 
@@ -327,13 +328,16 @@ def read_network(path: str, force: bool = False) -> Network:
 
 def network_to_json(network: Network) -> dict:
     """The `mgdl-relu/1` document, every number an exact string."""
+    def text(w):                    # most weights of a construction are 0
+        return "0" if not w else format_rational(w)
+
     grades = []
     for grade in network.grades:
-        layers = [{"weight": [[format_rational(w) for w in row] for row in layer.weight],
-                   "bias": [format_rational(b) for b in layer.bias]} for layer in grade.layers]
+        layers = [{"weight": [[text(w) for w in row] for row in layer.weight],
+                   "bias": [text(b) for b in layer.bias]} for layer in grade.layers]
         grades.append({"layers": layers,
-                       "readout": {"weight": [format_rational(w) for w in grade.readout_weight],
-                                   "bias": format_rational(grade.readout_bias)}})
+                       "readout": {"weight": [text(w) for w in grade.readout_weight],
+                                   "bias": text(grade.readout_bias)}})
     return {"format": FORMAT, "dim": network.dim, "grades": grades, "meta": network.meta}
 
 
