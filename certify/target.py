@@ -268,6 +268,15 @@ class Target:
         both = run("both", ball, box)
         return run("value", ball, mid)[0], both[0], both[1:]
 
+    def box_intervals(self, mid, box):
+        """`box_balls` for many sub-boxes at once: `mid` and `box` are per-coordinate
+        `IntervalArray`s (`certify.intervals`); end points may be NaN where the float
+        intervals give no enclosure (callers then use `box_balls`)."""
+        from .intervals import INTERVALS
+        run = self._program.run
+        both = run("both", INTERVALS, box)
+        return run("value", INTERVALS, mid)[0], both[0], both[1:]
+
     def enclose(self, lo, hi) -> tuple[Fraction, Fraction]:
         """Exact rationals bounding f over the box [lo, hi]: naive ∩ mean-value form."""
         result = self._enclosure(lo, hi)

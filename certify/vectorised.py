@@ -5,8 +5,11 @@ same mean-value / naive enclosures for all simplices of a grid in a few numpy pa
 is rigorous by IEEE 754 alone, with no trust in any floating-point library function:
 
 *f data.* `f(m)`, `∇f(B)` and `f(B)` on every sub-box `B` (side `1/(n k)`) are computed
-in Arb on balls containing the exact rational box (as `enclosure.sub_box` does), then
-turned into float intervals:
+for all sub-boxes at once by the target's program in `certify.intervals` (float intervals
+rounded outward, elementary functions from their series with proven remainders); small
+grids, and any sub-box where that gives no finite enclosure, are computed in Arb on balls
+containing the exact rational box (as `enclosure.sub_box` does), then turned into float
+intervals:
 a ball `mid ± rad` becomes `[↓(↓m̂ - ↑r̂), ↑(↑m̂ + ↑r̂)]`, where `m̂, r̂` are the floats
 nearest to (or truncated from) `mid, rad` and `↓x, ↑x` are `np.nextafter(x, ∓inf)`.
 Converting an exact binary number to float64 errs by less than one unit in the last
@@ -55,6 +58,7 @@ from fractions import Fraction
 import numpy as np
 
 from .enclosure import meets
+from .intervals import IntervalArray
 
 _DOWN, _UP = -np.inf, np.inf
 
@@ -166,28 +170,80 @@ def _rows(first: int, stop: int):
     return rows(target, m, first, stop)
 
 
+#: grids of fewer sub-boxes than this are done in Arb (as fast there, and coarse grids
+#: keep the enclosures, hence the coefficients of a build, they always had)
+MIN_VECTOR_BOXES = 4096
+
+
 def rows(target, m: int, first: int, stop: int):
     """One work unit: f data (float intervals) for the sub-boxes of side `1/m` whose first
     index is in [first, stop).
 
     Same enclosures as `enclosure.sub_box` (mid-point value, gradient over the box, value
-    over the box; a gradient with a non-finite entry is not used), from two program runs.
+    over the box; a gradient with a non-finite entry is not used), from two runs of the
+    target's program over all these sub-boxes at once in `certify.intervals` (float
+    intervals rounded outward, elementary functions from their series); the sub-boxes
+    where that gives no finite enclosure are computed again in Arb, one by one.
     """
+    dim = target.dim
+    shape = (stop - first,) + (m,) * (dim - 1)
+    if m ** dim < MIN_VECTOR_BOXES:         # by the grid, never the unit: same data anywhere
+        return _rows_arb(target, m, itertools.product(range(first, stop), *[range(m)] * (dim - 1)))
+    index = np.indices(shape).reshape(dim, -1).astype(float)
+    index[0] += first
+    lo, hi = _axis_interval(index, m, 0), _axis_interval(index, m, 1)
+    mid = _axis_interval(2 * index + 1, 2 * m, 0)
+    with np.errstate(all="ignore"):
+        box = [IntervalArray(a[0], b[1]) for a, b in zip(lo, hi)]
+        value, f_box, grad = target.box_intervals([IntervalArray(a, b) for a, b in mid], box)
+    count = index.shape[1]
+    parts = [value, f_box, *grad]
+    parts = [(np.broadcast_to(p.lo, (count,)).copy(), np.broadcast_to(p.hi, (count,)).copy())
+             for p in parts]
+    fm, fb, grads = parts[0], parts[1], parts[2:]
+    finite = [np.isfinite(a) & np.isfinite(b) for a, b in parts]
+    ok = np.logical_and.reduce(finite[2:]) if dim else np.ones(count, dtype=bool)
+    redo = ~(finite[0] & finite[1] & ok)
+    if redo.any():          # Arb on the sub-boxes the float intervals could not enclose
+        where = np.nonzero(redo)[0]
+        slow = _rows_arb(target, m, [tuple(int(v) for v in index[:, i]) for i in where])
+        fm[0][where], fm[1][where] = slow[0]
+        fb[0][where], fb[1][where] = slow[1]
+        for axis in range(dim):
+            grads[axis][0][where], grads[axis][1][where] = slow[2][axis]
+        ok[where] = slow[3]
+    return fm, fb, grads, ok
+
+
+def _axis_interval(index: np.ndarray, m: int, offset: int):
+    """Per axis, float intervals `[lo, hi]` around `(index + offset) / m` (exact when `m` is
+    a power of two; never below 0, as the cube's coordinates)."""
+    exact = m & (m - 1) == 0
+    out = []
+    for row in index:
+        value = (row + offset) / m
+        if exact:
+            out.append((value, value))
+        else:
+            out.append((np.maximum(_dn(value), 0.0), _up(value)))
+    return out
+
+
+def _rows_arb(target, m: int, indices):
+    """f data in Arb for the given sub-box indices (the fallback of `rows`)."""
     dim = target.dim
     mids, sides = _axis_balls(m)
     fm, fb, grads, ok = [], [], [[] for _ in range(dim)], []
     zero = type(mids[0])(0)
     run = target.box_balls
-    for head in range(first, stop):
-        for rest in itertools.product(range(m), repeat=dim - 1):
-            index = (head, *rest)
-            f_mid, f_box, grad = run([mids[i] for i in index], [sides[i] for i in index])
-            fm.append(f_mid)
-            fb.append(f_box)
-            finite = all(g.is_finite() for g in grad)
-            ok.append(finite)
-            for axis in range(dim):
-                grads[axis].append(grad[axis] if finite else zero)
+    for index in indices:
+        f_mid, f_box, grad = run([mids[i] for i in index], [sides[i] for i in index])
+        fm.append(f_mid)
+        fb.append(f_box)
+        finite = all(g.is_finite() for g in grad)
+        ok.append(finite)
+        for axis in range(dim):
+            grads[axis].append(grad[axis] if finite else zero)
     return (_ball_floats(fm), _ball_floats(fb), [_ball_floats(g) for g in grads],
             np.array(ok, dtype=bool))
 
