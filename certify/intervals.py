@@ -181,6 +181,20 @@ def _nan_where(v: IntervalArray, bad) -> IntervalArray:
 
 # --------------------------------------------------------------------------- exp and log
 
+def _reduce(x, constant: IntervalArray, reach: float, radius: float):
+    """`x = k c + r` at float points: `k` an integer (as a float), `r` enclosed using the
+    enclosure of the constant `c`; `bad` where `|x| > reach` or `|r|` may exceed `radius`
+    (the bound the series' remainders assume)."""
+    x = np.asarray(x, dtype=float)
+    bad = ~(np.abs(x) <= reach)
+    x = np.where(bad, 0.0, x)
+    k = np.rint(x / float(constant.lo))
+    t = IntervalArray(np.where(k >= 0, _dn(k * constant.lo), _dn(k * constant.hi)),
+                      np.where(k >= 0, _up(k * constant.hi), _up(k * constant.lo)))
+    r = IntervalArray.point(x) - t
+    return k, r, bad | ~((np.abs(r.lo) <= radius) & (np.abs(r.hi) <= radius))
+
+
 _EXP_TERMS = 17                 # |r| <= 0.36: remainder <= 0.36^18/18! e^0.36 < 4e-24
 _EXP_FLOATS = [1.0 / math.factorial(j) for j in range(_EXP_TERMS + 1)]
 _EXP_REMAINDER = 4e-24
@@ -191,14 +205,7 @@ def _exp_point(x) -> IntervalArray:
     """`exp(x)` at float points: `x = k ln2 + r`, `|r| <= 0.36` enclosed in `[r_lo, r_hi]`,
     `exp(r)` by its series at `r_lo` (a priori rounding bound, `_series_at`), plus the
     series' remainder, plus `(r_hi - r_lo) max exp' <= 1.5 (r_hi - r_lo)`; then `2^k`."""
-    x = np.asarray(x, dtype=float)
-    bad = ~(np.abs(x) <= _EXP_RANGE)
-    x = np.where(bad, 0.0, x)
-    k = np.rint(x / float(_LN2.lo))
-    t = IntervalArray(np.where(k >= 0, _dn(k * _LN2.lo), _dn(k * _LN2.hi)),
-                      np.where(k >= 0, _up(k * _LN2.hi), _up(k * _LN2.lo)))
-    r = IntervalArray.point(x) - t
-    bad = bad | ~((np.abs(r.lo) <= 0.36) & (np.abs(r.hi) <= 0.36))
+    k, r, bad = _reduce(x, _LN2, _EXP_RANGE, 0.36)
     p, error = _series_at(r.lo, _EXP_FLOATS, _EXP_FLOATS, 4 * _EXP_TERMS + 8)
     error = _up(_up(error + _EXP_REMAINDER) + _up(1.5 * _up(r.hi - r.lo)))
     scale = k.astype(np.int64)
@@ -246,14 +253,7 @@ def _sin_cos_point(x) -> tuple[IntervalArray, IntervalArray]:
     `t = fl(r^2)` with an a priori bound (`_series_at`; `t`'s own rounding adds at most
     `n u` times the magnitude sum, one more rounding for the factor `r`), the remainders,
     and `(r_hi - r_lo)` for the slope `<= 1`."""
-    x = np.asarray(x, dtype=float)
-    bad = ~(np.abs(x) <= _TRIG_RANGE)
-    x = np.where(bad, 0.0, x)
-    k = np.rint(x / float(_HALF_PI.lo))
-    t = IntervalArray(np.where(k >= 0, _dn(k * _HALF_PI.lo), _dn(k * _HALF_PI.hi)),
-                      np.where(k >= 0, _up(k * _HALF_PI.hi), _up(k * _HALF_PI.lo)))
-    r = IntervalArray.point(x) - t
-    bad = bad | ~((np.abs(r.lo) <= 0.79) & (np.abs(r.hi) <= 0.79))
+    k, r, bad = _reduce(x, _HALF_PI, _TRIG_RANGE, 0.79)
     point, width = r.lo, _up(r.hi - r.lo)
     square = point * point
     slack = 6 * _SIN_TERMS + 16
