@@ -39,10 +39,11 @@ _U = 2.0 ** -53
 def _filter_bound(V: np.ndarray, row: np.ndarray) -> np.ndarray:
     """A bound on |exact - float| for `row · (v, 1)` at every float vertex `v`.
 
-    Inputs are correctly rounded (relative error <= u each), a product adds u and a sum of
-    `d+1` terms at most `(d+1) u` of the sum of magnitudes, so `(d+4) u Σ|a_j v_j|`
-    (first order) bounds the error; we take 16 (d+4) u, with an absolute 1e-290 below
-    which nothing is trusted (underflow). A non-finite bound fails every comparison, so
+    Inputs are within 3 units of roundoff of the exact values (vertices correctly rounded,
+    row coefficients correctly rounded or `fl(fl(P)/fl(D))`, see `regions._Weights`), a
+    product adds u and a sum of `d+1` terms at most `(d+1) u` of the sum of magnitudes, so
+    `(d+6) u Σ|a_j v_j|` (first order) bounds the error; we take 16 (d+4) u, with an
+    absolute 1e-290 below which nothing is trusted (underflow). A non-finite bound fails every comparison, so
     the exact path decides.
     """
     d = V.shape[1]

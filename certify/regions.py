@@ -18,6 +18,7 @@ this path into a `RegionBudget` exception, which the checker reads as "use the s
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -140,6 +141,28 @@ class _Weights:
         numerators, denominator = features.numer_denom()
         return fmpq_mat(self.numerators * numerators) / (self.denominator * denominator)
 
+    def pre_activations(self, features: fmpq_mat, bias: list) -> tuple[list, np.ndarray]:
+        """The rows `W F + b` (exact, as tuples) and float copies of them for the sign
+        filter: each coefficient `fl(fl(P) / fl(D))` from the integer product `P` and common
+        denominator `D`, within 3 units of roundoff of the exact value (`polytope`'s filter
+        allows far more), each constant correctly rounded from the exact sum with the bias."""
+        numerators, denominator = features.numer_denom()
+        product = self.numerators * numerators
+        common = self.denominator * denominator
+        exact = fmpq_mat(product) / common
+        rows = [tuple(row[:-1]) + (row[-1] + b,) for row, b in zip(_rows(exact), bias)]
+        try:
+            scale = float(common)
+            ints = np.array([float(int(c)) for c in product.entries()])
+        except OverflowError:
+            scale = math.inf
+        if not math.isfinite(scale) or scale == 0:
+            return rows, np.array([[float(c) for c in row] for row in rows])
+        with np.errstate(all="ignore"):
+            floats = ints.reshape(len(rows), -1) / scale
+        floats[:, -1] = [float(row[-1]) for row in rows]
+        return rows, floats
+
 
 class _Layers:
     """A network's layers as exact `fmpq_mat`s, converted once."""
@@ -188,7 +211,8 @@ class _Clock:
             raise RegionBudget(f"more than {self.seconds:g} s spent enumerating regions")
 
 
-def _split_layer(poly: Polytope, pre: list, label, clock: _Clock, others: int):
+def _split_layer(poly: Polytope, pre: list, label, clock: _Clock, others: int,
+                 floats: np.ndarray | None = None):
     """Split one cell by every neuron of a layer (pre-activation rows `pre`); return
     `(piece, active pattern)` per resulting cell. A neuron that is `>= 0` on a piece is
     active there, one that is `<= 0` inactive (on the hyperplane both agree).
@@ -197,17 +221,15 @@ def _split_layer(poly: Polytope, pre: list, label, clock: _Clock, others: int):
     where close); a neuron of one sign there has that sign on every piece of the cell, so
     only the neurons whose hyperplane crosses the cell are handled piece by piece.
     """
-    floats = np.array([[float(c) for c in row] for row in pre])
+    if floats is None:
+        floats = np.array([[float(c) for c in row] for row in pre])
     signs = poly.sign_matrix(pre, floats)
-    base, cutting = [], []
-    for index, column in enumerate(signs):
-        if not any(s < 0 for s in column):
-            base.append(any(s > 0 for s in column))
-        elif not any(s > 0 for s in column):
-            base.append(False)
-        else:
-            base.append(None)
-            cutting.append(index)
+    matrix = np.array(signs)
+    positive, negative = (matrix > 0).any(axis=1), (matrix < 0).any(axis=1)
+    # no vertex below 0: active where some vertex is above (all zero: inactive)
+    base = [None if p and n else bool(p and not n) for p, n in zip(positive.tolist(),
+                                                                   negative.tolist())]
+    cutting = [i for i, b in enumerate(base) if b is None]
     pieces = [(poly, base)]
     for index in cutting:
         nxt = []
@@ -279,9 +301,8 @@ def grade_regions(network, target=None, max_regions: int = MAX_REGIONS,
         for l, (w, bias) in enumerate(grade_layers):
             nxt: list[Region] = []
             for region in regions:
-                pre_m = w * region.features
-                pre = [tuple(row[:-1]) + (row[-1] + b,) for row, b in zip(_rows(pre_m), bias)]
-                cells = _split_layer(region.poly, pre, ("n", k, l), clock, len(nxt))
+                pre, floats = w.pre_activations(region.features, bias)
+                cells = _split_layer(region.poly, pre, ("n", k, l), clock, len(nxt), floats)
                 for poly, pattern in cells:
                     feats = fmpq_mat([list(r) if on else list(zero_row)
                                       for r, on in zip(pre, pattern)])
