@@ -30,7 +30,7 @@ import numpy as np
 
 from flint import arb
 
-from . import lp, smt, vectorised
+from . import lp, smt, taylor, vectorised
 from .anchored import Prover
 from .enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_box, \
     sub_boxes
@@ -323,7 +323,15 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
         for claim in claims:
             hard[claim].append((cell, perms[pi]))
     lo, hi = np.stack(los), np.stack(his)
-    if lp.TIGHT and dim <= lp.MAX_NESTED_DIM and \
+    modelled = taylor.grade_integrals(target, step.previous + step.g, n, perms, lo, hi,
+                                      norms.ps) if lp.TIGHT and dim in (2, 3) else None
+    if modelled:
+        for p, (low, high) in modelled.items():
+            norms.add_integral(p, low, high)
+        rest = [p for p in norms.ps if p not in modelled]
+        if rest:
+            _add_norms(norms, vol, lo, hi, rest)
+    elif lp.TIGHT and dim <= lp.MAX_NESTED_DIM and \
             step.grid ** dim * len(perms) <= MAX_CERTIFIED_PIECES[min(dim, 2)]:
         _add_certified_norms(target, step, norms, vol, perms, lo, hi)
     else:
@@ -420,14 +428,14 @@ def _power_sums(verts: list, one_signed: np.ndarray, decided: np.ndarray,
     return every, safe
 
 
-def _add_norms(norms, vol: Fraction, lo: np.ndarray, hi: np.ndarray) -> None:
+def _add_norms(norms, vol: Fraction, lo: np.ndarray, hi: np.ndarray, ps=None) -> None:
     """`norms.add(vol, lo, hi)` for every piece: integer `p` summed in floats rounded
     outward (`math.fsum` is correctly rounded, then one `nextafter`), others piece by piece."""
     with np.errstate(all="ignore"):
         m = np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(np.abs(lo), np.abs(hi))).ravel()
         big = np.maximum(np.abs(lo), np.abs(hi)).ravel()
         ball_vol = to_ball(vol)
-        for p in norms.ps:
+        for p in norms.ps if ps is None else ps:
             if p.denominator != 1 or not 1 <= p <= 64:
                 for a, b in zip(lo.ravel().tolist(), hi.ravel().tolist()):
                     piece = NormEnclosure([p])

@@ -1,0 +1,506 @@
+"""`L^p` integrals of `e = f - A` on every simplex of a grid, from cubic Taylor models of `f`.
+
+`certify.lp` integrates `|e|^p` one simplex at a time by nested Arb integration (about 10 ms
+a triangle, none in d = 3). This module does a whole grade at once, for an analytic `f`
+in d = 2, 3 and `p = 1, 2`:
+
+*Model.* Each grid cell is cut into `m^d` sub-cells of side `s = h/m` (`m` a power of two;
+the Freudenthal triangulation of the finer grid refines the coarse one). About the
+centre `z` of a sub-cell, `f(z + u) = T(u) + R(u)` with `T = Σ_{|α|<=3} D^α f(z) u^α / α!`
+and `|R| <= r = Σ_{|α|=4} max_B |D^α f| (s/2)^4 / α!` over the sub-cell `B` (Lagrange
+remainder); the derivatives are SymPy's, evaluated in Arb (`_DerivativeProgram`).
+
+*Exact integration.* On a sub-simplex `t` the cubic `q = T - A` has Bernstein coefficients
+`b_γ` (`|γ| = 3`, the blossom of `q` at the vertices of `t`): a fixed rational linear map of
+the Taylor coefficients per permutation (`_bernstein_map`). Then `q` lies between the
+least and largest `b_γ`, `∫_t q = vol(t) mean(b)`, `∫_t |q| <= vol(t) mean|b|` and
+`∫_t q^2 = b^T G b` with the exact Gram matrix `G` of the Bernstein basis.
+
+*Bounds on e.* `∫e ∈ ∫q ± r vol`, `∫e^2 ∈ ∫q^2 ± (2 r ∫|q| + r^2 vol)`. For `p = 1`:
+where `-ε <= e` (`ε = max(0, r - min b)`), `∫e <= ∫|e| <= ∫e + 2ε vol` (likewise `e <= ε`),
+exact for a one-signed `e`; always `|∫e| <= ∫|e| <= min(∫|q| + r vol, sqrt(vol ∫e^2))`.
+Sub-simplex bounds are summed per coarse simplex and intersected with the
+piecewise-constant bounds `lo <= e <= hi` there.
+
+*Rigour.* Floats with error bounds: a quantity is a pair `(mid, rad)` of float arrays with
+the true value in `[mid - rad, mid + rad]`. Inputs are Arb balls (`mid` the nearest
+float, `rad` rounded up plus one ulp of `mid`) and exact rationals (the same). A sum of
+`n` products computed in floating point (any order, BLAS, FMA) errs by at most
+`γ_n Σ|a_i b_i|`, `γ_n = n u / (1 - n u)`, `u = 2^-53` (Higham, *Accuracy and Stability of
+Numerical Algorithms*, §3.1); `_matmul` adds that, and the radii propagated through the
+products, to the radius, and inflates the computed radius (itself a rounded sum of
+nonnegative terms) by the same factor plus an underflow allowance. End points are read
+back as exact rationals (`Fraction(float)`); sums over sub-simplices use `math.fsum`
+(correctly rounded) plus half an ulp. Anything non-finite: the caller falls back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+from flint import arb, fmpq
+
+from .numbers import ball_bounds
+
+#: sub-cells per grade (the derivative programs run once per sub-cell, about 0.1 ms):
+#: cells are split while there are fewer than this; unsplit grids up to MAX_CELLS
+MAX_SUBCELLS = {2: 1024, 3: 512}
+MAX_CELLS = {2: 8192, 3: 4096}
+#: sub-cells per coarse cell edge at most
+MAX_SPLIT = 16
+
+_U = 2.0 ** -53
+_TINY = 2.0 ** -1000          # covers underflow in the radius computations
+
+
+# --------------------------------------------------------------------------- multi-indices
+
+def _indices(dim: int, degree: int) -> list[tuple[int, ...]]:
+    """Multi-indices `α` with `|α| = degree`, in a fixed order."""
+    return [a for a in itertools.product(range(degree + 1), repeat=dim) if sum(a) == degree]
+
+
+@lru_cache(maxsize=None)
+def _taylor_indices(dim: int) -> tuple:
+    return tuple(a for k in range(4) for a in _indices(dim, k))
+
+
+def _factorial(alpha) -> int:
+    return math.prod(math.factorial(a) for a in alpha)
+
+
+# --------------------------------------------------------------------------- derivatives
+
+class _Unsupported(Exception):
+    pass
+
+
+def _arb_function(exprs, symbols):
+    """The SymPy expressions as one function `(arb inputs) -> list of arb`, common
+    subexpressions shared (`sympy.cse`); rationals exact, only analytic operations."""
+    import sympy
+    replacements, reduced = sympy.cse(list(exprs), symbols=sympy.numbered_symbols("_taylor_cse"))
+    funcs = {sympy.sin: "sin", sympy.cos: "cos", sympy.exp: "exp", sympy.sinh: "sinh",
+             sympy.cosh: "cosh", sympy.tan: "tan", sympy.tanh: "tanh"}
+    slots = {s: i for i, s in enumerate(symbols)}
+    for i, (name, _) in enumerate(replacements):
+        slots[name] = len(symbols) + i
+
+    def build(e):
+        if e.is_Symbol:
+            if e not in slots:
+                raise _Unsupported(str(e))
+            index = slots[e]
+            return lambda env: env[index]
+        if e.is_Rational:
+            value = arb(fmpq(int(e.p), int(e.q)))
+            return lambda env: value
+        if e is sympy.pi:
+            return lambda env: arb.pi()
+        if e is sympy.E:
+            return lambda env: arb(1).exp()
+        args = [build(t) for t in e.args]
+        if e.is_Add:
+            def add(env):
+                out = args[0](env)
+                for g in args[1:]:
+                    out = out + g(env)
+                return out
+            return add
+        if e.is_Mul:
+            def mul(env):
+                out = args[0](env)
+                for g in args[1:]:
+                    out = out * g(env)
+                return out
+            return mul
+        if e.is_Pow and e.args[1].is_Integer:
+            base, n = args[0], int(e.args[1])
+            if n >= 0:
+                return lambda env: _power(base(env), n)
+            return lambda env: 1 / _power(base(env), -n)
+        if e.func in funcs:
+            name, u = funcs[e.func], args[0]
+            return lambda env: getattr(u(env), name)()
+        raise _Unsupported(str(e.func))
+
+    steps = [build(expr) for _, expr in replacements]
+    outs = [build(expr) for expr in reduced]
+
+    def run(inputs):
+        env = list(inputs)
+        for step in steps:
+            env.append(step(env))
+        return [out(env) for out in outs]
+    return run
+
+
+def _power(x: arb, n: int) -> arb:
+    """`x^n` (Arb's `**` gives nan for a ball containing 0; repeated products do not)."""
+    if x > 0 or x < 0 or n == 0:
+        return x ** n
+    out = x
+    for _ in range(n - 1):
+        out = out * x
+    if n % 2 == 0:
+        out = out.union(arb(0)) if not out >= 0 else out
+    return out
+
+
+class _DerivativeProgram:
+    """`D^α f / α!` for `|α| <= 3` at a point and `|D^α f| / α!` bounds for `|α| = 4` over a
+    box, in Arb."""
+
+    def __init__(self, target):
+        import sympy
+        dim, xs = target.dim, list(target.symbols)
+        self.low = _taylor_indices(dim)
+        self.high = _indices(dim, 4)
+
+        def derivative(alpha):
+            expr = target.expr
+            for x, a in zip(xs, alpha):
+                if a:
+                    expr = sympy.diff(expr, x, a)
+            return expr / _factorial(alpha)
+        self.point = _arb_function([derivative(a) for a in self.low], xs)
+        self.box = _arb_function([derivative(a) for a in self.high], xs)
+
+
+_PROGRAMS: dict = {}
+
+
+def _program(target):
+    from .lp import _analytic
+    key = (target.expr, target.symbols)
+    if key not in _PROGRAMS:
+        program = None
+        if target.dim in (2, 3) and _analytic(target.expr):
+            try:
+                program = _DerivativeProgram(target)
+            except _Unsupported:
+                program = None
+        _PROGRAMS[key] = program
+    return _PROGRAMS[key]
+
+
+def applies(target) -> bool:
+    return _program(target) is not None
+
+
+# --------------------------------------------------------------------------- float balls
+
+def _to_mid_rad(balls) -> tuple[np.ndarray, np.ndarray]:
+    """Arb balls as (mid, rad) float arrays containing them; non-finite where they are."""
+    mid = np.empty(len(balls))
+    rad = np.empty(len(balls))
+    for i, b in enumerate(balls):
+        if not b.is_finite():
+            mid[i], rad[i] = 0.0, np.inf
+            continue
+        m = float(b.mid())
+        r = float(b.rad())
+        mid[i] = m
+        rad[i] = np.nextafter(r, np.inf) + abs(m) * 2.0 ** -52 + 2.0 ** -1074
+    return mid, rad
+
+
+def _exact_mid_rad(values) -> tuple[np.ndarray, np.ndarray]:
+    """Exact rationals as (nearest float, one ulp of it)."""
+    mid = np.array([float(v) for v in values], dtype=float)
+    rad = np.abs(mid) * 2.0 ** -52 + 2.0 ** -1074
+    return mid, rad
+
+
+def _gamma(n: int) -> float:
+    return n * _U / (1 - n * _U)
+
+
+def _inflate(rad: np.ndarray, n: int) -> np.ndarray:
+    """A radius computed as a rounded sum of `n` nonnegative products, made an upper bound."""
+    return rad * (1 + 2 * _gamma(n + 2)) + _TINY
+
+
+def _matmul(am, ar, bm, br):
+    """`(am ± ar) @ (bm ± br)` as (mid, rad)."""
+    n = am.shape[-1]
+    mid = am @ bm
+    aa, ab = np.abs(am), np.abs(bm)
+    rad = aa @ br + ar @ ab + ar @ br + _gamma(n) * (aa @ ab)
+    return mid, _inflate(rad, 4 * n)
+
+
+def _rowdot(am, ar, bm, br):
+    """Row-wise `Σ_j a_ij b_ij` as (mid, rad)."""
+    n = am.shape[-1]
+    mid = np.sum(am * bm, axis=-1)
+    aa, ab = np.abs(am), np.abs(bm)
+    rad = np.sum(aa * br + ar * ab + ar * br, axis=-1) + _gamma(n + 1) * np.sum(aa * ab, axis=-1)
+    return mid, _inflate(rad, 4 * n + 4)
+
+
+def _down(mid, rad):
+    return np.nextafter(np.nextafter(mid - rad, -np.inf), -np.inf)
+
+
+def _up(mid, rad):
+    return np.nextafter(np.nextafter(mid + rad, np.inf), np.inf)
+
+
+# --------------------------------------------------------------------------- Bernstein maps
+
+def _polar(alpha, args) -> Fraction:
+    """The polar form (symmetric multi-affine, 3 arguments) of the monomial `u^α`,
+    `|α| <= 3`, at the points `args` (exact): the mean over the `|α|`-subsets `S` of the
+    arguments of the symmetric `|α|`-linear form of `u^α` at `S`."""
+    axes = [i for i, a in enumerate(alpha) for _ in range(a)]
+    k = len(axes)
+    total = Fraction(0)
+    count = 0
+    for subset in itertools.combinations(range(3), k):
+        inner = Fraction(0)
+        perms = list(itertools.permutations(subset))
+        for order in perms:
+            term = Fraction(1)
+            for axis, which in zip(axes, order):
+                term *= args[which][axis]
+            inner += term
+        total += inner / len(perms)
+        count += 1
+    return total / count
+
+
+@lru_cache(maxsize=None)
+def _bernstein_map(dim: int, perm: tuple, s: Fraction):
+    """(W, G, vol): `b = c @ W` maps Taylor coefficients about the sub-cell centre to the
+    Bernstein coefficients on its simplex `perm`; `∫_t q^2 = b^T G b`. Exact rationals."""
+    centre = [s / 2] * dim
+    vertex = [Fraction(0)] * dim
+    vertices = [tuple(v - c for v, c in zip(vertex, centre))]
+    for axis in perm:
+        vertex[axis] += s
+        vertices.append(tuple(v - c for v, c in zip(vertex, centre)))
+    gammas = _indices(dim + 1, 3)
+    alphas = _taylor_indices(dim)
+    W = [[_polar(alpha, [vertices[j] for j, g in enumerate(gamma) for _ in range(g)])
+          for gamma in gammas] for alpha in alphas]
+    vol = s ** dim / math.factorial(dim)
+    multinomial = [Fraction(6, _factorial(g)) for g in gammas]
+    G = [[multinomial[i] * multinomial[j] * vol * math.factorial(dim)
+          * _factorial(tuple(a + b for a, b in zip(gi, gj))) / math.factorial(6 + dim)
+          for j, gj in enumerate(gammas)] for i, gi in enumerate(gammas)]
+    return W, G, vol
+
+
+def _exact_matrix(rows):
+    flat = [v for row in rows for v in row]
+    mid, rad = _exact_mid_rad(flat)
+    shape = (len(rows), len(rows[0]))
+    return mid.reshape(shape), rad.reshape(shape)
+
+
+# --------------------------------------------------------------------------- one grade
+
+def split_for(dim: int, n: int) -> int:
+    """Sub-cells per cell edge: the largest power of two within the budget (0: none)."""
+    if n ** dim > MAX_SUBCELLS[dim]:
+        return 1 if n ** dim <= MAX_CELLS[dim] else 0
+    m = 1
+    while 2 * m <= MAX_SPLIT and (2 * m * n) ** dim <= MAX_SUBCELLS[dim]:
+        m *= 2
+    return m
+
+
+def grade_integrals(target, total, n: int, perms: list, lo: np.ndarray, hi: np.ndarray,
+                    ps) -> dict | None:
+    """Bounds `(low, high)` on `∫|e|^p` over [0,1]^d for each `p` in `ps` that is 1 or 2,
+    `e = f - F`, `F` the piecewise-linear function with nodal values `total` on the
+    Freudenthal grid of `n` cells an edge; `lo[pi][cell] <= e <= hi[pi][cell]` on the
+    simplex `(cell, perms[pi])`. None when the target or the grid is out of scope."""
+    program = _program(target)
+    wanted = [p for p in ps if p in (1, 2)]
+    dim = target.dim
+    m = split_for(dim, n)
+    if program is None or not wanted or not m:
+        return None
+    N = n * m
+    s = Fraction(1, N)
+    K, H = len(program.low), len(program.high)
+    cells = list(itertools.product(range(N), repeat=dim))
+    coef_balls, rem_balls = [], []
+    half = arb(0, arb(fmpq(1, 2 * N)))
+    scale = arb(fmpq(1, 2 * N)) ** 4
+    for cell in cells:
+        centre = [arb(fmpq(2 * c + 1, 2 * N)) for c in cell]
+        coef_balls.extend(program.point(centre))
+        box = program.box([c + half for c in centre])
+        rem = arb(0)
+        for b in box:
+            rem += abs(b)
+        rem_balls.append(rem * scale)
+    cm, cr = _to_mid_rad(coef_balls)
+    cm, cr = cm.reshape(len(cells), K), cr.reshape(len(cells), K)
+    remainder = np.array([float(ball_bounds(r)[1]) if r.is_finite() else np.inf
+                          for r in rem_balls])
+    remainder = np.nextafter(remainder, np.inf)
+    if not (np.all(np.isfinite(cm)) and np.all(np.isfinite(cr))
+            and np.all(np.isfinite(remainder))):
+        return None
+    grid = np.array(cells, dtype=np.int64)                  # (cells, dim) sub-cell indices
+    coarse = grid // m
+    local = grid % m
+    perm_index = {tuple(p): i for i, p in enumerate(perms)}
+    alphas = _taylor_indices(dim)
+    linear = [alphas.index(tuple(int(i == j) for i in range(dim))) for j in range(dim)]
+    nodal = _nodal(total)
+    lookup = np.full(dim ** dim, -1, dtype=np.int64)
+    for i, p in enumerate(perms):
+        lookup[sum(a * dim ** j for j, a in enumerate(p))] = i
+    n_coarse = len(perms) * n ** dim
+    sums = {p: (np.zeros(n_coarse), np.zeros(n_coarse)) for p in wanted}
+    counts = np.zeros(n_coarse, dtype=np.int64)
+    for fine in itertools.permutations(range(dim)):
+        W, G, vol = _bernstein_map(dim, fine, s)
+        Wm, Wr = _exact_matrix(W)
+        Gm, Gr = _exact_matrix(G)
+        B = Wm.shape[1]
+        offset = np.zeros(dim, dtype=np.int64)
+        for i, axis in enumerate(fine):
+            offset[axis] = dim - i                      # centroid offset times (d + 1)
+        key = local * (dim + 1) + offset                 # centroid in the coarse cell
+        order = np.argsort(-key, axis=1, kind="stable")
+        codes = order @ (dim ** np.arange(dim))
+        owner = lookup[codes]
+        flat_coarse = np.ravel_multi_index(coarse.T, (n,) * dim)
+        simplex_id = owner * n ** dim + flat_coarse
+        a0m, a0r, gm, gr = _affine_at_centres(nodal, n, N, grid, coarse, order, dim)
+        qm, qr = cm.copy(), cr.copy()
+        qm[:, 0] = cm[:, 0] - a0m
+        qr[:, 0] = cr[:, 0] + a0r + np.abs(qm[:, 0]) * _U
+        for j in range(dim):
+            col = linear[j]
+            qm[:, col] = cm[:, col] - gm[:, j]
+            qr[:, col] = cr[:, col] + gr[:, j] + np.abs(qm[:, col]) * _U
+        bm, br = _matmul(qm, qr, Wm, Wr)
+        v = float(vol)
+        vr = abs(v) * 2.0 ** -52                         # vol as a float: one ulp
+        mean_m, mean_r = _matmul(bm, br, np.full((B, 1), 1.0 / B), np.full((B, 1), 2.0 ** -52 / B))
+        mean_m, mean_r = mean_m[:, 0], mean_r[:, 0]
+        gbm, gbr = _matmul(bm, br, Gm, Gr)
+        sq_m, sq_r = _rowdot(gbm, gbr, bm, br)
+        absb = _up(np.abs(bm), br)
+        abs_m, abs_r = _matmul(absb, np.zeros_like(absb), np.full((B, 1), 1.0 / B),
+                               np.full((B, 1), 2.0 ** -52 / B))
+        absq = _up(abs_m[:, 0], abs_r[:, 0]) * (v + vr)          # ∫|q| <= vol mean|b|
+        absq = _up(absq, 4 * _U * absq)
+        r = remainder
+        bmin = np.min(_down(bm, br), axis=1)
+        bmax = np.max(_up(bm, br), axis=1)
+        e_lo, e_hi = _down(bmin, r), _up(bmax, r)
+        # ∫e = vol mean(b) ± r vol
+        least, most = _down(mean_m, mean_r), _up(mean_m, mean_r)     # mean(b) in between
+        rv = _up(r * (v + vr), _U * r * v)
+        i1_lo = _down(least * v, np.abs(least) * (vr + _U * v) + rv)
+        i1_hi = _up(most * v, np.abs(most) * (vr + _U * v) + rv)
+        # ∫e^2 = ∫q^2 ± (2 r ∫|q| + r^2 vol)
+        cross = _up(2 * r * absq + r * r * (v + vr), 8 * _U * (2 * r * absq + r * r * v))
+        i2_lo = np.maximum(_down(_down(sq_m, sq_r), cross), 0.0)
+        i2_hi = _up(_up(sq_m, sq_r), cross)
+        found = {}
+        if 2 in wanted:
+            found[2] = (i2_lo, i2_hi)
+        if 1 in wanted:
+            low = np.where(i1_lo > 0, i1_lo, np.where(i1_hi < 0, -i1_hi, 0.0))
+            eps_pos = np.maximum(-e_lo, 0.0)             # -ε <= e
+            eps_neg = np.maximum(e_hi, 0.0)              # e <= ε
+            two_v = 2 * (v + vr)
+            candidates = [
+                _up(i1_hi, _up(eps_pos * two_v, 4 * _U * eps_pos * two_v)),
+                _up(-i1_lo, _up(eps_neg * two_v, 4 * _U * eps_neg * two_v)),
+                _up(absq, _up(r * (v + vr), _U * r * v)),
+                _up(np.sqrt(_up(i2_hi * (v + vr), 4 * _U * i2_hi * v)),
+                    4 * _U * np.sqrt(np.abs(i2_hi * v))),
+            ]
+            high = np.minimum.reduce(candidates)
+            found[1] = (low, np.maximum(high, low))
+        for p, (low, high) in found.items():
+            np.add.at(sums[p][0], simplex_id, low)
+            np.add.at(sums[p][1], simplex_id, high)
+        np.add.at(counts, simplex_id, 1)
+    if np.any(counts != m ** dim):
+        raise AssertionError("sub-simplices do not tile the coarse simplices")
+    grow = 1 + 2 * _gamma(m ** dim + 2)
+    lo_flat = np.asarray(lo, dtype=float).reshape(n_coarse)      # floats already: exact
+    hi_flat = np.asarray(hi, dtype=float).reshape(n_coarse)
+    least = np.where((lo_flat <= 0) & (hi_flat >= 0), 0.0,
+                     np.minimum(np.abs(lo_flat), np.abs(hi_flat)))
+    most = np.maximum(np.abs(lo_flat), np.abs(hi_flat))
+    coarse_vol = float(Fraction(1, n ** dim * math.factorial(dim)))
+    out = {}
+    for p in wanted:
+        low = np.maximum(np.nextafter(sums[p][0] / grow, -np.inf), 0.0)
+        high = np.nextafter(sums[p][1] * grow, np.inf)
+        crude_lo = np.maximum(least ** int(p) * coarse_vol * (1 - 16 * _U) - _TINY, 0.0)
+        crude_hi = most ** int(p) * coarse_vol * (1 + 16 * _U) + _TINY
+        low = np.maximum(low, crude_lo)
+        high = np.maximum(np.minimum(high, crude_hi), low)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            return None
+        out[p] = (_sum_down(low), _sum_up(high))
+    return out
+
+
+def _sum_down(values: np.ndarray) -> Fraction:
+    total = math.fsum(values.tolist())          # correctly rounded
+    return max(Fraction(0), Fraction(total) - Fraction(abs(total)) * Fraction(1, 2 ** 52)
+               - Fraction(1, 2 ** 1074))
+
+
+def _sum_up(values: np.ndarray) -> Fraction:
+    total = math.fsum(values.tolist())
+    return Fraction(total) + Fraction(abs(total)) * Fraction(1, 2 ** 52) + Fraction(1, 2 ** 1074)
+
+
+def _affine_at_centres(nodal, n: int, N: int, grid, coarse, order, dim: int):
+    """`A(z)` and `∇A` (mid, rad) at each sub-cell centre `z`, `A` the interpolant on the
+    coarse simplex `(coarse cell, order)`: `A = v_0 + Σ_j (v_{j+1} - v_j) t_{π_j}`,
+    `t = x n - cell` (exact floats: `m` is a power of two). Nodal values are rounded to
+    floats with one ulp; each float operation adds its rounding error to the radius."""
+    vm, vr = nodal
+    rows = np.arange(len(grid))
+    m = N // n
+    t = (2 * grid + 1) / (2 * m) - coarse                  # exact
+    vertex = coarse.copy()
+    index = tuple(vertex.T)
+    value_m, value_r = vm[index], vr[index]
+    prev_m, prev_r = value_m, value_r
+    gm = np.zeros((len(grid), dim))
+    gr = np.zeros((len(grid), dim))
+    for j in range(dim):
+        axis = order[:, j]
+        vertex = vertex.copy()
+        vertex[rows, axis] += 1
+        index = tuple(vertex.T)
+        next_m, next_r = vm[index], vr[index]
+        step_m = next_m - prev_m
+        step_r = next_r + prev_r + np.abs(step_m) * _U
+        gm[rows, axis] = step_m * n
+        gr[rows, axis] = step_r * n + np.abs(step_m * n) * _U
+        term_m = step_m * t[rows, axis]
+        term_r = step_r * np.abs(t[rows, axis]) + np.abs(term_m) * _U
+        value_m, value_r = value_m + term_m, value_r + term_r
+        value_r = value_r + np.abs(value_m) * _U
+        prev_m, prev_r = next_m, next_r
+    return value_m, _inflate(value_r, 4 * dim + 4), gm, _inflate(gr, 4)
+
+
+def _nodal(nodes):
+    """Nodal values (exact rationals) as (mid, rad) float arrays of the grid's shape."""
+    flat = [Fraction(v) for v in np.asarray(nodes, dtype=object).ravel()]
+    mid, rad = _exact_mid_rad(flat)
+    shape = np.asarray(nodes, dtype=object).shape
+    return mid.reshape(shape), rad.reshape(shape)

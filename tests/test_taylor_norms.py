@@ -1,0 +1,148 @@
+"""`L^p` integrals from Taylor models (`certify.taylor`): they contain the exact integrals
+(exact rationals for polynomial targets, high-precision quadrature for transcendental
+ones), are tight, and a slightly wrong value falls outside them."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+import sympy
+
+from certify import taylor
+from certify.construction import build
+from certify.checker import check
+from certify.target import load_target, target_from_expression
+
+from checker_helpers import example
+
+
+def _grid(target, n, shift):
+    """Nodal values `f(node) + shift(node)` (exact) on the grid of `n` cells an edge."""
+    xs = target.symbols
+    nodes = np.empty((n + 1,) * target.dim, dtype=object)
+    for index in itertools.product(range(n + 1), repeat=target.dim):
+        point = [sympy.Rational(i, n) for i in index]
+        value = sympy.nsimplify(target.expr.subs(dict(zip(xs, point))))
+        nodes[index] = Fraction(int(value.p), int(value.q)) + shift(index)
+    return nodes
+
+
+def _simplices(dim, n):
+    for cell in itertools.product(range(n), repeat=dim):
+        for perm in itertools.permutations(range(dim)):
+            vertex = list(cell)
+            vertices = [tuple(vertex)]
+            for axis in perm:
+                vertex[axis] += 1
+                vertices.append(tuple(vertex))
+            yield vertices
+
+
+def _exact_integrals(target, nodes, n):
+    """Exact `∫e` and `∫e^2` over [0,1]^d, `e = f - F` (polynomial `f`), by the simplex
+    moment formula `∫_Δ λ^α = α! / (|α| + d)!` in barycentric coordinates."""
+    dim, xs = target.dim, target.symbols
+    lam = sympy.symbols(f"l1:{dim + 1}")
+    first = second = sympy.Integer(0)
+    for vertices in _simplices(dim, n):
+        points = [[sympy.Rational(c, n) for c in v] for v in vertices]
+        x = [points[0][i] + sum(lam[j] * (points[j + 1][i] - points[0][i]) for j in range(dim))
+             for i in range(dim)]
+        values = [nodes[v] for v in vertices]
+        affine = sympy.Rational(values[0].numerator, values[0].denominator) + sum(
+            lam[j] * sympy.Rational(values[j + 1] - values[0]) for j in range(dim))
+        e = sympy.expand(target.expr.subs(dict(zip(xs, x)), simultaneous=True) - affine)
+        jac = sympy.Rational(1, n ** dim)        # |det| of the edge matrix of a Kuhn simplex
+        for power, acc in ((1, "first"), (2, "second")):
+            poly = sympy.Poly(sympy.expand(e ** power), *lam)
+            total = sum(c * math.prod(math.factorial(a) for a in m)
+                        / sympy.factorial(sum(m) + dim) for m, c in poly.terms())
+            if acc == "first":
+                first += jac * total
+            else:
+                second += jac * total
+    return Fraction(str(first)), Fraction(str(second))
+
+
+def _run(target, nodes, n, ps=(Fraction(1), Fraction(2))):
+    dim = target.dim
+    perms = list(itertools.permutations(range(dim)))
+    shape = (len(perms),) + (n,) * dim
+    lo, hi = np.full(shape, -np.inf), np.full(shape, np.inf)       # no other information
+    return taylor.grade_integrals(target, nodes, n, perms, lo, hi, ps)
+
+
+@pytest.mark.parametrize("expr, n", [("x1**3 - x1*x2**2/2 + x2/3", 4),
+                                     ("x1*x2*x3 + x1**2 - x3**3/2", 2),
+                                     ("x1**4*x2 + x2**2", 4)])     # quartic: a remainder
+def test_polynomial_targets_contain_the_exact_integrals(expr, n):
+    target = target_from_expression(expr)
+    # e = f - F = (f - interpolant) + 1/4 > 0: ∫|e| = ∫e, exactly known
+    nodes = _grid(target, n, lambda index: Fraction(-1, 4))
+    first, second = _exact_integrals(target, nodes, n)
+    found = _run(target, nodes, n)
+    for p, exact in ((1, first), (2, second)):
+        low, high = found[p]
+        assert low <= exact <= high, (p, low, exact, high)
+        assert high <= low * Fraction(10001, 10000)
+        # a slightly wrong enclosure would be caught
+        assert not low <= exact * Fraction(1001, 1000) <= high
+
+
+def test_sign_changing_residual_squares_are_exact_and_absolute_values_bounded():
+    target = target_from_expression("x1**3 - x1*x2**2/2 + x2/3")
+    n = 4
+    nodes = _grid(target, n, lambda index: Fraction((-1) ** sum(index), 50))
+    first, second = _exact_integrals(target, nodes, n)
+    found = _run(target, nodes, n)
+    assert found[2][0] <= second <= found[2][1]
+    assert found[2][1] <= found[2][0] * Fraction(10001, 10000)
+    assert found[1][0] <= found[1][1] and abs(first) <= found[1][1]
+    assert found[1][1] <= found[1][0] * Fraction(105, 100)
+
+
+def test_transcendental_target_contains_the_quadrature():
+    target = target_from_expression("sin(3*x1)*exp(x2)")
+    n = 2
+    f = sympy.lambdify(target.symbols, target.expr, "mpmath")
+    nodes = np.empty((n + 1, n + 1), dtype=object)
+    for i, j in itertools.product(range(n + 1), repeat=2):
+        nodes[i, j] = Fraction(mpmath.nstr(f(mpmath.mpf(i) / n, mpmath.mpf(j) / n), 12)) \
+            - Fraction(1, 10)
+    found = _run(target, nodes, n, ps=(Fraction(2),))
+    total = mpmath.mpf(0)
+    with mpmath.workdps(20):
+        for vertices in _simplices(2, n):
+            (a0, b0), (a1, b1), (a2, b2) = [(mpmath.mpf(u) / n, mpmath.mpf(v) / n)
+                                             for u, v in vertices]
+            v0, v1, v2 = [mpmath.mpf(nodes[v].numerator) / nodes[v].denominator
+                          for v in vertices]
+
+            def e2(s, t):                      # x = P0 + s (P1 - P0) + t (P2 - P1)
+                x, y = a0 + s * (a1 - a0) + t * (a2 - a1), b0 + s * (b1 - b0) + t * (b2 - b1)
+                return (f(x, y) - (v0 + s * (v1 - v0) + t * (v2 - v1))) ** 2
+            total += mpmath.quad(lambda s: mpmath.quad(lambda t: e2(s, t), [0, s]),
+                                 [0, 1]) / n ** 2
+    low, high = found[2]
+    assert float(low) <= float(total) * (1 + 1e-12) and float(total) <= float(high) * (1 + 1e-12)
+    assert high <= low * Fraction(1001, 1000)
+
+
+def test_non_analytic_targets_are_left_to_the_other_enclosures():
+    assert not taylor.applies(target_from_expression("Abs(x1 - x2) + x1"))
+    assert not taylor.applies(target_from_expression("sqrt(x1 + x2 + 1)"))
+    assert taylor.applies(target_from_expression("exp(-x1**2 - x2**2)"))
+
+
+def test_checked_norms_in_three_dimensions_are_tight():
+    target = load_target(example("smooth3d"))      # peaks2d: tests/test_reports.py
+    report = check(target, build(target, 2))
+    for g in report.grades:
+        for r in g.lp:
+            assert r.norm_lower > 0
+            assert r.norm_upper <= Fraction(101, 100) * r.norm_lower, (g.grade, r.p)
