@@ -11,7 +11,9 @@ for no-overshoot,
 `f` is replaced by an affine *model* `L ± δ` on the part: exact (`δ = 0`) for a
 piecewise-linear target, whose kinks are regions too; for any other target the first-order
 Taylor model at the centre of the part's bounding box with a rigorous Arb remainder (or its
-range when the gradient is unbounded), refined by bisection where it cannot decide. An
+range when the gradient is unbounded), refined by bisection where it cannot decide; where
+the margin vanishes at a vertex (a grid node where `e_{k-1}` and `g` both vanish), the
+mean-value form anchored at that vertex decides instead (`_anchored_proves`). An
 affine function's extremes on a polytope are at its vertices, so every decision is a
 comparison of exact rationals at vertices. A vertex (or a point just inside the part, when
 `g` vanishes at the vertex) where the model shows a violation is re-checked at its exact
@@ -35,6 +37,7 @@ from typing import Sequence
 
 from flint import arb, fmpq
 
+from .anchored import _exact_value
 from .lp import p_th_roots
 from .numbers import BALL, ball_bounds, to_ball
 from .polytope import ZERO, Affine, Polytope, abs_power_integrals, ball_evaluate, \
@@ -162,6 +165,52 @@ def _violation_point(poly: Polytope, g: Affine, h: Affine, sign: int, delta: fmp
     return tuple(x + t * (y - x) for x, y in zip(v, c))
 
 
+def _anchored_proves(target, region, poly: Polytope, sign: int, factor, anchor: int) -> bool:
+    """The claim `sign (f - F - factor g) >= 0` on `poly` from the mean-value form anchored
+    at the vertex `v` where it is tightest: `f(x) = f(v) + ∇f(ξ)·(x - v)`, `ξ` in the
+    bounding box `B`, so the margin is at least `m(v) + Σ_i min(a_i (x_i - v_i))` over the
+    enclosure `a` of `sign (∇f(B) - ∇F - factor ∇g)`; that bound is concave in `x`, so its
+    least value on `poly` is at a vertex. Decides pieces whose margin vanishes (to rounding)
+    at a vertex, e.g. a grid node where `e_{k-1}` and `g_k` both vanish, which a model with
+    a constant remainder never does."""
+    if region.f is not None:
+        return False
+    v = [frac(x) for x in poly.vertices[anchor]]
+    lo, hi = poly.bounding_box()
+    try:
+        at_v = target.ball(v)
+        _, grad_box = target.mean_value([frac(x) for x in lo], [frac(x) for x in hi])
+        if not at_v.is_finite() or not all(g.is_finite() for g in grad_box):
+            return False
+    except (ArithmeticError, ValueError, ZeroDivisionError):
+        return False
+    d = poly.dim
+    f_lo, f_hi = ball_bounds(at_v)
+    rest = frac(evaluate(region.previous, poly.vertices[anchor])) + \
+        frac(factor) * frac(evaluate(region.g, poly.vertices[anchor]))
+    margin = f_lo - rest if sign > 0 else rest - f_hi
+    if margin < 0 and f_lo <= rest <= f_hi:      # margin 0 to rounding: f(v) exact? (sin(π))
+        exact = _exact_value(target, tuple(v))
+        if exact is not None:
+            margin = sign * (exact - rest)
+    if margin < 0:
+        return False
+    slopes = []
+    for i, g in enumerate(grad_box):
+        g_lo, g_hi = ball_bounds(g)
+        fixed = frac(region.previous[i]) + frac(factor) * frac(region.g[i])
+        a = (g_lo - fixed, g_hi - fixed) if sign > 0 else (fixed - g_hi, fixed - g_lo)
+        slopes.append(a)
+    for w in poly.vertices:
+        bound = margin
+        for i in range(d):
+            step = frac(w[i]) - v[i]
+            bound += min(slopes[i][0] * step, slopes[i][1] * step)
+        if bound < 0:
+            return False
+    return True
+
+
 def _check_part(target, network, grade, region, part, sign, claim, budget):
     """Prove `claim` on one part (`sign·g >= 0`) of a region, or refute it; bisect where the
     model of `f` is too coarse. Returns `(status, witness, reason)`."""
@@ -189,6 +238,8 @@ def _check_part(target, network, grade, region, part, sign, claim, budget):
                 return REFUTED, witness, None
         if model.delta == 0:          # exact data that the network's weights do not confirm
             status, reason = UNKNOWN, "region data not confirmed by the network's weights"
+            continue
+        if _anchored_proves(target, region, poly, sign, factor, worst):
             continue
         if level >= max_depth:
             status, reason = UNKNOWN, "enclosure of f too wide at the finest piece"
