@@ -274,26 +274,160 @@ def _polar(alpha, args) -> Fraction:
     return total / count
 
 
+def _bernstein_rows(dim: int, vertices) -> list:
+    """`W` with `b = c @ W`: the blossom of each monomial `u^α` (`|α| <= 3`) at the
+    vertices, for each Bernstein index `γ` (`|γ| = 3`)."""
+    gammas = _indices(dim + 1, 3)
+    return [[_polar(alpha, [vertices[j] for j, g in enumerate(gamma) for _ in range(g)])
+             for gamma in gammas] for alpha in _taylor_indices(dim)]
+
+
+def _gram(dim: int, vol: Fraction) -> list:
+    """`G` with `∫_t q^2 = b^T G b` for the cubic Bernstein basis on a simplex of volume
+    `vol`: `∫ B_γ B_γ' = (3!/γ!)(3!/γ'!) vol d! (γ+γ')! / (6+d)!`."""
+    gammas = _indices(dim + 1, 3)
+    multinomial = [Fraction(6, _factorial(g)) for g in gammas]
+    return [[multinomial[i] * multinomial[j] * vol * math.factorial(dim)
+             * _factorial(tuple(a + b for a, b in zip(gi, gj))) / math.factorial(6 + dim)
+             for j, gj in enumerate(gammas)] for i, gi in enumerate(gammas)]
+
+
 @lru_cache(maxsize=None)
 def _bernstein_map(dim: int, perm: tuple, s: Fraction):
     """(W, G, vol): `b = c @ W` maps Taylor coefficients about the sub-cell centre to the
-    Bernstein coefficients on its simplex `perm`; `∫_t q^2 = b^T G b`. Exact rationals."""
+    Bernstein coefficients on its simplex `perm`; `∫_t q^2 = b^T G b`. Exact rationals;
+    the row of `u^α` scales like `s^|α|` (computed once for `s = 1`)."""
+    W, G, vol = _unit_bernstein_map(dim, perm)
+    W = [[w * s ** sum(alpha) for w in row] for alpha, row in zip(_taylor_indices(dim), W)]
+    scale = s ** dim
+    return W, [[g * scale for g in row] for row in G], vol * scale
+
+
+@lru_cache(maxsize=None)
+def _unit_bernstein_map(dim: int, perm: tuple):
+    s = Fraction(1)
     centre = [s / 2] * dim
     vertex = [Fraction(0)] * dim
     vertices = [tuple(v - c for v, c in zip(vertex, centre))]
     for axis in perm:
         vertex[axis] += s
         vertices.append(tuple(v - c for v, c in zip(vertex, centre)))
-    gammas = _indices(dim + 1, 3)
-    alphas = _taylor_indices(dim)
-    W = [[_polar(alpha, [vertices[j] for j, g in enumerate(gamma) for _ in range(g)])
-          for gamma in gammas] for alpha in alphas]
     vol = s ** dim / math.factorial(dim)
-    multinomial = [Fraction(6, _factorial(g)) for g in gammas]
-    G = [[multinomial[i] * multinomial[j] * vol * math.factorial(dim)
-          * _factorial(tuple(a + b for a, b in zip(gi, gj))) / math.factorial(6 + dim)
-          for j, gj in enumerate(gammas)] for i, gi in enumerate(gammas)]
-    return W, G, vol
+    return _bernstein_rows(dim, vertices), _gram(dim, vol), vol
+
+
+def _simplex_bounds(bm, br, vol: Fraction, r, Gm, Gr):
+    """From Bernstein coefficients `b` (mid, rad; last axis) of `q` on simplices of volume
+    `vol` and the remainder bounds `r` (`|e - q| <= r`): `(∫e^2 bounds, ∫|e| bounds)`, each a
+    pair of float arrays (see the module docstring)."""
+    B = bm.shape[-1]
+    v = float(vol)
+    vr = abs(v) * 2.0 ** -52                         # vol as a float: one ulp
+    ones_m, ones_r = np.full((B, 1), 1.0 / B), np.full((B, 1), 2.0 ** -52 / B)
+    mean_m, mean_r = _matmul(bm, br, ones_m, ones_r)
+    mean_m, mean_r = mean_m[..., 0], mean_r[..., 0]
+    gbm, gbr = _matmul(bm, br, Gm, Gr)
+    sq_m, sq_r = _rowdot(gbm, gbr, bm, br)
+    absb = _up(np.abs(bm), br)
+    abs_m, abs_r = _matmul(absb, np.zeros_like(absb), ones_m, ones_r)
+    absq = _up(abs_m[..., 0], abs_r[..., 0]) * (v + vr)          # ∫|q| <= vol mean|b|
+    absq = _up(absq, 4 * _U * absq)
+    bmin = np.min(_down(bm, br), axis=-1)
+    bmax = np.max(_up(bm, br), axis=-1)
+    e_lo, e_hi = _down(bmin, r), _up(bmax, r)
+    # ∫e = vol mean(b) ± r vol
+    least, most = _down(mean_m, mean_r), _up(mean_m, mean_r)     # mean(b) in between
+    rv = _up(r * (v + vr), _U * r * v)
+    i1_lo = _down(least * v, np.abs(least) * (vr + _U * v) + rv)
+    i1_hi = _up(most * v, np.abs(most) * (vr + _U * v) + rv)
+    # ∫e^2 = ∫q^2 ± (2 r ∫|q| + r^2 vol)
+    cross = _up(2 * r * absq + r * r * (v + vr), 8 * _U * (2 * r * absq + r * r * v))
+    i2_lo = np.maximum(_down(_down(sq_m, sq_r), cross), 0.0)
+    i2_hi = _up(_up(sq_m, sq_r), cross)
+    # ∫|e|: |∫e| below; above, the least of four bounds
+    low = np.where(i1_lo > 0, i1_lo, np.where(i1_hi < 0, -i1_hi, 0.0))
+    eps_pos = np.maximum(-e_lo, 0.0)             # -ε <= e
+    eps_neg = np.maximum(e_hi, 0.0)              # e <= ε
+    two_v = 2 * (v + vr)
+    candidates = [
+        _up(i1_hi, _up(eps_pos * two_v, 4 * _U * eps_pos * two_v)),
+        _up(-i1_lo, _up(eps_neg * two_v, 4 * _U * eps_neg * two_v)),
+        _up(absq, rv),
+        _up(np.sqrt(_up(i2_hi * (v + vr), 4 * _U * i2_hi * v)),
+            4 * _U * np.sqrt(np.abs(i2_hi * v))),
+    ]
+    high = np.maximum(np.minimum.reduce(candidates), low)
+    return (i2_lo, i2_hi), (low, high)
+
+
+#: sub-simplices whose `∫|e|` bounds differ by more than this (relative) are cut into
+#: `2^(d REFINE_DEPTH[d])` pieces of the same cubic (no new evaluations of f)
+REFINE_WIDTH, REFINE_DEPTH = 1e-3, {2: 2, 3: 0}   # d = 3: the remainder dominates
+
+
+def _refine_absolute(qm, qr, p1, dim: int, perm: tuple, s: Fraction, remainder):
+    """`∫|e|` bounds on sub-simplices where they are loose (a sign change of `e`), replaced
+    by the sums over the Freudenthal pieces of side `s / 2^REFINE_DEPTH` inside (the
+    Bernstein coefficients of the same cubic `q` there, the same remainder), intersected
+    with the bounds before."""
+    low, high = p1
+    rows = np.flatnonzero(high - low > REFINE_WIDTH * high)
+    if not len(rows) or not REFINE_DEPTH[dim]:
+        return low, high
+    W, G, vol, count = _descendant_maps(dim, perm, s, REFINE_DEPTH[dim])
+    Wm, Wr = _exact_matrix(W)
+    Gm, Gr = _exact_matrix(G)
+    B = Gm.shape[0]
+    bm, br = _matmul(qm[rows], qr[rows], Wm, Wr)
+    bm, br = bm.reshape(len(rows), count, B), br.reshape(len(rows), count, B)
+    _, (child_lo, child_hi) = _simplex_bounds(bm, br, vol, remainder[rows, None], Gm, Gr)
+    grow = 1 + 2 * _gamma(count + 2)            # sums of `count` nonnegative floats
+    sum_lo = np.nextafter(np.sum(child_lo, axis=1) / grow, -np.inf)
+    sum_hi = np.nextafter(np.sum(child_hi, axis=1) * grow, np.inf)
+    low, high = low.copy(), high.copy()
+    low[rows] = np.maximum(low[rows], np.maximum(sum_lo, 0.0))
+    high[rows] = np.maximum(np.minimum(high[rows], sum_hi), low[rows])
+    return low, high
+
+
+@lru_cache(maxsize=None)
+def _descendant_maps(dim: int, perm: tuple, s: Fraction, depth: int):
+    """(W, G, vol, count): the Bernstein maps of the `count = 2^(d depth)` Freudenthal
+    simplices of side `s / 2^depth` inside the simplex `perm` of a sub-cell of side `s`
+    (columns side by side), their common Gram matrix and volume. Exact rationals; the
+    row of `u^α` scales like `s^|α|` (computed once for `s = 1`)."""
+    W, G, vol, count = _unit_descendant_maps(dim, perm, depth)
+    alphas = _taylor_indices(dim)
+    W = [[w * s ** sum(alpha) for w in row] for alpha, row in zip(alphas, W)]
+    scale = s ** dim
+    return W, [[g * scale for g in row] for row in G], vol * scale, count
+
+
+@lru_cache(maxsize=None)
+def _unit_descendant_maps(dim: int, perm: tuple, depth: int):
+    s = Fraction(1)
+    k = 2 ** depth
+    side = s / k
+    centre = [s / 2] * dim
+    blocks = []
+    for corner in itertools.product(range(k), repeat=dim):
+        for sub in itertools.permutations(range(dim)):
+            key = [corner[i] * (dim + 1) for i in range(dim)]
+            for j, axis in enumerate(sub):
+                key[axis] += dim - j                  # centroid times (d + 1) k / s
+            if not all(key[perm[j]] > key[perm[j + 1]] for j in range(dim - 1)):
+                continue
+            vertex = [c * side for c in corner]
+            vertices = [tuple(x - c for x, c in zip(vertex, centre))]
+            for axis in sub:
+                vertex[axis] += side
+                vertices.append(tuple(x - c for x, c in zip(vertex, centre)))
+            blocks.append(_bernstein_rows(dim, vertices))
+    if len(blocks) != k ** dim:
+        raise AssertionError("descendants do not tile the simplex")
+    W = [sum((block[a] for block in blocks), []) for a in range(len(blocks[0]))]
+    vol = side ** dim / math.factorial(dim)
+    return W, _gram(dim, vol), vol, len(blocks)
 
 
 def _exact_matrix(rows):
@@ -386,47 +520,12 @@ def grade_integrals(target, total, n: int, perms: list, lo: np.ndarray, hi: np.n
             qm[:, col] = cm[:, col] - gm[:, j]
             qr[:, col] = cr[:, col] + gr[:, j] + np.abs(qm[:, col]) * _U
         bm, br = _matmul(qm, qr, Wm, Wr)
-        v = float(vol)
-        vr = abs(v) * 2.0 ** -52                         # vol as a float: one ulp
-        mean_m, mean_r = _matmul(bm, br, np.full((B, 1), 1.0 / B), np.full((B, 1), 2.0 ** -52 / B))
-        mean_m, mean_r = mean_m[:, 0], mean_r[:, 0]
-        gbm, gbr = _matmul(bm, br, Gm, Gr)
-        sq_m, sq_r = _rowdot(gbm, gbr, bm, br)
-        absb = _up(np.abs(bm), br)
-        abs_m, abs_r = _matmul(absb, np.zeros_like(absb), np.full((B, 1), 1.0 / B),
-                               np.full((B, 1), 2.0 ** -52 / B))
-        absq = _up(abs_m[:, 0], abs_r[:, 0]) * (v + vr)          # ∫|q| <= vol mean|b|
-        absq = _up(absq, 4 * _U * absq)
-        r = remainder
-        bmin = np.min(_down(bm, br), axis=1)
-        bmax = np.max(_up(bm, br), axis=1)
-        e_lo, e_hi = _down(bmin, r), _up(bmax, r)
-        # ∫e = vol mean(b) ± r vol
-        least, most = _down(mean_m, mean_r), _up(mean_m, mean_r)     # mean(b) in between
-        rv = _up(r * (v + vr), _U * r * v)
-        i1_lo = _down(least * v, np.abs(least) * (vr + _U * v) + rv)
-        i1_hi = _up(most * v, np.abs(most) * (vr + _U * v) + rv)
-        # ∫e^2 = ∫q^2 ± (2 r ∫|q| + r^2 vol)
-        cross = _up(2 * r * absq + r * r * (v + vr), 8 * _U * (2 * r * absq + r * r * v))
-        i2_lo = np.maximum(_down(_down(sq_m, sq_r), cross), 0.0)
-        i2_hi = _up(_up(sq_m, sq_r), cross)
+        i2, p1 = _simplex_bounds(bm, br, vol, remainder, Gm, Gr)
         found = {}
         if 2 in wanted:
-            found[2] = (i2_lo, i2_hi)
+            found[2] = i2
         if 1 in wanted:
-            low = np.where(i1_lo > 0, i1_lo, np.where(i1_hi < 0, -i1_hi, 0.0))
-            eps_pos = np.maximum(-e_lo, 0.0)             # -ε <= e
-            eps_neg = np.maximum(e_hi, 0.0)              # e <= ε
-            two_v = 2 * (v + vr)
-            candidates = [
-                _up(i1_hi, _up(eps_pos * two_v, 4 * _U * eps_pos * two_v)),
-                _up(-i1_lo, _up(eps_neg * two_v, 4 * _U * eps_neg * two_v)),
-                _up(absq, _up(r * (v + vr), _U * r * v)),
-                _up(np.sqrt(_up(i2_hi * (v + vr), 4 * _U * i2_hi * v)),
-                    4 * _U * np.sqrt(np.abs(i2_hi * v))),
-            ]
-            high = np.minimum.reduce(candidates)
-            found[1] = (low, np.maximum(high, low))
+            found[1] = _refine_absolute(qm, qr, p1, dim, fine, s, remainder)
         for p, (low, high) in found.items():
             np.add.at(sums[p][0], simplex_id, low)
             np.add.at(sums[p][1], simplex_id, high)
