@@ -323,8 +323,13 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
         for claim in claims:
             hard[claim].append((cell, perms[pi]))
     lo, hi = np.stack(los), np.stack(his)
-    modelled = taylor.grade_integrals(target, step.previous + step.g, n, perms, lo, hi,
-                                      norms.ps) if lp.TIGHT and dim in (2, 3) else None
+    modelled = None
+    if lp.TIGHT and dim in (2, 3):
+        try:
+            modelled = taylor.grade_integrals(target, step.previous + step.g, n, perms, lo, hi,
+                                              norms.ps)
+        except (ArithmeticError, ValueError, ZeroDivisionError):
+            modelled = None         # the enclosures below stand
     if modelled:
         for p, (low, high) in modelled.items():
             norms.add_integral(p, low, high)
