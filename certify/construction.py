@@ -36,8 +36,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import anchored_grid, vectorised
 from . import surplus as surplus_rule
-from . import vectorised
 from .anchored import Prover
 from .enclosure import simplex_residual_bounds, sub_boxes
 from .errors import UsageError
@@ -170,9 +170,18 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
                 for node, (lo, hi) in bounds.items()}
     if params.scheme == "balanced":
         return balanced, bounds
-    prover = Prover(target, h)
-    prover.remember(boxes)
-    return surplus_rule.coefficients(prover, values, balanced, skip, COEFFICIENT_BITS), bounds
+    grid = anchored_grid.Grid(target, values.shape[0] - 1)
+    if grid.applies and Fraction(h) == Fraction(1, grid.n):
+        prove = grid.proves
+    else:                    # the Arb prover, simplex by simplex (the checker does the same)
+        prover = Prover(target, h, grid.vertices)
+        prover.remember(boxes)
+
+        def prove(simplices, signs, nodal):
+            return [prover.proves(s, nodal, sign) for s, sign in zip(simplices, signs)]
+    residuals = surplus_rule.arb_residuals(grid.vertices, values)
+    c = surplus_rule.coefficients(prove, values, residuals, balanced, skip, COEFFICIENT_BITS)
+    return c, bounds
 
 
 def build_levels(target, grades: int, params: Parameters = Parameters(),

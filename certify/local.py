@@ -30,7 +30,7 @@ import numpy as np
 
 from flint import arb
 
-from . import lp, smt, taylor, vectorised
+from . import anchored_grid, lp, smt, taylor, vectorised
 from .anchored import Prover
 from .enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_box, \
     sub_boxes
@@ -230,22 +230,35 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
 
 
 def _anchored_pass(prover, step: GridStep, hard: dict) -> None:
-    """Drop from `hard` the simplices the vertex-anchored proof (`certify.anchored`) decides:
-    no overshoot (which implies (G1)) with `F_k`, else (G1) with `F_{k-1} + g_k/2`. The
-    (G2) safe sums stay as the scan left them (a lower bound either way)."""
-    total = half = None
+    """Drop from `hard` the simplices the vertex-anchored proof (`certify.anchored_grid`, all
+    at once) decides: no overshoot (which implies (G1)) with `F_k`, else (G1) with
+    `F_{k-1} + g_k/2`. The (G2) safe sums stay as the scan left them (a lower bound either
+    way)."""
+    asked = [s for s in hard[NO_OVERSHOOT]]
+    signs = [_sign([step.g[v] for v in simplex_vertices(s)]) for s in asked]
+    if not any(signs):
+        return
+    grid = anchored_grid.Grid(prover.target, step.grid, prover.vertices)
+    if grid.applies:
+        def prove(simplices, sgns, values):
+            return grid.proves(simplices, sgns, values)
+    else:
+        def prove(simplices, sgns, values):
+            return [prover.proves(s, values, g) for s, g in zip(simplices, sgns)]
+    total, half = step.previous + step.g, step.previous + step.g / 2
     solved = {NO_OVERSHOOT: set(), MONOTONE: set()}
-    for simplex in hard[NO_OVERSHOOT]:
-        sign = _sign([step.g[v] for v in simplex_vertices(simplex)])
-        if not sign:
-            continue
-        if total is None:
-            total, half = step.previous + step.g, step.previous + step.g / 2
-        if prover.proves(simplex, total, sign):
+    for simplex, ok in zip(asked, prove(asked, signs, total)):
+        if ok:
             solved[NO_OVERSHOOT].add(simplex)
             solved[MONOTONE].add(simplex)
-        elif simplex in hard[MONOTONE] and prover.proves(simplex, half, sign):
-            solved[MONOTONE].add(simplex)
+    monotone = set(hard[MONOTONE])
+    rest = [(s, g) for s, g in zip(asked, signs)
+            if g and s in monotone and s not in solved[MONOTONE]]
+    if rest:
+        for (simplex, _), ok in zip(rest, prove([s for s, _ in rest], [g for _, g in rest],
+                                                half)):
+            if ok:
+                solved[MONOTONE].add(simplex)
     for claim in (NO_OVERSHOOT, MONOTONE):
         hard[claim] = [s for s in hard[claim] if s not in solved[claim]]
 

@@ -4,8 +4,9 @@ Level `ℓ` starts from the hierarchical surplus `s_z = r_ℓ(z)` at every node 
 the node, rounded toward zero to a multiple of 2^-48): with every surplus kept, the level
 would add the nodal interpolant of `r_ℓ`, second order where `r_ℓ` is smooth. A
 coefficient is kept only as far as no overshoot — `g = Σ c_z φ_z` between 0 and `r_ℓ` —
-is *proved* on every simplex of its star by `certify.anchored.Prover`, the same proof the
-checker runs from the weights; no overshoot implies (G1), and with Lemma 2 the (G2)
+is *proved* on every simplex of its star by the vertex-anchored proof (`certify.anchored_grid`,
+or `certify.anchored` where that does not apply), the same proof the checker runs from the
+weights; no overshoot implies (G1), and with Lemma 2 the (G2)
 decrease. Where a proof fails, the offending coefficients shrink toward the balanced value
 `b_z` (or toward 0 where `b_z` is 0 or of the other sign; never past it), halving the
 excess, and are re-proved, to a fixed point. A coefficient between 0 and `b_z` satisfies
@@ -15,10 +16,13 @@ safe without a proof (the checker proves it as it proves the balanced scheme).
 
 from __future__ import annotations
 
+import itertools
 import math
 from fractions import Fraction
 
-from .anchored import Prover, simplex_sign
+import numpy as np
+
+from .anchored import simplex_sign
 from .freudenthal import simplex_vertices, star_simplices
 from .numbers import ball_bounds, to_ball
 
@@ -33,15 +37,37 @@ def toward_zero(value: Fraction, bits: int) -> Fraction:
     return Fraction(rounded if value > 0 else -rounded, scale)
 
 
-def surplus(prover: Prover, point, value: Fraction, bits: int) -> Fraction:
-    """`r(z) = f(z) - F(z)`, rounded toward zero (never past the true value)."""
-    lo, hi = ball_bounds(prover.vertices.ball(point) - to_ball(value))
-    if lo > 0:
-        return toward_zero(lo, bits)
-    if hi < 0:
-        return toward_zero(hi, bits)
-    exact = prover.vertices.exact(point)
-    return toward_zero(exact - value, bits) if exact is not None else Fraction(0)
+def surpluses(residuals, shape, bits: int) -> dict:
+    """`{node: r(z)}` from float intervals of `f(z) - F(z)` (flattened over the grid),
+    rounded toward zero past the enclosure (0 where it contains 0)."""
+    lo, hi = residuals
+    out = {}
+    for node, a, b in zip(itertools.product(*(range(m) for m in shape)), lo.tolist(),
+                          hi.tolist()):
+        if a > 0:
+            out[node] = toward_zero(Fraction(a), bits)
+        elif b < 0:
+            out[node] = toward_zero(Fraction(b), bits)
+        else:
+            out[node] = Fraction(0)
+    return out
+
+
+def arb_residuals(vertices, values) -> tuple:
+    """`residuals` for `coefficients` from Arb balls (where `anchored_grid` does not
+    apply): exact rational bounds of `f(z) - F(z)`, exact where `f(z)` is known exactly."""
+    n = values.shape[0] - 1
+    lo, hi = [], []
+    for node in itertools.product(range(n + 1), repeat=values.ndim):
+        point = tuple(Fraction(i, n) for i in node)
+        a, b = ball_bounds(vertices.ball(point) - to_ball(values[node]))
+        if a <= 0 <= b:
+            exact = vertices.exact(point)
+            if exact is not None:
+                a = b = exact - values[node]
+        lo.append(a)
+        hi.append(b)
+    return np.array(lo, dtype=object), np.array(hi, dtype=object)
 
 
 def _safe(c: Fraction, b: Fraction) -> bool:
@@ -49,27 +75,34 @@ def _safe(c: Fraction, b: Fraction) -> bool:
     return c == 0 or (b != 0 and (c > 0) == (b > 0) and abs(c) <= abs(b))
 
 
-def coefficients(prover: Prover, values, balanced: dict, skip: set, bits: int) -> dict:
+def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int) -> dict:
     """`{node: c_z}` of one level (see the module docstring).
 
-    `values`: nodal values of `F` on the level grid; `balanced`: `{node: b_z}`; nodes in
-    `skip` (adaptivity) get 0.
+    `prove(simplices, signs, nodal)` proves `sign·(f - A_T) >= 0` on each simplex (`A`
+    the interpolant of the nodal array `nodal`), all at once; `values`: nodal values of
+    `F` on the level grid; `residuals`: float intervals of `f - F` at its nodes;
+    `balanced`: `{node: b_z}`; nodes in `skip` (adaptivity) get 0.
     """
-    h = prover.h
     n = values.shape[0] - 1
+    r = surpluses(residuals, values.shape, bits)
     c, goal, fails = {}, {}, {}
     for node, b in balanced.items():
         if node in skip:
             c[node] = goal[node] = Fraction(0)
             continue
-        s = surplus(prover, tuple(Fraction(i) * h for i in node), values[node], bits)
+        s = r[node]
         if b != 0 and ((s > 0) != (b > 0) or abs(s) < abs(b)):
             s = b                      # the surplus is at least the balanced value
         c[node] = s
         goal[node] = b if s != 0 and b != 0 and (b > 0) == (s > 0) else Fraction(0)
     changed = {node for node in c if not _safe(c[node], balanced[node])}
     while changed:
-        simplices = {s for node in changed for s in star_simplices(node, n)}
+        simplices = sorted({s for node in changed for s in star_simplices(node, n)})
+        trial = values.copy()
+        for node, value in c.items():
+            if value:
+                trial[node] = values[node] + value
+        asked, signs, unsafe_of = [], [], []
         bad = set()
         for simplex in simplices:
             vertices = simplex_vertices(simplex)
@@ -77,8 +110,14 @@ def coefficients(prover: Prover, values, balanced: dict, skip: set, bits: int) -
             if not unsafe:
                 continue
             sign = simplex_sign([c[v] for v in vertices])
-            local = {v: values[v] + c[v] for v in vertices}
-            if sign == 0 or not prover.proves(simplex, local, sign):
+            if sign == 0:
+                bad.update(unsafe)
+                continue
+            asked.append(simplex)
+            signs.append(sign)
+            unsafe_of.append(unsafe)
+        for unsafe, ok in zip(unsafe_of, prove(asked, signs, trial) if asked else ()):
+            if not ok:
                 bad.update(unsafe)
         for node in bad:
             fails[node] = fails.get(node, 0) + 1

@@ -1,0 +1,355 @@
+"""The vertex-anchored proof (`certify.anchored`) for many simplices of one grid at once.
+
+`anchored.Prover.proves` decides `sign·(f - A_T) >= 0` on one simplex `T` in Arb, box by
+box. The surplus builder asks this for thousands of simplices per level, and the checker
+asks it again for every simplex of a hat's star, so here the same proof runs on all of
+them together in numpy intervals rounded outward (`certify.vectorised`: one `nextafter`
+per operation, rigorous by IEEE 754 alone). A *work item* is a simplex `T = (cell, π)`
+with one sub-box `B` of its cell (side `h/k`, meeting `T`); per item,
+
+    mean value:  f(m) - A(t_m) - Σ_j |∇_πj f(B) h - D_j| / (2k)      (∩ the naive form)
+    anchored:    ρ(v) + μ · min(0, min_w (h ∇f(B)·(o_w - o_v) - (A(w) - A(v))))
+
+bound `sign·ρ` from below (`ρ = f - A`, `D_j` the nodal differences along the chain of
+`T`, the anchored form only where one vertex `v` of `T` is a corner of `B`, `μ` the
+spread of Lemma P.2). An item whose bound is >= 0 is done; the others split into the
+`2^d` children meeting `T`, down to the same depth and box budget per simplex as the Arb
+prover; a simplex is proved when all its items are. `f(B)`, `f(m)` and `∇f(B)` on the
+first subdivision come from the shared `vectorised.f_data`; on finer ones they are
+computed in Arb only for the boxes asked for, and cached per grid. `ρ(v) = f(v) - A(v)`
+is exact (an interval of one rational) where the target or SymPy gives `f(v)` exactly
+and the Arb ball would straddle 0.
+
+The result for a simplex depends only on the target, the grid and the exact nodal values
+at its vertices, never on which other simplices were asked with it: what the builder
+proved here, the checker proves again from the weights. `Grid.applies` is False when the
+vectorised f data is unavailable (an enclosure failed); callers then use the Arb prover.
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+from flint import arb
+
+from . import vectorised
+from .anchored import BOX_BUDGET, DEPTH, START, Prover, VertexValues
+from .numbers import ball_bounds, to_ball
+from .vectorised import _ball_floats, _dn, _up, nodal_interval
+
+#: a simplex whose float bounds miss 0 by less than this is handed to the Arb prover
+NEAR = 2.0 ** -36
+
+_CACHE: dict = {}
+_CACHE_TARGET: list = [None]
+
+
+def _cache(target) -> dict:
+    """Per-target cache shared by the builder and the checker in one process."""
+    if _CACHE_TARGET[0] is not target:
+        _CACHE.clear()
+        _CACHE_TARGET[0] = target
+    return _CACHE
+
+
+def _meets(sub: np.ndarray, perm) -> np.ndarray:
+    """`enclosure.meets` for rows of sub-box indices (shape (N, d))."""
+    ok = np.ones(len(sub), dtype=bool)
+    level = None
+    for axis in reversed(perm):
+        low = sub[:, axis] if level is None else np.maximum(sub[:, axis], level)
+        ok &= low <= sub[:, axis] + 1
+        level = low
+    return ok
+
+
+def _down(q: Fraction) -> float:
+    """A float <= the rational `q`."""
+    x = float(q)
+    return x if Fraction(x) <= q else float(_dn(x))
+
+
+def _upward(q: Fraction) -> float:
+    """A float >= the rational `q`."""
+    x = float(q)
+    return x if Fraction(x) >= q else float(_up(x))
+
+
+class _BoxData:
+    """f data (float intervals) of sub-boxes of side `1/m`, computed on demand and kept."""
+
+    def __init__(self, target, m: int):
+        self.target, self.m = target, m
+        self.rows: dict = {}
+        self._mids: dict = {}
+        self._sides: dict = {}
+
+    def _mid(self, i: int):
+        """A ball containing `(i + 1/2)/m` (as `vectorised._axis_balls`)."""
+        if i not in self._mids:
+            self._mids[i] = arb(2 * i + 1) / (2 * self.m)
+        return self._mids[i]
+
+    def _side(self, i: int):
+        """A ball containing `[i/m, (i+1)/m]`, kept >= 0 (as `vectorised._axis_balls`)."""
+        if i not in self._sides:
+            ball = (arb(i) / self.m).union(arb(i + 1) / self.m)
+            self._sides[i] = ball if ball >= 0 else ball.nonnegative_part()
+        return self._sides[i]
+
+    def gather(self, index: np.ndarray):
+        """Arrays (fm_lo, fm_hi, fb_lo, fb_hi, g_lo (N,d), g_hi (N,d), ok) for rows of
+        global sub-box indices (shape (N, d))."""
+        keys = [tuple(r) for r in index.tolist()]
+        missing = list({key for key in keys if key not in self.rows})
+        if missing:
+            self._compute(missing)
+        table = np.array([self.rows[key] for key in keys], dtype=float).reshape(len(keys), -1)
+        dim = index.shape[1]
+        return (table[:, 0], table[:, 1], table[:, 2], table[:, 3],
+                table[:, 4:4 + dim], table[:, 4 + dim:4 + 2 * dim], table[:, 4 + 2 * dim] > 0)
+
+    def _compute(self, keys) -> None:
+        dim = len(keys[0])
+        run = self.target.box_balls
+        fm, fb, grads, ok = [], [], [[] for _ in range(dim)], []
+        zero = arb(0)
+        for key in keys:
+            f_mid, f_box, grad = run([self._mid(i) for i in key], [self._side(i) for i in key])
+            fm.append(f_mid)
+            fb.append(f_box)
+            finite = all(g.is_finite() for g in grad)
+            ok.append(finite)
+            for axis in range(dim):
+                grads[axis].append(grad[axis] if finite else zero)
+        fm_lo, fm_hi = _ball_floats(fm)
+        fb_lo, fb_hi = _ball_floats(fb)
+        g = [_ball_floats(col) for col in grads]
+        for i, key in enumerate(keys):
+            good = ok[i] and all(np.isfinite(g[a][0][i]) and np.isfinite(g[a][1][i])
+                                 for a in range(dim))
+            self.rows[key] = ((fm_lo[i], fm_hi[i], fb_lo[i], fb_hi[i])
+                              + tuple(g[a][0][i] if good else 0.0 for a in range(dim))
+                              + tuple(g[a][1][i] if good else 0.0 for a in range(dim))
+                              + (1.0 if good else 0.0,))
+
+
+class Grid:
+    """Anchored proofs on the simplices of the grid with `n` intervals a side."""
+
+    def __init__(self, target, n: int, vertices: VertexValues | None = None):
+        self.target, self.n, self.dim = target, n, target.dim
+        self.k0 = START.get(self.dim, 1)
+        self.depth = DEPTH.get(self.dim, 2)
+        self.vertices = vertices or _cache(target).setdefault("vertices", VertexValues(target))
+        self._prover = None
+        base = vectorised.f_data(target, n * self.k0) if vectorised.applies(self.k0) else None
+        self.applies = base is not None and base.finite
+        self._base = base
+        h = 1.0 / n
+        self._h = (h, h) if Fraction(h) == Fraction(1, n) else (_dn(h), _up(h))
+
+    # ----------------------------------------------------------------- f data
+    def _f_data(self, k: int, index: np.ndarray):
+        if k == self.k0:
+            b = self._base
+            at = tuple(index.T)
+            g_lo = np.stack([b.grad[a][0][at] for a in range(self.dim)], axis=1)
+            g_hi = np.stack([b.grad[a][1][at] for a in range(self.dim)], axis=1)
+            return (b.fm[0][at], b.fm[1][at], b.fb[0][at], b.fb[1][at], g_lo, g_hi,
+                    b.grad_ok[at])
+        key = ("boxes", self.n * k)
+        cache = _cache(self.target)
+        if key not in cache:
+            cache[key] = _BoxData(self.target, self.n * k)
+        return cache[key].gather(index)
+
+    def residuals(self, values: np.ndarray):
+        """Float intervals `(lo, hi)` of `f(z) - values[z]` at every node (flattened), exact
+        where `f(z)` is known exactly and the enclosure would touch 0."""
+        ids = np.arange(values.size)
+        return self._vertex_data(ids, values)[2:]
+
+    def _vertex_data(self, ids: np.ndarray, values: np.ndarray):
+        """Float intervals of `A(v)` and of `ρ(v) = f(v) - A(v)` at the nodes with linear
+        indices `ids`: `ρ` exact (an interval around one rational) where `f(v)` is known
+        exactly and the enclosure would touch 0."""
+        shape = (self.n + 1,) * self.dim
+        cache = _cache(self.target)
+        key = ("f nodes", self.n)
+        if key not in cache:
+            cache[key] = (np.full(shape, np.nan).ravel(), np.full(shape, np.nan).ravel())
+        f_lo, f_hi = cache[key]
+        missing = ids[np.isnan(f_lo[ids])]
+        if len(missing):
+            points = [tuple(Fraction(int(i), self.n) for i in node)
+                      for node in zip(*np.unravel_index(missing, shape))]
+            lo, hi = _ball_floats([self.vertices.ball(p) for p in points])
+            f_lo[missing], f_hi[missing] = lo, hi
+        exact = values.ravel()[ids]
+        a_lo, a_hi = nodal_interval(exact)
+        with np.errstate(all="ignore"):
+            r_lo, r_hi = _dn(f_lo[ids] - a_hi), _up(f_hi[ids] - a_lo)
+        # where the float interval touches 0, the exact value of f(v), else Arb's tighter ball
+        for j in np.nonzero(~((r_lo > 0) | (r_hi < 0)))[0].tolist():
+            node = np.unravel_index(int(ids[j]), shape)
+            point = tuple(Fraction(int(i), self.n) for i in node)
+            f = self.vertices.exact(point)
+            if f is not None:
+                lo = hi = f - exact[j]
+            else:
+                lo, hi = ball_bounds(self.vertices.ball(point) - to_ball(exact[j]))
+            r_lo[j], r_hi[j] = _down(lo), _upward(hi)
+        return a_lo, a_hi, r_lo, r_hi
+
+    # ----------------------------------------------------------------- proofs
+    def proves(self, simplices, signs, values) -> list[bool]:
+        """`[sign·(f - A_T) >= 0 proved on T]` for `T` in `simplices` (`(cell, perm)`),
+        `A` the interpolant of the exact nodal `values` (an array of Fractions of shape
+        `(n+1,)*d`). A sign of 0 is never proved."""
+        out = [False] * len(simplices)
+        groups: dict = {}
+        for i, ((cell, perm), sign) in enumerate(zip(simplices, signs)):
+            if sign:
+                groups.setdefault(tuple(perm), []).append(i)
+        for perm, ids in groups.items():
+            proved, close = self._prove_perm(perm, [simplices[i][0] for i in ids],
+                                             [signs[i] for i in ids], values)
+            for i, ok, retry in zip(ids, proved.tolist(), close.tolist()):
+                # a near miss may be rounding (an exact zero residual): Arb decides it
+                out[i] = ok or (retry and self._arb().proves(simplices[i], values, signs[i]))
+        return out
+
+    def _arb(self) -> Prover:
+        if self._prover is None:
+            self._prover = Prover(self.target, Fraction(1, self.n), self.vertices)
+        return self._prover
+
+    def _prove_perm(self, perm, cells, signs, values) -> np.ndarray:
+        dim, count = self.dim, len(cells)
+        cells = np.asarray(cells, dtype=np.int64).reshape(count, dim)
+        sign = np.asarray(signs, dtype=np.int64)
+        offsets = np.array(vectorised._perm_offsets(perm), dtype=np.int64)     # (d+1, d)
+        vert_nodes = cells[:, None, :] + offsets[None, :, :]                  # (N, d+1, d)
+        # nodal intervals of A and vertex residuals ρ(v), per simplex vertex
+        shape = (self.n + 1,) * dim
+        linear = np.ravel_multi_index(tuple(vert_nodes.reshape(-1, dim).T), shape)
+        ids, back = np.unique(linear, return_inverse=True)
+        a_lo, a_hi, r_lo, r_hi = self._vertex_data(ids, values)
+        a_lo, a_hi = a_lo[back].reshape(count, dim + 1), a_hi[back].reshape(count, dim + 1)
+        rho_lo = r_lo[back].reshape(count, dim + 1)
+        rho_hi = r_hi[back].reshape(count, dim + 1)
+        proved = np.ones(count, dtype=bool)
+        failed = np.zeros(count, dtype=bool)
+        used = np.zeros(count, dtype=np.int64)
+        near = np.zeros(count)          # the worst bound of the last round a simplex ran
+        k = self.k0
+        subs = np.array([s for s in itertools.product(range(k), repeat=dim)],
+                        dtype=np.int64).reshape(-1, dim)
+        subs = subs[_meets(subs, perm)]
+        item_t = np.repeat(np.arange(count), len(subs))
+        item_sub = np.tile(subs, (count, 1))
+        children = np.array(list(itertools.product((0, 1), repeat=dim)), dtype=np.int64)
+        while len(item_t):
+            np.add.at(used, item_t, 1)
+            over = used > BOX_BUDGET
+            failed |= over
+            keep = ~failed[item_t]
+            item_t, item_sub = item_t[keep], item_sub[keep]
+            if not len(item_t):
+                break
+            lower = self._lower(perm, k, cells[item_t], item_sub, sign[item_t],
+                                a_lo[item_t], a_hi[item_t], rho_lo[item_t], rho_hi[item_t])
+            bad = ~(lower >= 0)
+            item_t, item_sub = item_t[bad], item_sub[bad]
+            worst = np.zeros(count)
+            np.minimum.at(worst, item_t, np.where(np.isnan(lower[bad]), -np.inf, lower[bad]))
+            near = np.where(failed, near, worst)
+            if not len(item_t):
+                break
+            if k >= self.k0 * 2 ** self.depth:
+                failed[item_t] = True
+                break
+            k *= 2
+            item_t = np.repeat(item_t, len(children))
+            item_sub = (2 * np.repeat(item_sub, len(children), axis=0)
+                        + np.tile(children, (len(item_sub), 1)))
+            meet = _meets(item_sub, perm)
+            item_t, item_sub = item_t[meet], item_sub[meet]
+        proved &= ~failed
+        return proved, failed & (near >= -NEAR)
+
+    def _lower(self, perm, k, cells, sub, sign, a_lo, a_hi, rho_lo, rho_hi) -> np.ndarray:
+        """Lower bounds of `sign·(f - A)` on each item's box (rigorous; NaN means none)."""
+        dim = self.dim
+        h_lo, h_hi = self._h
+        half = 1.0 / (2 * k)                               # exact: k is a power of two
+        fm_lo, fm_hi, fb_lo, fb_hi, g_lo, g_hi, ok = self._f_data(k, cells * k + sub)
+        with np.errstate(all="ignore"):
+            diffs = [(_dn(a_lo[:, j + 1] - a_hi[:, j]), _up(a_hi[:, j + 1] - a_lo[:, j]))
+                     for j in range(dim)]
+            # A at the box mid-point
+            m_lo, m_hi = a_lo[:, 0], a_hi[:, 0]
+            for j, axis in enumerate(perm):
+                t = (sub[:, axis] + 0.5) / k                # exact, >= 0
+                m_lo = _dn(m_lo + _dn(diffs[j][0] * t))
+                m_hi = _up(m_hi + _up(diffs[j][1] * t))
+            spread = np.zeros(len(sub))
+            term = np.zeros(len(sub))
+            gh = []
+            for axis in range(dim):
+                gl, gu = g_lo[:, axis], g_hi[:, axis]
+                gh.append((_dn(np.minimum(gl * h_lo, gl * h_hi)),
+                           _up(np.maximum(gu * h_lo, gu * h_hi))))
+            for j, axis in enumerate(perm):
+                d_lo, d_hi = diffs[j]
+                spread = _up(spread + _up(np.maximum(np.abs(d_lo), np.abs(d_hi)) * half))
+                e = np.maximum(np.abs(_dn(gh[axis][0] - d_hi)), np.abs(_up(gh[axis][1] - d_lo)))
+                term = _up(term + _up(e * half))
+            lo = _dn(_dn(fb_lo - m_hi) - spread)
+            hi = _up(_up(fb_hi - m_lo) + spread)
+            mv_lo = _dn(_dn(fm_lo - m_hi) - term)
+            mv_hi = _up(_up(fm_hi - m_lo) + term)
+            lo = np.where(ok, np.maximum(lo, mv_lo), lo)
+            hi = np.where(ok, np.minimum(hi, mv_hi), hi)
+            best = np.where(sign > 0, lo, -hi)
+            if k < 2:
+                return best          # every vertex is a corner of the cell: no anchor
+            offsets = vectorised._perm_offsets(perm)
+            for i, o in enumerate(offsets):
+                corner = ok.copy()
+                for axis in range(dim):
+                    corner &= sub[:, axis] == (0 if o[axis] == 0 else k - 1)
+                if not corner.any():
+                    continue
+                idx = np.nonzero(corner)[0]
+                s = sign[idx]
+                worst = np.zeros(len(idx))
+                for w, ow in enumerate(offsets):
+                    if w == i:
+                        continue
+                    d_lo = d_hi = np.zeros(len(idx))
+                    for axis in range(dim):
+                        step = ow[axis] - o[axis]
+                        if step > 0:
+                            d_lo = _dn(d_lo + gh[axis][0][idx])
+                            d_hi = _up(d_hi + gh[axis][1][idx])
+                        elif step < 0:
+                            d_lo = _dn(d_lo - gh[axis][1][idx])
+                            d_hi = _up(d_hi - gh[axis][0][idx])
+                    # minus (A(w) - A(v))
+                    aw_lo, aw_hi = a_lo[idx, w], a_hi[idx, w]
+                    av_lo, av_hi = a_lo[idx, i], a_hi[idx, i]
+                    diff_lo, diff_hi = _dn(aw_lo - av_hi), _up(aw_hi - av_lo)
+                    d_lo, d_hi = _dn(d_lo - diff_hi), _up(d_hi - diff_lo)
+                    worst = np.minimum(worst, np.where(s > 0, d_lo, -d_hi))
+                mu = min(1.0, (1.0 / k) * ((0 in o) + (1 in o)))     # exact: k a power of 2
+                r = np.where(s > 0, rho_lo[idx, i], -rho_hi[idx, i])
+                # exact zeros stay exact (an outward step past 0 would lose ρ(v) = 0)
+                term = np.where(worst == 0, 0.0, _dn(mu * worst))
+                anchored = np.where(term == 0, r, _dn(r + term))
+                best[idx] = np.maximum(best[idx], np.where(np.isnan(anchored), -np.inf,
+                                                           anchored))
+        return best

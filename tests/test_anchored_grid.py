@@ -1,0 +1,84 @@
+"""The vertex-anchored proof on a whole grid at once (certify.anchored_grid) against the
+Arb prover one simplex at a time (certify.anchored): never proves a false claim."""
+
+import itertools
+import os
+from fractions import Fraction as F
+
+import numpy as np
+import pytest
+
+from certify.anchored import Prover
+from certify.anchored_grid import Grid
+from certify.freudenthal import cell_simplices, simplex_vertices
+from certify.target import load_target
+
+ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
+
+
+def _target(path):
+    return load_target(os.path.join(ROOT, path))
+
+
+def _interpolant(target, n, scale):
+    """Nodal values `scale·f(z)` rounded to 2^-40 (a rational approximation)."""
+    shape = (n + 1,) * target.dim
+    values = np.empty(shape, dtype=object)
+    for node in itertools.product(range(n + 1), repeat=target.dim):
+        x = float(target.ball(tuple(F(i, n) for i in node)).mid())
+        values[node] = F(round(scale * x * 2 ** 40), 2 ** 40)
+    return values
+
+
+def _sampled_sign_holds(target, simplex, n, values, sign) -> bool:
+    """Float sampling (a sanity check, never a proof): sign·(f - A) >= -1e-9 on T."""
+    vertices = [np.array(v, dtype=float) / n for v in simplex_vertices(simplex)]
+    vals = [float(values[v]) for v in simplex_vertices(simplex)]
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.ones(len(vertices)), size=200)
+    points = weights @ np.array(vertices)
+    f = target.floats(points)
+    a = weights @ np.array(vals)
+    return bool((sign * (f - a) >= -1e-9).all())
+
+
+@pytest.mark.parametrize("path,n", [("examples/sine.py", 8), ("tests/targets/wave.py", 16),
+                                    ("examples/peaks2d.py", 4), ("examples/smooth3d.py", 2)])
+@pytest.mark.parametrize("scale", [F(1, 2), F(1), F(21, 20)])
+def test_grid_proofs_are_sound_and_match_the_arb_prover(path, n, scale):
+    target = _target(path)
+    values = _interpolant(target, n, float(scale))
+    grid = Grid(target, n)
+    assert grid.applies
+    prover = Prover(target, F(1, n))
+    simplices, signs = [], []
+    for cell in itertools.product(range(n), repeat=target.dim):
+        for simplex in cell_simplices(cell):
+            for sign in (1, -1):
+                simplices.append(simplex)
+                signs.append(sign)
+    got = grid.proves(simplices, signs, values)
+    arb = [prover.proves(s, values, g) for s, g in zip(simplices, signs)]
+    for simplex, sign, ok in zip(simplices, signs, got):
+        if ok:
+            assert _sampled_sign_holds(target, simplex, n, values, sign), (simplex, sign)
+    if scale > 1:       # sign·(f - A)(v) = -sign·f(v)/20 < 0 at such a vertex: never proved
+        for simplex, sign, ok in zip(simplices, signs, got):
+            if any(sign * values[v] > F(1, 100) for v in simplex_vertices(simplex)):
+                assert not ok, (simplex, sign)
+    # the same proof in floats: it agrees with Arb on nearly every simplex
+    agree = sum(a == b for a, b in zip(got, arb))
+    assert agree >= 0.95 * len(got), (agree, len(got))
+
+
+def test_an_exact_zero_residual_is_proved():
+    """sin 2πx interpolated at its zeros and peaks: ρ(v) = 0 exactly at the vertices."""
+    target = _target("examples/sine.py")
+    values = np.array([F(0), F(1), F(0), F(-1), F(0)], dtype=object)
+    grid = Grid(target, 4)
+    simplices = [((i,), (0,)) for i in range(4)]
+    assert grid.proves(simplices, [1, 1, -1, -1], values) == [True] * 4
+    assert grid.proves(simplices, [-1, -1, 1, 1], values) == [False] * 4
+    over = values.copy()
+    over[1] = F(1) + F(1, 2 ** 30)            # A(1/4) above f(1/4) = 1
+    assert grid.proves(simplices[:2], [1, 1], over) == [False, False]
