@@ -160,15 +160,19 @@ def star_bounds(target, values: np.ndarray, h: Fraction, k: int,
 
 
 def level_coefficients(target, values: np.ndarray, h: Fraction, params: Parameters,
-                       k: int) -> tuple[dict, dict]:
-    """`({node: c_z}, star bounds)` of one level under `params.scheme`."""
+                       k: int, start: bool = False) -> tuple[dict, dict]:
+    """`({node: c_z}, star bounds)` of one level under `params.scheme`.
+
+    With `start` (no grade built yet), `surplus` leaves a level alone (all zero) where every
+    balanced coefficient is zero: it starts at the level where `balanced` starts, not on a
+    coarser grid whose interpolant would spend a grade for little (smooth3d's level 0)."""
     boxes = {} if params.scheme == "surplus" else None
     bounds = star_bounds(target, values, h, k, boxes)
     skip = {node for node, (lo, hi) in bounds.items() if max(-lo, hi) <= params.tol} \
         if params.tol else set()
     balanced = {node: Fraction(0) if node in skip else coefficient(lo, hi, params.margin)
                 for node, (lo, hi) in bounds.items()}
-    if params.scheme == "balanced":
+    if params.scheme == "balanced" or (start and not any(balanced.values())):
         return balanced, bounds
     grid = anchored_grid.Grid(target, values.shape[0] - 1)
     if grid.applies and Fraction(h) == Fraction(1, grid.n):
@@ -212,7 +216,8 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         if level:
             values = refine(values, params.ratio)
         h = mesh(level, params.ratio)
-        coefficients, bounds = level_coefficients(target, values, h, params, k)
+        coefficients, bounds = level_coefficients(target, values, h, params, k,
+                                                  start=not records and level < LEVEL_SLACK)
         last_w = max(hi - lo for lo, hi in bounds.values())
         if all(lo == 0 == hi for lo, hi in bounds.values()):
             reason = "residual is zero"
