@@ -106,7 +106,7 @@ class _BoxData:
         missing = list({key for key in keys if key not in self.rows})
         if missing:
             self._compute(missing)
-        table = np.array([self.rows[key] for key in keys], dtype=float).reshape(len(keys), -1)
+        table = np.stack([self.rows[key] for key in keys])
         dim = index.shape[1]
         return (table[:, 0], table[:, 1], table[:, 2], table[:, 3],
                 table[:, 4:4 + dim], table[:, 4 + dim:4 + 2 * dim], table[:, 4 + 2 * dim] > 0)
@@ -124,16 +124,15 @@ class _BoxData:
             ok.append(finite)
             for axis in range(dim):
                 grads[axis].append(grad[axis] if finite else zero)
-        fm_lo, fm_hi = _ball_floats(fm)
-        fb_lo, fb_hi = _ball_floats(fb)
         g = [_ball_floats(col) for col in grads]
-        for i, key in enumerate(keys):
-            good = ok[i] and all(np.isfinite(g[a][0][i]) and np.isfinite(g[a][1][i])
-                                 for a in range(dim))
-            self.rows[key] = ((fm_lo[i], fm_hi[i], fb_lo[i], fb_hi[i])
-                              + tuple(g[a][0][i] if good else 0.0 for a in range(dim))
-                              + tuple(g[a][1][i] if good else 0.0 for a in range(dim))
-                              + (1.0 if good else 0.0,))
+        good = np.array(ok, dtype=bool)
+        for lo, hi in g:
+            good &= np.isfinite(lo) & np.isfinite(hi)
+        table = np.column_stack([*_ball_floats(fm), *_ball_floats(fb)]
+                                + [np.where(good, lo, 0.0) for lo, _ in g]
+                                + [np.where(good, hi, 0.0) for _, hi in g]
+                                + [good.astype(float)])
+        self.rows.update(zip(keys, table))
 
 
 class Grid:
@@ -192,15 +191,16 @@ class Grid:
         a_lo, a_hi = nodal_interval(exact)
         with np.errstate(all="ignore"):
             r_lo, r_hi = _dn(f_lo[ids] - a_hi), _up(f_hi[ids] - a_lo)
-        # where the float interval touches 0, the exact value of f(v), else Arb's tighter ball
+        # where the float interval touches 0, Arb's tighter ball, and where that does too,
+        # the exact value of f(v) if the target or SymPy gives one
         for j in np.nonzero(~((r_lo > 0) | (r_hi < 0)))[0].tolist():
             node = np.unravel_index(int(ids[j]), shape)
             point = tuple(Fraction(int(i), self.n) for i in node)
-            f = self.vertices.exact(point)
-            if f is not None:
-                lo = hi = f - exact[j]
-            else:
-                lo, hi = ball_bounds(self.vertices.ball(point) - to_ball(exact[j]))
+            lo, hi = ball_bounds(self.vertices.ball(point) - to_ball(exact[j]))
+            if lo <= 0 <= hi:
+                f = self.vertices.exact(point)
+                if f is not None:
+                    lo = hi = f - exact[j]
             r_lo[j], r_hi[j] = _down(lo), _upward(hi)
         return a_lo, a_hi, r_lo, r_hi
 
