@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Callable
 
@@ -116,6 +116,7 @@ class LevelRecord:
     skipped: list[int] = field(default_factory=list)   # zero levels before this one
     trivial: str | None = None       # why a grade without hats was emitted
     grade: int = 0
+    final_sup: float | None = None   # last record: the checker's sup bound of the residual
 
 
 def coefficient(lo: Fraction, hi: Fraction, margin: Fraction) -> Fraction:
@@ -184,7 +185,12 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
         def prove(simplices, signs, nodal):
             return [prover.proves(s, nodal, sign) for s, sign in zip(simplices, signs)]
     residuals = surplus_rule.arb_residuals(grid.vertices, values)
-    c = surplus_rule.coefficients(prove, values, residuals, balanced, skip, COEFFICIENT_BITS)
+    n = values.shape[0] - 1
+
+    def simplex_bounds(nodal):      # the checker's simplex bounds, whose max is its sup
+        return vectorised.residual_bounds(target, nodal, n, k) if h == Fraction(1, n) else None
+    c = surplus_rule.coefficients(prove, values, residuals, balanced, skip, COEFFICIENT_BITS,
+                                  simplex_bounds)
     return c, bounds
 
 
@@ -241,11 +247,18 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
                          last_w if last_w is not None else Fraction(0),
                          time.perf_counter() - start, skipped=skipped, trivial=reason))
         skipped, start = [], time.perf_counter()
+    n = values.shape[0] - 1
+    final = vectorised.residual_bounds(target, values, n, k)
+    if final is not None:
+        records[-1].final_sup = max(max(float(-lo.min()), float(hi.max()))
+                                    for lo, hi in final.values())
     return records
 
 
-def network_from_levels(target, records: list[LevelRecord], params: Parameters) -> Network:
-    """Realise each record as one fixed-width grade and record the construction in `meta`."""
+def network_from_levels(target, records: list[LevelRecord], params: Parameters,
+                        fallback: str | None = None) -> Network:
+    """Realise each record as one fixed-width grade and record the construction in `meta`
+    (`fallback`: why the requested scheme's network was not used)."""
     dim = target.dim
     grades = []
     inputs = dim
@@ -262,6 +275,7 @@ def network_from_levels(target, records: list[LevelRecord], params: Parameters) 
         "margin": format_rational(params.margin),
         "tol": format_rational(params.tol),
         "subdivision": params.subdivision or default_subdivision(dim),
+        **({"fallback": fallback} if fallback else {}),
         "levels": [{
             "grade": k, "level": r.level, "mesh": format_rational(r.mesh),
             "skipped": list(r.skipped),
@@ -281,4 +295,15 @@ def build(target, grades: int, ratio: int = DEFAULT_RATIO, margin=DEFAULT_MARGIN
     """The construction's network with `grades` grades for `target`."""
     params = Parameters(ratio, Fraction(margin), subdivision, scheme, Fraction(tol))
     records = build_levels(target, grades, params, progress)
+    if params.scheme == "surplus":
+        # never worse than balanced: where the surplus network would end with a larger
+        # certified sup bound (next to a Hölder cusp, where the enclosure is ruled by f's
+        # range over the cusp's cell), the balanced network is returned, and meta says why
+        plain = replace(params, scheme="balanced")
+        other = build_levels(target, grades, plain)
+        mine, theirs = records[-1].final_sup, other[-1].final_sup
+        if mine is not None and theirs is not None and mine > theirs:
+            return network_from_levels(
+                target, other, plain,
+                fallback=f"surplus ended with certified sup {mine:.6g} > balanced {theirs:.6g}")
     return network_from_levels(target, records, params)

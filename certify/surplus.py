@@ -75,13 +75,26 @@ def _safe(c: Fraction, b: Fraction) -> bool:
     return c == 0 or (b != 0 and (c > 0) == (b > 0) and abs(c) <= abs(b))
 
 
-def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int) -> dict:
+def _with(values, c: dict):
+    """The nodal array `F + Σ c_z φ_z` on the level grid."""
+    out = values.copy()
+    for node, value in c.items():
+        if value:
+            out[node] = values[node] + value
+    return out
+
+
+def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
+                 bounds=None) -> dict:
     """`{node: c_z}` of one level (see the module docstring).
 
     `prove(simplices, signs, nodal)` proves `sign·(f - A_T) >= 0` on each simplex (`A`
     the interpolant of the nodal array `nodal`), all at once; `values`: nodal values of
     `F` on the level grid; `residuals`: float intervals of `f - F` at its nodes;
-    `balanced`: `{node: b_z}`; nodes in `skip` (adaptivity) get 0.
+    `balanced`: `{node: b_z}`; nodes in `skip` (adaptivity) get 0. With `bounds(nodal)`
+    (the checker's simplex bounds of `f - A`, `{perm: (lo, hi)}` over the cells, or None),
+    nodes are also set back to their balanced value until the level's certified sup bound
+    is no larger than the balanced level's (see `_cap`).
     """
     n = values.shape[0] - 1
     r = surpluses(residuals, values.shape, bits)
@@ -95,35 +108,76 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int)
             s = b                      # the surplus is at least the balanced value
         c[node] = s
         goal[node] = b if s != 0 and b != 0 and (b > 0) == (s > 0) else Fraction(0)
-    changed = {node for node in c if not _safe(c[node], balanced[node])}
-    while changed:
-        simplices = sorted({s for node in changed for s in star_simplices(node, n)})
-        trial = values.copy()
-        for node, value in c.items():
-            if value:
-                trial[node] = values[node] + value
-        asked, signs, unsafe_of = [], [], []
-        bad = set()
-        for simplex in simplices:
-            vertices = simplex_vertices(simplex)
-            unsafe = [v for v in vertices if not _safe(c[v], balanced[v])]
-            if not unsafe:
-                continue
-            sign = simplex_sign([c[v] for v in vertices])
-            if sign == 0:
-                bad.update(unsafe)
-                continue
-            asked.append(simplex)
-            signs.append(sign)
-            unsafe_of.append(unsafe)
-        for unsafe, ok in zip(unsafe_of, prove(asked, signs, trial) if asked else ()):
-            if not ok:
-                bad.update(unsafe)
-        for node in bad:
-            fails[node] = fails.get(node, 0) + 1
-            if fails[node] >= SHRINK_STEPS:
-                c[node] = goal[node]
-            else:
-                c[node] = goal[node] + toward_zero((c[node] - goal[node]) / 2, bits)
-        changed = bad
+
+    def settle(changed):
+        """Prove the stars of `changed` nodes, shrinking what fails, to a fixed point."""
+        while changed:
+            simplices = sorted({s for node in changed for s in star_simplices(node, n)})
+            trial = _with(values, c)
+            asked, signs, unsafe_of = [], [], []
+            bad = set()
+            for simplex in simplices:
+                vertices = simplex_vertices(simplex)
+                unsafe = [v for v in vertices if not _safe(c[v], balanced[v])]
+                if not unsafe:
+                    continue
+                sign = simplex_sign([c[v] for v in vertices])
+                if sign == 0:
+                    bad.update(unsafe)
+                    continue
+                asked.append(simplex)
+                signs.append(sign)
+                unsafe_of.append(unsafe)
+            for unsafe, ok in zip(unsafe_of, prove(asked, signs, trial) if asked else ()):
+                if not ok:
+                    bad.update(unsafe)
+            for node in bad:
+                fails[node] = fails.get(node, 0) + 1
+                if fails[node] >= SHRINK_STEPS:
+                    c[node] = goal[node]
+                else:
+                    c[node] = goal[node] + toward_zero((c[node] - goal[node]) / 2, bits)
+            changed = bad
+
+    settle({node for node in c if not _safe(c[node], balanced[node])})
+    if bounds is not None:
+        _cap(c, goal, values, balanced, bounds, settle)
     return c
+
+
+def _cap(c: dict, goal: dict, values, balanced: dict, bounds, settle) -> None:
+    """Never a larger certified sup bound than `balanced` on this level.
+
+    Near a cusp the naive enclosure `f(B) - A(B)` (no mean-value form where `∇f` is
+    unbounded) widens with the slope of `A`, so larger coefficients can give a larger
+    *certified* sup bound although the residual is smaller. `B` = the balanced level's
+    bound (max over simplices, as the checker computes it); while some simplex's bound
+    exceeds `B`, its vertices whose coefficient is not the balanced one are set to it (a
+    simplex with only balanced vertices has its balanced bound, so this ends, at worst at
+    `balanced` itself), and their stars are re-proved (`settle`).
+    """
+    def sup_by_simplex(nodal):
+        out = bounds(nodal)
+        if out is None:
+            return None
+        return {perm: np.maximum(-lo, hi) for perm, (lo, hi) in out.items()}
+
+    reference = sup_by_simplex(_with(values, balanced))
+    if reference is None:
+        return
+    limit = max(float(a.max()) for a in reference.values())
+    while True:
+        current = sup_by_simplex(_with(values, c))
+        if current is None:
+            return
+        revert = set()
+        for perm, sup in current.items():
+            for cell in zip(*np.nonzero(sup > limit)):
+                for v in simplex_vertices((tuple(int(i) for i in cell), perm)):
+                    if c[v] != goal[v]:
+                        revert.add(v)
+        if not revert:
+            return
+        for node in revert:
+            c[node] = goal[node]
+        settle(revert)

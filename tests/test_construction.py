@@ -385,12 +385,13 @@ def _sympy_target(expr_of, name):
 
 
 def test_surplus_is_second_order_on_sine_and_skips_zero_levels(built):
-    """sin 2πx: levels 0 and 1 have no nonzero surplus (the nodes are zeros of f), so grade 1
-    realises level 2; every later grade halves the mesh and quarters the sup error."""
+    """sin 2πx: levels 0 and 1 have no nonzero surplus (the nodes are zeros of f) and level 2
+    no nonzero balanced coefficient (every star touches a zero), so grade 1 realises level 3,
+    where `balanced` starts; every later grade halves the mesh and quarters the sup error."""
     target, network = built["sine"]
     levels = network.meta["levels"]
-    assert levels[0]["level"] == 2 and levels[0]["skipped"] == [0, 1]
-    assert [level["level"] for level in levels] == list(range(2, 2 + len(levels)))
+    assert levels[0]["level"] == 3 and levels[0]["skipped"] == [0, 1, 2]
+    assert [level["level"] for level in levels] == list(range(3, 3 + len(levels)))
     axis = np.linspace(0.0, 1.0, 8193)[:, None]
     err = np.abs(target.floats(axis)[:, None] - np.cumsum(network.outputs_floats(axis), axis=1))
     sup = err.max(axis=0)
