@@ -205,10 +205,12 @@ class Grid:
         return a_lo, a_hi, r_lo, r_hi
 
     # ----------------------------------------------------------------- proofs
-    def proves(self, simplices, signs, values) -> list[bool]:
+    def proves(self, simplices, signs, values, depth: int | None = None) -> list[bool]:
         """`[sign·(f - A_T) >= 0 proved on T]` for `T` in `simplices` (`(cell, perm)`),
         `A` the interpolant of the exact nodal `values` (an array of Fractions of shape
-        `(n+1,)*d`). A sign of 0 is never proved."""
+        `(n+1,)*d`). A sign of 0 is never proved. `depth` (at most the default) halves
+        boxes fewer times: a cheaper, weaker attempt (what it proves, the default proves)."""
+        depth = self.depth if depth is None else min(depth, self.depth)
         out = [False] * len(simplices)
         groups: dict = {}
         for i, ((cell, perm), sign) in enumerate(zip(simplices, signs)):
@@ -216,7 +218,7 @@ class Grid:
                 groups.setdefault(tuple(perm), []).append(i)
         for perm, ids in groups.items():
             proved, close = self._prove_perm(perm, [simplices[i][0] for i in ids],
-                                             [signs[i] for i in ids], values)
+                                             [signs[i] for i in ids], values, depth)
             for i, ok, retry in zip(ids, proved.tolist(), close.tolist()):
                 # a near miss may be rounding (an exact zero residual): Arb decides it
                 out[i] = ok or (retry and self._arb().proves(simplices[i], values, signs[i]))
@@ -227,7 +229,7 @@ class Grid:
             self._prover = Prover(self.target, Fraction(1, self.n), self.vertices)
         return self._prover
 
-    def _prove_perm(self, perm, cells, signs, values) -> np.ndarray:
+    def _prove_perm(self, perm, cells, signs, values, depth: int) -> np.ndarray:
         dim, count = self.dim, len(cells)
         cells = np.asarray(cells, dtype=np.int64).reshape(count, dim)
         sign = np.asarray(signs, dtype=np.int64)
@@ -243,6 +245,7 @@ class Grid:
         rho_hi = r_hi[back].reshape(count, dim + 1)
         proved = np.ones(count, dtype=bool)
         failed = np.zeros(count, dtype=bool)
+        refuted = np.zeros(count, dtype=bool)
         used = np.zeros(count, dtype=np.int64)
         near = np.zeros(count)          # the worst bound of the last round a simplex ran
         k = self.k0
@@ -263,13 +266,18 @@ class Grid:
             lower = self._lower(perm, k, cells[item_t], item_sub, sign[item_t],
                                 a_lo[item_t], a_hi[item_t], rho_lo[item_t], rho_hi[item_t])
             bad = ~(lower >= 0)
+            # a box where the claim certainly fails ends its simplex's proof at once
+            if self._refuted.any():
+                refuted[item_t[self._refuted]] = True
+                failed |= refuted
+                bad &= ~failed[item_t]
             item_t, item_sub = item_t[bad], item_sub[bad]
             worst = np.zeros(count)
             np.minimum.at(worst, item_t, np.where(np.isnan(lower[bad]), -np.inf, lower[bad]))
             near = np.where(failed, near, worst)
             if not len(item_t):
                 break
-            if k >= self.k0 * 2 ** self.depth:
+            if k >= self.k0 * 2 ** depth:
                 failed[item_t] = True
                 break
             k *= 2
@@ -279,7 +287,7 @@ class Grid:
             meet = _meets(item_sub, perm)
             item_t, item_sub = item_t[meet], item_sub[meet]
         proved &= ~failed
-        return proved, failed & (near >= -NEAR)
+        return proved, failed & ~refuted & (near >= -NEAR)
 
     def _lower(self, perm, k, cells, sub, sign, a_lo, a_hi, rho_lo, rho_hi) -> np.ndarray:
         """Lower bounds of `sign·(f - A)` on each item's box (rigorous; NaN means none)."""
@@ -315,6 +323,8 @@ class Grid:
             lo = np.where(ok, np.maximum(lo, mv_lo), lo)
             hi = np.where(ok, np.minimum(hi, mv_hi), hi)
             best = np.where(sign > 0, lo, -hi)
+            # an upper bound of sign·ρ below 0: the claim is false on the whole box
+            self._refuted = np.where(sign > 0, hi, -lo) < 0
             if k < 2:
                 return best          # every vertex is a corner of the cell: no anchor
             offsets = vectorised._perm_offsets(perm)
@@ -345,6 +355,12 @@ class Grid:
                     diff_lo, diff_hi = _dn(aw_lo - av_hi), _up(aw_hi - av_lo)
                     d_lo, d_hi = _dn(d_lo - diff_hi), _up(d_hi - diff_lo)
                     worst = np.minimum(worst, np.where(s > 0, d_lo, -d_hi))
+                    # at x = v + (w - v)/k (in T and in B): sign·ρ(x) <= sign·ρ(v) + (sign·D)/k,
+                    # an upper bound; below 0 the claim is false there (the proof can stop)
+                    step_k = 1.0 / k                                # exact
+                    up_x = np.where(s > 0, _up(rho_hi[idx, i] + _up(d_hi * step_k)),
+                                    _up(-rho_lo[idx, i] + _up(-d_lo * step_k)))
+                    self._refuted[idx] |= up_x < 0
                 mu = min(1.0, (1.0 / k) * ((0 in o) + (1 in o)))     # exact: k a power of 2
                 r = np.where(s > 0, rho_lo[idx, i], -rho_hi[idx, i])
                 # exact zeros stay exact (an outward step past 0 would lose ρ(v) = 0)

@@ -63,6 +63,9 @@ DEFAULT_RATIO = 2
 COEFFICIENT_BITS = 48
 #: levels that may be skipped (all coefficients zero) beyond the requested grades
 LEVEL_SLACK = 4
+#: per dimension, how often the first proof of the whole surpluses may halve boxes (None:
+#: as deep as the checker); a full surplus that a shallow proof misses rarely survives
+FIRST_DEPTH = {2: 0, 3: 0}
 #: no level whose grid has more nodes than this is built (the locality path's limit)
 MAX_LEVEL_NODES = 2_000_000
 
@@ -182,7 +185,7 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
         prover = Prover(target, h, grid.vertices)
         prover.remember(boxes)
 
-        def prove(simplices, signs, nodal):
+        def prove(simplices, signs, nodal, depth=None):
             return [prover.proves(s, nodal, sign) for s, sign in zip(simplices, signs)]
     residuals = surplus_rule.arb_residuals(grid.vertices, values)
     n = values.shape[0] - 1
@@ -190,7 +193,7 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
     def simplex_bounds(nodal):      # the checker's simplex bounds, whose max is its sup
         return vectorised.residual_bounds(target, nodal, n, k) if h == Fraction(1, n) else None
     c = surplus_rule.coefficients(prove, values, residuals, balanced, skip, COEFFICIENT_BITS,
-                                  simplex_bounds)
+                                  simplex_bounds, FIRST_DEPTH.get(target.dim))
     return c, bounds
 
 

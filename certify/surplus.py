@@ -85,11 +85,13 @@ def _with(values, c: dict):
 
 
 def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
-                 bounds=None) -> dict:
+                 bounds=None, first_depth: int | None = None) -> dict:
     """`{node: c_z}` of one level (see the module docstring).
 
-    `prove(simplices, signs, nodal)` proves `sign·(f - A_T) >= 0` on each simplex (`A`
-    the interpolant of the nodal array `nodal`), all at once; `values`: nodal values of
+    `prove(simplices, signs, nodal, depth)` proves `sign·(f - A_T) >= 0` on each simplex
+    (`A` the interpolant of the nodal array `nodal`), all at once, halving boxes at most
+    `depth` times (None: its default; the first round, with every surplus whole, uses
+    `first_depth`: a full surplus is rarely provable where a shallow proof fails); `values`: nodal values of
     `F` on the level grid; `residuals`: float intervals of `f - F` at its nodes;
     `balanced`: `{node: b_z}`; nodes in `skip` (adaptivity) get 0. With `bounds(nodal)`
     (the checker's simplex bounds of `f - A`, `{perm: (lo, hi)}` over the cells, or None),
@@ -109,8 +111,9 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
         c[node] = s
         goal[node] = b if s != 0 and b != 0 and (b > 0) == (s > 0) else Fraction(0)
 
-    def settle(changed):
-        """Prove the stars of `changed` nodes, shrinking what fails, to a fixed point."""
+    def settle(changed, depth=None):
+        """Prove the stars of `changed` nodes, shrinking what fails, to a fixed point; the
+        first round halves boxes at most `depth` times (None: the prover's default)."""
         while changed:
             simplices = sorted({s for node in changed for s in star_simplices(node, n)})
             trial = _with(values, c)
@@ -128,7 +131,8 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
                 asked.append(simplex)
                 signs.append(sign)
                 unsafe_of.append(unsafe)
-            for unsafe, ok in zip(unsafe_of, prove(asked, signs, trial) if asked else ()):
+            for unsafe, ok in zip(unsafe_of,
+                                  prove(asked, signs, trial, depth) if asked else ()):
                 if not ok:
                     bad.update(unsafe)
             for node in bad:
@@ -137,9 +141,9 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
                     c[node] = goal[node]
                 else:
                     c[node] = goal[node] + toward_zero((c[node] - goal[node]) / 2, bits)
-            changed = bad
+            changed, depth = bad, None
 
-    settle({node for node in c if not _safe(c[node], balanced[node])})
+    settle({node for node in c if not _safe(c[node], balanced[node])}, first_depth)
     if bounds is not None:
         _cap(c, goal, values, balanced, bounds, settle)
     return c
