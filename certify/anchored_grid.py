@@ -210,18 +210,35 @@ class Grid:
         `A` the interpolant of the exact nodal `values` (an array of Fractions of shape
         `(n+1,)*d`). A sign of 0 is never proved. `depth` (at most the default) halves
         boxes fewer times: a cheaper, weaker attempt (what it proves, the default proves)."""
-        depth = self.depth if depth is None else min(depth, self.depth)
         out = [False] * len(simplices)
         groups: dict = {}
         for i, ((cell, perm), sign) in enumerate(zip(simplices, signs)):
             if sign:
                 groups.setdefault(tuple(perm), []).append(i)
         for perm, ids in groups.items():
-            proved, close = self._prove_perm(perm, [simplices[i][0] for i in ids],
-                                             [signs[i] for i in ids], values, depth)
-            for i, ok, retry in zip(ids, proved.tolist(), close.tolist()):
-                # a near miss may be rounding (an exact zero residual): Arb decides it
-                out[i] = ok or (retry and self._arb().proves(simplices[i], values, signs[i]))
+            proved = self.proves_cells(perm, np.array([simplices[i][0] for i in ids]),
+                                       np.array([signs[i] for i in ids]), values, depth)
+            for i, ok in zip(ids, proved.tolist()):
+                out[i] = ok
+        return out
+
+    def proves_cells(self, perm, cells: np.ndarray, signs: np.ndarray, values,
+                     depth: int | None = None) -> np.ndarray:
+        """`proves` for the simplices `(cell, perm)`, `cells` of shape (N, d): a bool array."""
+        depth = self.depth if depth is None else min(depth, self.depth)
+        cells = np.asarray(cells, dtype=np.int64).reshape(-1, self.dim)
+        signs = np.asarray(signs, dtype=np.int64).reshape(-1)
+        out = np.zeros(len(cells), dtype=bool)
+        live = np.nonzero(signs != 0)[0]
+        if not len(live):
+            return out
+        proved, close = self._prove_perm(tuple(perm), cells[live], signs[live], values, depth)
+        out[live] = proved
+        for j in np.nonzero(close)[0].tolist():
+            # a near miss may be rounding (an exact zero residual): Arb decides it
+            i = int(live[j])
+            out[i] = self._arb().proves((tuple(int(v) for v in cells[i]), tuple(perm)),
+                                        values, int(signs[i]))
         return out
 
     def _arb(self) -> Prover:

@@ -180,20 +180,24 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
         return balanced, bounds
     grid = anchored_grid.Grid(target, values.shape[0] - 1)
     if grid.applies and Fraction(h) == Fraction(1, grid.n):
-        prove = grid.proves
+        prove, residuals = grid.proves_cells, grid.residuals(values)
     else:                    # the Arb prover, simplex by simplex (the checker does the same)
         prover = Prover(target, h, grid.vertices)
         prover.remember(boxes)
 
-        def prove(simplices, signs, nodal, depth=None):
-            return [prover.proves(s, nodal, sign) for s, sign in zip(simplices, signs)]
-    residuals = surplus_rule.arb_residuals(grid.vertices, values)
+        def prove(perm, cells, signs, nodal, depth=None):
+            return np.array([prover.proves((tuple(int(i) for i in cell), tuple(perm)), nodal,
+                                           int(sign)) for cell, sign in zip(cells, signs)],
+                            dtype=bool)
+        residuals = surplus_rule.arb_residuals(grid.vertices, values)
     n = values.shape[0] - 1
 
     def simplex_bounds(nodal):      # the checker's simplex bounds, whose max is its sup
         return vectorised.residual_bounds(target, nodal, n, k) if h == Fraction(1, n) else None
+    def refine(node):
+        return surplus_rule.arb_residual(grid.vertices, n, node, values[node])
     c = surplus_rule.coefficients(prove, values, residuals, balanced, skip, COEFFICIENT_BITS,
-                                  simplex_bounds, FIRST_DEPTH.get(target.dim))
+                                  simplex_bounds, FIRST_DEPTH.get(target.dim), refine)
     return c, bounds
 
 

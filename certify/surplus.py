@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from .anchored import simplex_sign
-from .freudenthal import simplex_vertices, star_simplices
+from .freudenthal import simplex_vertices
 from .numbers import ball_bounds, to_ball
 
 #: a failing coefficient is halved toward its safe value this many times, then set to it
@@ -37,13 +37,19 @@ def toward_zero(value: Fraction, bits: int) -> Fraction:
     return Fraction(rounded if value > 0 else -rounded, scale)
 
 
-def surpluses(residuals, shape, bits: int) -> dict:
-    """`{node: r(z)}` from float intervals of `f(z) - F(z)` (flattened over the grid),
-    rounded toward zero past the enclosure (0 where it contains 0)."""
+def surpluses(residuals, shape, bits: int, refine=None) -> dict:
+    """`{node: r(z)}` from intervals of `f(z) - F(z)` (flattened over the grid), rounded
+    toward zero past the enclosure (0 where it contains 0). Where the two ends of a float
+    interval round to different multiples of `2^-bits`, `refine(node)` (exact rational
+    bounds, `arb_residual`) decides, so the result does not depend on float rounding."""
     lo, hi = residuals
+    scale = 2 ** bits
     out = {}
     for node, a, b in zip(itertools.product(*(range(m) for m in shape)), lo.tolist(),
                           hi.tolist()):
+        if refine is not None and (a > 0 or b < 0) \
+                and math.floor(abs(a) * scale) != math.floor(abs(b) * scale):
+            a, b = refine(node)
         if a > 0:
             out[node] = toward_zero(Fraction(a), bits)
         elif b < 0:
@@ -53,18 +59,25 @@ def surpluses(residuals, shape, bits: int) -> dict:
     return out
 
 
+def arb_residual(vertices, n: int, node, value: Fraction) -> tuple[Fraction, Fraction]:
+    """Exact rational bounds of `f(z) - value` at the node `z = node/n` from an Arb ball,
+    exact where `f(z)` is known exactly and the ball contains 0."""
+    point = tuple(Fraction(int(i), n) for i in node)
+    a, b = ball_bounds(vertices.ball(point) - to_ball(value))
+    if a <= 0 <= b:
+        exact = vertices.exact(point)
+        if exact is not None:
+            a = b = exact - value
+    return a, b
+
+
 def arb_residuals(vertices, values) -> tuple:
     """`residuals` for `coefficients` from Arb balls (where `anchored_grid` does not
     apply): exact rational bounds of `f(z) - F(z)`, exact where `f(z)` is known exactly."""
     n = values.shape[0] - 1
     lo, hi = [], []
     for node in itertools.product(range(n + 1), repeat=values.ndim):
-        point = tuple(Fraction(i, n) for i in node)
-        a, b = ball_bounds(vertices.ball(point) - to_ball(values[node]))
-        if a <= 0 <= b:
-            exact = vertices.exact(point)
-            if exact is not None:
-                a = b = exact - values[node]
+        a, b = arb_residual(vertices, n, node, values[node])
         lo.append(a)
         hi.append(b)
     return np.array(lo, dtype=object), np.array(hi, dtype=object)
@@ -84,22 +97,33 @@ def _with(values, c: dict):
     return out
 
 
+def _offsets(perm) -> np.ndarray:
+    """Vertex offsets `(d+1, d)` of the simplex `perm` of a cell, along its chain."""
+    vertex, out = [0] * len(perm), [[0] * len(perm)]
+    for axis in perm:
+        vertex[axis] += 1
+        out.append(list(vertex))
+    return np.array(out, dtype=np.int64)
+
+
 def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
-                 bounds=None, first_depth: int | None = None) -> dict:
+                 bounds=None, first_depth: int | None = None, refine=None) -> dict:
     """`{node: c_z}` of one level (see the module docstring).
 
-    `prove(simplices, signs, nodal, depth)` proves `sign·(f - A_T) >= 0` on each simplex
-    (`A` the interpolant of the nodal array `nodal`), all at once, halving boxes at most
-    `depth` times (None: its default; the first round, with every surplus whole, uses
-    `first_depth`: a full surplus is rarely provable where a shallow proof fails); `values`: nodal values of
-    `F` on the level grid; `residuals`: float intervals of `f - F` at its nodes;
-    `balanced`: `{node: b_z}`; nodes in `skip` (adaptivity) get 0. With `bounds(nodal)`
-    (the checker's simplex bounds of `f - A`, `{perm: (lo, hi)}` over the cells, or None),
-    nodes are also set back to their balanced value until the level's certified sup bound
-    is no larger than the balanced level's (see `_cap`).
+    `prove(perm, cells, signs, nodal, depth)` proves `sign·(f - A_T) >= 0` on the simplices
+    `(cell, perm)` (`cells` of shape (N, d); `A` the interpolant of the nodal array `nodal`),
+    all at once, halving boxes at most `depth` times (None: its default; the first round,
+    with every surplus whole, uses `first_depth`: a full surplus is rarely provable where a
+    shallow proof fails), and returns a bool array; `values`: nodal values of `F` on the
+    level grid; `residuals`: float intervals of `f - F` at its nodes; `balanced`:
+    `{node: b_z}`; nodes in `skip` (adaptivity) get 0; `refine`: see `surpluses`. With
+    `bounds(nodal)` (the checker's simplex bounds of `f - A`, `{perm: (lo, hi)}` over the
+    cells, or None), nodes are also set back to their balanced value until the level's
+    certified sup bound is no larger than the balanced level's (see `_cap`).
     """
-    n = values.shape[0] - 1
-    r = surpluses(residuals, values.shape, bits)
+    shape, dim = values.shape, values.ndim
+    n = shape[0] - 1
+    r = surpluses(residuals, shape, bits, refine)
     c, goal, fails = {}, {}, {}
     for node, b in balanced.items():
         if node in skip:
@@ -110,42 +134,64 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
             s = b                      # the surplus is at least the balanced value
         c[node] = s
         goal[node] = b if s != 0 and b != 0 and (b > 0) == (s > 0) else Fraction(0)
+    # per node: unsafe (needs a proof), the sign of c, and F + c (the trial nodal values)
+    unsafe = np.zeros(shape, dtype=bool)
+    sign = np.zeros(shape, dtype=np.int8)
+    trial = values.copy()
+
+    def mark(nodes):
+        for node in nodes:
+            value = c[node]
+            unsafe[node] = not _safe(value, balanced[node])
+            sign[node] = (value > 0) - (value < 0)
+            trial[node] = values[node] + value if value else values[node]
+
+    mark(c)
+    perms = [(perm, _offsets(perm)) for perm in itertools.permutations(range(dim))]
 
     def settle(changed, depth=None):
         """Prove the stars of `changed` nodes, shrinking what fails, to a fixed point; the
         first round halves boxes at most `depth` times (None: the prover's default)."""
         while changed:
-            simplices = sorted({s for node in changed for s in star_simplices(node, n)})
-            trial = _with(values, c)
-            asked, signs, unsafe_of = [], [], []
+            moved = np.array(sorted(changed), dtype=np.int64).reshape(-1, dim)
             bad = set()
-            for simplex in simplices:
-                vertices = simplex_vertices(simplex)
-                unsafe = [v for v in vertices if not _safe(c[v], balanced[v])]
-                if not unsafe:
+            for perm, offsets in perms:
+                near = np.zeros((n,) * dim, dtype=bool)      # cells whose simplex has a moved vertex
+                for off in offsets:
+                    cells = moved - off
+                    inside = np.all((cells >= 0) & (cells < n), axis=1)
+                    near[tuple(cells[inside].T)] = True
+                cells = np.argwhere(near)
+                if not len(cells):
                     continue
-                sign = simplex_sign([c[v] for v in vertices])
-                if sign == 0:
-                    bad.update(unsafe)
-                    continue
-                asked.append(simplex)
-                signs.append(sign)
-                unsafe_of.append(unsafe)
-            for unsafe, ok in zip(unsafe_of,
-                                  prove(asked, signs, trial, depth) if asked else ()):
-                if not ok:
-                    bad.update(unsafe)
+                verts = cells[:, None, :] + offsets[None, :, :]         # (K, d+1, d)
+                at = tuple(np.moveaxis(verts, 2, 0))
+                vu, vs = unsafe[at], sign[at]
+                keep = vu.any(axis=1)                # all vertices safe: Lemma 1, no proof
+                cells, verts, vu, vs = cells[keep], verts[keep], vu[keep], vs[keep]
+                nonzero = (vs != 0).any(axis=1)
+                s = np.where(nonzero & (vs >= 0).all(axis=1), 1,
+                             np.where(nonzero & (vs <= 0).all(axis=1), -1, 0))
+                ok = np.zeros(len(cells), dtype=bool)
+                ask = np.nonzero(s != 0)[0]
+                if len(ask):
+                    ok[ask] = prove(perm, cells[ask], s[ask], trial, depth)
+                failed = ~ok
+                if failed.any():
+                    for v in verts[failed][vu[failed]].tolist():
+                        bad.add(tuple(v))
             for node in bad:
                 fails[node] = fails.get(node, 0) + 1
                 if fails[node] >= SHRINK_STEPS:
                     c[node] = goal[node]
                 else:
                     c[node] = goal[node] + toward_zero((c[node] - goal[node]) / 2, bits)
+            mark(bad)
             changed, depth = bad, None
 
-    settle({node for node in c if not _safe(c[node], balanced[node])}, first_depth)
+    settle({node for node in c if unsafe[node]}, first_depth)
     if bounds is not None:
-        _cap(c, goal, values, balanced, bounds, settle)
+        _cap(c, goal, values, balanced, bounds, lambda nodes: (mark(nodes), settle(nodes)))
     return c
 
 

@@ -465,3 +465,15 @@ def test_build_scheme_and_tol_flags(tmp_path, capsys):
                 "-o", str(tmp_path / "x.json")]) == 2
     assert "tol" in one_error_line(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.json"]
+
+
+def test_surplus_falls_back_to_balanced_where_it_would_end_above_it():
+    """Next to a Hölder cusp in d = 3 the surplus trajectory ends (3 grades) with a larger
+    certified sup bound than `balanced`: the build returns the balanced network and says why."""
+    target = load_target(os.path.join(os.path.dirname(__file__), "targets", "cusp3d.py"))
+    network = build(target, 3)
+    assert network.meta["scheme"] == "balanced" and "fallback" in network.meta
+    assert "surplus ended with certified sup" in network.meta["fallback"]
+    plain = build(target, 3, scheme="balanced")
+    assert network.meta["levels"] == plain.meta["levels"]
+    assert "fallback" not in plain.meta
