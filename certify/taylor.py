@@ -5,10 +5,12 @@ a triangle, none in d = 3). This module does a whole grade at once, for an analy
 in d = 2, 3 and `p = 1, 2`:
 
 *Model.* Each grid cell is cut into `m^d` sub-cells of side `s = h/m` (`m` a power of two;
-the Freudenthal triangulation of the finer grid refines the coarse one). About the
-centre `z` of a sub-cell, `f(z + u) = T(u) + R(u)` with `T = Σ_{|α|<=3} D^α f(z) u^α / α!`
-and `|R| <= r = Σ_{|α|=4} max_B |D^α f| (s/2)^4 / α!` over the sub-cell `B` (Lagrange
-remainder); the derivatives are SymPy's, evaluated in Arb (`_DerivativeProgram`).
+the Freudenthal triangulation of the finer grid refines the coarse one); on fine grids
+`m = 1` and blocks of `k^d` cells share one expansion instead (`split_for`). About the
+centre `z` of a sub-cell (block), `f(z + u) = T(u) + R(u)` with
+`T = Σ_{|α|<=3} D^α f(z) u^α / α!` and `|R| <= r = Σ_{|α|=4} max_B |D^α f| ρ^4 / α!` over
+the sub-cell (block) `B` of half-side `ρ` (Lagrange remainder); the derivatives are
+SymPy's, evaluated in Arb (`_DerivativeProgram`).
 
 *Exact integration.* On a sub-simplex `t` the cubic `q = T - A` has Bernstein coefficients
 `b_γ` (`|γ| = 3`, the blossom of `q` at the vertices of `t`): a fixed rational linear map of
@@ -50,6 +52,8 @@ from .numbers import ball_bounds
 #: cells are split while there are fewer than this; unsplit grids up to MAX_CELLS
 MAX_SUBCELLS = {2: 1024, 3: 512}
 MAX_CELLS = {2: 8192, 3: 4096}
+#: on finer grids, blocks of up to MAX_BLOCK^d cells share one expansion
+MAX_BLOCK = 8
 #: sub-cells per coarse cell edge at most
 MAX_SPLIT = 16
 
@@ -293,21 +297,23 @@ def _gram(dim: int, vol: Fraction) -> list:
 
 
 @lru_cache(maxsize=None)
-def _bernstein_map(dim: int, perm: tuple, s: Fraction):
-    """(W, G, vol): `b = c @ W` maps Taylor coefficients about the sub-cell centre to the
-    Bernstein coefficients on its simplex `perm`; `∫_t q^2 = b^T G b`. Exact rationals;
-    the row of `u^α` scales like `s^|α|` (computed once for `s = 1`)."""
-    W, G, vol = _unit_bernstein_map(dim, perm)
+def _bernstein_map(dim: int, perm: tuple, s: Fraction, corner=None, k: int = 1):
+    """(W, G, vol): `b = c @ W` maps Taylor coefficients about the centre of a block of
+    `k^d` sub-cells of side `s` to the Bernstein coefficients on the simplex `perm` of its
+    sub-cell `corner`; `∫_t q^2 = b^T G b`. Exact rationals; the row of `u^α` scales like
+    `s^|α|` (computed once for `s = 1`)."""
+    corner = tuple(corner) if corner is not None else (0,) * dim
+    W, G, vol = _unit_bernstein_map(dim, perm, corner, k)
     W = [[w * s ** sum(alpha) for w in row] for alpha, row in zip(_taylor_indices(dim), W)]
     scale = s ** dim
     return W, [[g * scale for g in row] for row in G], vol * scale
 
 
 @lru_cache(maxsize=None)
-def _unit_bernstein_map(dim: int, perm: tuple):
+def _unit_bernstein_map(dim: int, perm: tuple, corner: tuple, k: int):
     s = Fraction(1)
-    centre = [s / 2] * dim
-    vertex = [Fraction(0)] * dim
+    centre = [Fraction(k, 2)] * dim
+    vertex = [Fraction(c) for c in corner]
     vertices = [tuple(v - c for v, c in zip(vertex, centre))]
     for axis in perm:
         vertex[axis] += s
@@ -439,14 +445,22 @@ def _exact_matrix(rows):
 
 # --------------------------------------------------------------------------- one grade
 
-def split_for(dim: int, n: int) -> int:
-    """Sub-cells per cell edge: the largest power of two within the budget (0: none)."""
-    if n ** dim > MAX_SUBCELLS[dim]:
-        return 1 if n ** dim <= MAX_CELLS[dim] else 0
-    m = 1
-    while 2 * m <= MAX_SPLIT and (2 * m * n) ** dim <= MAX_SUBCELLS[dim]:
-        m *= 2
-    return m
+def split_for(dim: int, n: int) -> tuple[int, int] | None:
+    """`(m, k)`: cells split into `m^d` sub-cells (`m` the largest power of two within
+    MAX_SUBCELLS), or, on fine grids, `m = 1` and blocks of `k^d` cells sharing one Taylor
+    expansion (`k` the least power of two dividing `n` that keeps MAX_CELLS expansions);
+    None past MAX_BLOCK."""
+    if n ** dim <= MAX_SUBCELLS[dim]:
+        m = 1
+        while 2 * m <= MAX_SPLIT and (2 * m * n) ** dim <= MAX_SUBCELLS[dim]:
+            m *= 2
+        return m, 1
+    k = 1
+    while (n // k) ** dim > MAX_CELLS[dim]:
+        if n % (2 * k) or 2 * k > MAX_BLOCK:
+            return None
+        k *= 2
+    return 1, k
 
 
 def grade_integrals(target, total, n: int, perms: list, lo: np.ndarray, hi: np.ndarray,
@@ -463,18 +477,20 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
     program = _program(target)
     wanted = [p for p in ps if p in (1, 2)]
     dim = target.dim
-    m = split_for(dim, n)
-    if program is None or not wanted or not m:
+    split = split_for(dim, n)
+    if program is None or not wanted or split is None:
         return None
-    N = n * m
+    m, k = split
+    N = n * m                      # Freudenthal grid of the pieces integrated
     s = Fraction(1, N)
+    E = N // k                     # grid of the expansions, side k s
     K, H = len(program.low), len(program.high)
-    cells = list(itertools.product(range(N), repeat=dim))
+    cells = list(itertools.product(range(E), repeat=dim))
     coef_balls, rem_balls = [], []
-    half = arb(0, arb(fmpq(1, 2 * N)))
-    scale = arb(fmpq(1, 2 * N)) ** 4
+    half = arb(0, arb(fmpq(1, 2 * E)))
+    scale = arb(fmpq(1, 2 * E)) ** 4
     for cell in cells:
-        centre = [arb(fmpq(2 * c + 1, 2 * N)) for c in cell]
+        centre = [arb(fmpq(2 * c + 1, 2 * E)) for c in cell]
         coef_balls.extend(program.point(centre))
         box = program.box([c + half for c in centre])
         rem = arb(0)
@@ -489,9 +505,8 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
     if not (np.all(np.isfinite(cm)) and np.all(np.isfinite(cr))
             and np.all(np.isfinite(remainder))):
         return None
-    grid = np.array(cells, dtype=np.int64)                  # (cells, dim) sub-cell indices
-    coarse = grid // m
-    local = grid % m
+    expansion = np.array(cells, dtype=np.int64)             # (cells, dim) expansion indices
+    centre_t = (2 * expansion + 1) * (k / (2 * m))          # centres times n: exact floats
     perm_index = {tuple(p): i for i, p in enumerate(perms)}
     alphas = _taylor_indices(dim)
     linear = [alphas.index(tuple(int(i == j) for i in range(dim))) for j in range(dim)]
@@ -502,11 +517,14 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
     n_coarse = len(perms) * n ** dim
     sums = {p: (np.zeros(n_coarse), np.zeros(n_coarse)) for p in wanted}
     counts = np.zeros(n_coarse, dtype=np.int64)
-    for fine in itertools.permutations(range(dim)):
-        W, G, vol = _bernstein_map(dim, fine, s)
+    for corner, fine in itertools.product(itertools.product(range(k), repeat=dim),
+                                          itertools.permutations(range(dim))):
+        grid = expansion * k + np.array(corner, dtype=np.int64)      # sub-cell indices
+        coarse = grid // m
+        local = grid % m
+        W, G, vol = _bernstein_map(dim, fine, s, corner, k)
         Wm, Wr = _exact_matrix(W)
         Gm, Gr = _exact_matrix(G)
-        B = Wm.shape[1]
         offset = np.zeros(dim, dtype=np.int64)
         for i, axis in enumerate(fine):
             offset[axis] = dim - i                      # centroid offset times (d + 1)
@@ -516,7 +534,7 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
         owner = lookup[codes]
         flat_coarse = np.ravel_multi_index(coarse.T, (n,) * dim)
         simplex_id = owner * n ** dim + flat_coarse
-        a0m, a0r, gm, gr = _affine_at_centres(nodal, n, N, grid, coarse, order, dim)
+        a0m, a0r, gm, gr = _affine_at_centres(nodal, n, centre_t - coarse, coarse, order, dim)
         qm, qr = cm.copy(), cr.copy()
         qm[:, 0] = cm[:, 0] - a0m
         qr[:, 0] = cr[:, 0] + a0r + np.abs(qm[:, 0]) * _U
@@ -530,7 +548,7 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
         if 2 in wanted:
             found[2] = i2
         if 1 in wanted:
-            found[1] = _refine_absolute(qm, qr, p1, dim, fine, s, remainder)
+            found[1] = _refine_absolute(qm, qr, p1, dim, fine, s, remainder) if k == 1 else p1
         for p, (low, high) in found.items():
             np.add.at(sums[p][0], simplex_id, low)
             np.add.at(sums[p][1], simplex_id, high)
@@ -569,21 +587,20 @@ def _sum_up(values: np.ndarray) -> Fraction:
     return Fraction(total) + Fraction(abs(total)) * Fraction(1, 2 ** 52) + Fraction(1, 2 ** 1074)
 
 
-def _affine_at_centres(nodal, n: int, N: int, grid, coarse, order, dim: int):
-    """`A(z)` and `∇A` (mid, rad) at each sub-cell centre `z`, `A` the interpolant on the
-    coarse simplex `(coarse cell, order)`: `A = v_0 + Σ_j (v_{j+1} - v_j) t_{π_j}`,
-    `t = x n - cell` (exact floats: `m` is a power of two). Nodal values are rounded to
-    floats with one ulp; each float operation adds its rounding error to the radius."""
+def _affine_at_centres(nodal, n: int, t, coarse, order, dim: int):
+    """`A(z)` and `∇A` (mid, rad) at each expansion centre `z`, `A` the interpolant on the
+    coarse simplex `(coarse cell, order)` (extended affinely), with `t = z n - cell` given
+    (exact floats: `m`, `k` are powers of two): `A = v_0 + Σ_j (v_{j+1} - v_j) t_{π_j}`.
+    Nodal values are rounded to floats with one ulp; each float operation adds its
+    rounding error to the radius."""
     vm, vr = nodal
-    rows = np.arange(len(grid))
-    m = N // n
-    t = (2 * grid + 1) / (2 * m) - coarse                  # exact
+    rows = np.arange(len(coarse))
     vertex = coarse.copy()
     index = tuple(vertex.T)
     value_m, value_r = vm[index], vr[index]
     prev_m, prev_r = value_m, value_r
-    gm = np.zeros((len(grid), dim))
-    gr = np.zeros((len(grid), dim))
+    gm = np.zeros((len(coarse), dim))
+    gr = np.zeros((len(coarse), dim))
     for j in range(dim):
         axis = order[:, j]
         vertex = vertex.copy()

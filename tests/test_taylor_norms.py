@@ -146,3 +146,22 @@ def test_checked_norms_in_three_dimensions_are_tight():
         for r in g.lp:
             assert r.norm_lower > 0
             assert r.norm_upper <= Fraction(101, 100) * r.norm_lower, (g.grade, r.p)
+
+
+@pytest.mark.parametrize("expr, n", [("x1**3 - x1*x2**2/2 + x2/3", 8),
+                                     ("x1*x2*x3 + x1**2 - x3**3/2", 2),
+                                     ("x1**4*x2 + x2**2", 4)])
+def test_blocks_of_cells_sharing_one_expansion_contain_the_exact_integrals(expr, n,
+                                                                          monkeypatch):
+    target = target_from_expression(expr)
+    monkeypatch.setitem(taylor.MAX_SUBCELLS, target.dim, 1)
+    monkeypatch.setitem(taylor.MAX_CELLS, target.dim, (n // 2) ** target.dim)
+    assert taylor.split_for(target.dim, n) == (1, 2)
+    nodes = _grid(target, n, lambda index: Fraction(-1, 4))
+    first, second = _exact_integrals(target, nodes, n)
+    found = _run(target, nodes, n)
+    for p, exact in ((1, first), (2, second)):
+        low, high = found[p]
+        assert low <= exact <= high, (p, low, exact, high)
+        if sympy.Poly(target.expr, *target.symbols).total_degree() <= 3:    # no remainder
+            assert high <= low * Fraction(1001, 1000)
