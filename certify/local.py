@@ -349,8 +349,8 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
         rest = [p for p in norms.ps if p not in modelled]
         if rest:
             _add_norms(norms, vol, lo, hi, rest)
-    elif lp.TIGHT and dim <= lp.MAX_NESTED_DIM and \
-            step.grid ** dim * len(perms) <= MAX_CERTIFIED_PIECES[min(dim, 2)]:
+    elif lp.TIGHT and dim <= lp.MAX_NESTED_DIM and step.grid ** dim * len(perms) <= \
+            MAX_CERTIFIED_PIECES["pl" if target.kind == "piecewise-linear" else min(dim, 2)]:
         _add_certified_norms(target, step, norms, vol, perms, lo, hi)
     else:
         _add_norms(norms, vol, lo, hi)
@@ -362,7 +362,8 @@ _PIECES = None      # what forked workers need for the certified integrals (inhe
 #: past this many pieces (by dimension) a grade's norms come from the (rigorous, wider)
 #: piecewise-constant bounds: the certified integrals only tighten the report and cost
 #: about 0.5 ms a segment in d = 1 (`lp.interval_power_integral`), 10 ms a simplex in d = 2
-MAX_CERTIFIED_PIECES = {1: 4096, 2: 512}
+#: (nested integration), 0.35 ms a triangle for a piecewise-linear target ("pl", exact)
+MAX_CERTIFIED_PIECES = {1: 4096, 2: 512, "pl": 8192}
 
 
 def _add_certified_norms(target, step: GridStep, norms, vol: Fraction, perms, lo, hi) -> None:
