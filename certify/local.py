@@ -337,7 +337,7 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
             hard[claim].append((cell, perms[pi]))
     lo, hi = np.stack(los), np.stack(his)
     modelled = None
-    if lp.TIGHT and dim in (2, 3):
+    if lp.TIGHT and dim in (1, 2, 3):
         try:
             modelled = taylor.grade_integrals(target, step.previous + step.g, n, perms, lo, hi,
                                               norms.ps)

@@ -50,8 +50,8 @@ from .numbers import ball_bounds
 
 #: sub-cells per grade (the derivative programs run once per sub-cell, about 0.1 ms):
 #: cells are split while there are fewer than this; unsplit grids up to MAX_CELLS
-MAX_SUBCELLS = {2: 1024, 3: 512}
-MAX_CELLS = {2: 8192, 3: 4096}
+MAX_SUBCELLS = {1: 8192, 2: 1024, 3: 512}
+MAX_CELLS = {1: 16384, 2: 8192, 3: 4096}
 #: on finer grids, blocks of up to MAX_BLOCK^d cells share one expansion
 MAX_BLOCK = 8
 #: sub-cells per coarse cell edge at most
@@ -183,7 +183,7 @@ def _program(target):
     key = (target.expr, target.symbols)
     if key not in _PROGRAMS:
         program = None
-        if target.dim in (2, 3) and _analytic(target.expr):
+        if target.dim in (1, 2, 3) and _analytic(target.expr):
             try:
                 program = _DerivativeProgram(target)
             except _Unsupported:
@@ -368,7 +368,7 @@ def _simplex_bounds(bm, br, vol: Fraction, r, Gm, Gr):
 
 #: sub-simplices whose `∫|e|` bounds differ by more than this (relative) are cut into
 #: `2^(d REFINE_DEPTH[d])` pieces of the same cubic (no new evaluations of f)
-REFINE_WIDTH, REFINE_DEPTH = 1e-3, {2: 2, 3: 0}   # d = 3: the remainder dominates
+REFINE_WIDTH, REFINE_DEPTH = 1e-3, {1: 4, 2: 2, 3: 0}   # d = 3: the remainder dominates
 
 
 def _refine_absolute(qm, qr, p1, dim: int, perm: tuple, s: Fraction, remainder):

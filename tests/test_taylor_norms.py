@@ -77,7 +77,8 @@ def _run(target, nodes, n, ps=(Fraction(1), Fraction(2))):
     return taylor.grade_integrals(target, nodes, n, perms, lo, hi, ps)
 
 
-@pytest.mark.parametrize("expr, n", [("x1**3 - x1*x2**2/2 + x2/3", 4),
+@pytest.mark.parametrize("expr, n", [("x1**4 - x1/3", 8),                  # d = 1
+                                     ("x1**3 - x1*x2**2/2 + x2/3", 4),
                                      ("x1*x2*x3 + x1**2 - x3**3/2", 2),
                                      ("x1**4*x2 + x2**2", 4)])     # quartic: a remainder
 def test_polynomial_targets_contain_the_exact_integrals(expr, n):
@@ -131,6 +132,29 @@ def test_transcendental_target_contains_the_quadrature():
     low, high = found[2]
     assert float(low) <= float(total) * (1 + 1e-12) and float(total) <= float(high) * (1 + 1e-12)
     assert high <= low * Fraction(1001, 1000)
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+def test_one_dimensional_norms_are_tight(blocks, monkeypatch):
+    """d = 1, split cells or (past MAX_CELLS, forced here on coarse grids) blocks of cells
+    sharing one expansion: the norms are within 0.1%, and within the enclosures of the Arb
+    path (`certify.lp`). (Forcing blocks also starves the coarse grades of sub-cells: only
+    containment is asserted there.)"""
+    target = load_target(example("sine"))
+    network = build(target, 7)
+    if blocks:
+        monkeypatch.setitem(taylor.MAX_SUBCELLS, 1, 64)
+        monkeypatch.setitem(taylor.MAX_CELLS, 1, 32)
+    report = check(target, network)
+    monkeypatch.setattr(taylor, "_PROGRAMS", {})
+    monkeypatch.setattr(taylor, "applies", lambda target: False)
+    monkeypatch.setattr(taylor, "_program", lambda target: None)
+    reference = check(target, network)                  # certified 1-D integrals of lp
+    for g, ref in zip(report.grades, reference.grades):
+        for r, q in zip(g.lp, ref.lp):
+            if not blocks or g.grade == len(report.grades):     # the grade in blocks
+                assert r.norm_upper <= Fraction(1001, 1000) * r.norm_lower, (g.grade, r.p)
+            assert r.norm_lower <= q.norm_upper and q.norm_lower <= r.norm_upper
 
 
 def test_non_analytic_targets_are_left_to_the_other_enclosures():
