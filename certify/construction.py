@@ -66,6 +66,11 @@ LEVEL_SLACK = 4
 #: per dimension, how often the first proof of the whole surpluses may halve boxes (None:
 #: as deep as the checker); a full surplus that a shallow proof misses rarely survives
 FIRST_DEPTH = {2: 0, 3: 0}
+#: per dimension, the shrink rules (`surplus.SHRINK_RULES`) tried on every level; the one
+#: with the smaller certified sup bound after the level is kept (both in d = 1: runge 10
+#: grades 2.2e-5 -> 7.2e-6, bump 4.6e-6 -> 7.1e-7; elsewhere the first, the second costing
+#: several times the build time in d = 2 for ~20% and nothing in d = 3)
+SHRINK_RULES = {1: surplus_rule.SHRINK_RULES}
 #: no level whose grid has more nodes than this is built (the locality path's limit)
 MAX_LEVEL_NODES = 2_000_000
 
@@ -194,11 +199,23 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
 
     def simplex_bounds(nodal):      # the checker's simplex bounds, whose max is its sup
         return vectorised.residual_bounds(target, nodal, n, k) if h == Fraction(1, n) else None
+
     def refine(node):
         return surplus_rule.arb_residual(grid.vertices, n, node, values[node])
-    c = surplus_rule.coefficients(prove, values, residuals, balanced, skip, COEFFICIENT_BITS,
-                                  simplex_bounds, FIRST_DEPTH.get(target.dim), refine)
-    return c, bounds
+
+    best, best_sup = None, None              # the shrink rule with the smaller sup bound
+    for rule in SHRINK_RULES.get(target.dim, surplus_rule.SHRINK_RULES[:1]):
+        c = surplus_rule.coefficients(prove, values, residuals, balanced, skip,
+                                      COEFFICIENT_BITS, simplex_bounds,
+                                      FIRST_DEPTH.get(target.dim), refine, rule)
+        out = simplex_bounds(surplus_rule._with(values, c))
+        sup = None if out is None else max(max(float(-lo.min()), float(hi.max()))
+                                           for lo, hi in out.values())
+        if best is None or (sup is not None and best_sup is not None and sup < best_sup):
+            best, best_sup = c, sup
+        if sup is None:
+            break
+    return best, bounds
 
 
 def build_levels(target, grades: int, params: Parameters = Parameters(),

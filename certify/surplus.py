@@ -6,10 +6,10 @@ would add the nodal interpolant of `r_ℓ`, second order where `r_ℓ` is smooth
 coefficient is kept only as far as no overshoot — `g = Σ c_z φ_z` between 0 and `r_ℓ` —
 is *proved* on every simplex of its star by the vertex-anchored proof (`certify.anchored_grid`,
 or `certify.anchored` where that does not apply), the same proof the checker runs from the
-weights; no overshoot implies (G1), and with Lemma 2 the (G2)
-decrease. Where a proof fails, the offending coefficients shrink toward the balanced value
-`b_z` (or toward 0 where `b_z` is 0 or of the other sign; never past it), halving the
-excess, and are re-proved, to a fixed point. A coefficient between 0 and `b_z` satisfies
+weights; no overshoot implies (G1), and with Lemma 2 the (G2) decrease. Where a proof
+fails, the offending coefficients shrink toward the balanced value `b_z` (or toward 0 where
+`b_z` is 0 or of the other sign; never past it) by a `SHRINK_RULES` schedule of the excess,
+and are re-proved, to a fixed point. A coefficient between 0 and `b_z` satisfies
 Lemma 1's hypothesis on its whole star, so a simplex whose coefficients are all such is
 safe without a proof (the checker proves it as it proves the balanced scheme).
 """
@@ -26,8 +26,12 @@ from .anchored import simplex_sign
 from .freudenthal import simplex_vertices
 from .numbers import ball_bounds, to_ball
 
-#: a failing coefficient is halved toward its safe value this many times, then set to it
-SHRINK_STEPS = 4
+#: how much of a failing coefficient's excess over its balanced value the n-th retry keeps
+#: (none after the last): halving (quick to settle), or small steps first (keeps more where
+#: a whole surplus barely fails, e.g. where the residual is convex and positive);
+#: `construction` may try both on a level and keep the one with the smaller sup bound
+SHRINK_RULES = ((Fraction(1), Fraction(1, 2), Fraction(1, 4), Fraction(1, 8)),
+                (Fraction(1), Fraction(15, 16), Fraction(7, 8), Fraction(3, 4), Fraction(1, 2)))
 
 
 def toward_zero(value: Fraction, bits: int) -> Fraction:
@@ -107,7 +111,8 @@ def _offsets(perm) -> np.ndarray:
 
 
 def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
-                 bounds=None, first_depth: int | None = None, refine=None) -> dict:
+                 bounds=None, first_depth: int | None = None, refine=None,
+                 rule=SHRINK_RULES[0]) -> dict:
     """`{node: c_z}` of one level (see the module docstring).
 
     `prove(perm, cells, signs, nodal, depth)` proves `sign·(f - A_T) >= 0` on the simplices
@@ -124,7 +129,7 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
     shape, dim = values.shape, values.ndim
     n = shape[0] - 1
     r = surpluses(residuals, shape, bits, refine)
-    c, goal, fails = {}, {}, {}
+    c, goal, fails, excess = {}, {}, {}, {}
     for node, b in balanced.items():
         if node in skip:
             c[node] = goal[node] = Fraction(0)
@@ -182,10 +187,10 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
                         bad.add(tuple(v))
             for node in bad:
                 fails[node] = fails.get(node, 0) + 1
-                if fails[node] >= SHRINK_STEPS:
-                    c[node] = goal[node]
-                else:
-                    c[node] = goal[node] + toward_zero((c[node] - goal[node]) / 2, bits)
+                if node not in excess:
+                    excess[node] = c[node] - goal[node]
+                kept = rule[fails[node]] if fails[node] < len(rule) else 0
+                c[node] = goal[node] + toward_zero(excess[node] * kept, bits)
             mark(bad)
             changed, depth = bad, None
 
