@@ -112,23 +112,11 @@ class _BoxData:
                 table[:, 4:4 + dim], table[:, 4 + dim:4 + 2 * dim], table[:, 4 + 2 * dim] > 0)
 
     def _compute(self, keys) -> None:
-        dim = len(keys[0])
-        run = self.target.box_balls
-        fm, fb, grads, ok = [], [], [[] for _ in range(dim)], []
-        zero = arb(0)
-        for key in keys:
-            f_mid, f_box, grad = run([self._mid(i) for i in key], [self._side(i) for i in key])
-            fm.append(f_mid)
-            fb.append(f_box)
-            finite = all(g.is_finite() for g in grad)
-            ok.append(finite)
-            for axis in range(dim):
-                grads[axis].append(grad[axis] if finite else zero)
-        g = [_ball_floats(col) for col in grads]
-        good = np.array(ok, dtype=bool)
+        fm, fb, g, ok = vectorised.box_rows(self.target, keys, self._mid, self._side)
+        good = ok.copy()
         for lo, hi in g:
             good &= np.isfinite(lo) & np.isfinite(hi)
-        table = np.column_stack([*_ball_floats(fm), *_ball_floats(fb)]
+        table = np.column_stack([*fm, *fb]
                                 + [np.where(good, lo, 0.0) for lo, _ in g]
                                 + [np.where(good, hi, 0.0) for _, hi in g]
                                 + [good.astype(float)])

@@ -56,6 +56,7 @@ from contextlib import contextmanager
 from fractions import Fraction
 
 import numpy as np
+from flint import arb
 
 from .enclosure import meets
 from .intervals import IntervalArray
@@ -156,7 +157,6 @@ def _axis_balls(m: int):
     """Per index `i < m`: Arb balls of the mid-point `(i + 1/2)/m` and of the side
     `[i/m, (i+1)/m]` (kept >= 0, as `Target._balls` does: coordinates are >= 0 on the cube).
     Each ball contains the exact rational point or interval (Arb rounds outward)."""
-    from flint import arb
     ends = [arb(i) / m for i in range(m + 1)]
     mids = [arb(2 * i + 1) / (2 * m) for i in range(m)]
     sides = [ends[i].union(ends[i + 1]) for i in range(m)]
@@ -231,13 +231,19 @@ def _axis_interval(index: np.ndarray, m: int, offset: int):
 
 def _rows_arb(target, m: int, indices):
     """f data in Arb for the given sub-box indices (the fallback of `rows`)."""
-    dim = target.dim
     mids, sides = _axis_balls(m)
+    return box_rows(target, indices, mids.__getitem__, sides.__getitem__)
+
+
+def box_rows(target, indices, mid, side):
+    """f data (float intervals, gradient usable flags) in Arb for the sub-boxes with these
+    indices, `mid(i)` / `side(i)` the balls of the mid-point / side of index `i` on an axis."""
+    dim = target.dim
     fm, fb, grads, ok = [], [], [[] for _ in range(dim)], []
-    zero = type(mids[0])(0)
+    zero = arb(0)
     run = target.box_balls
     for index in indices:
-        f_mid, f_box, grad = run([mids[i] for i in index], [sides[i] for i in index])
+        f_mid, f_box, grad = run([mid(i) for i in index], [side(i) for i in index])
         fm.append(f_mid)
         fb.append(f_box)
         finite = all(g.is_finite() for g in grad)
