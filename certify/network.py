@@ -21,23 +21,8 @@ import numpy as np
 from .errors import NetworkError
 from .fileio import atomic_write_text
 from .limits import MAX_FILE_BYTES, MAX_GRADES, MAX_NESTING, MAX_NUMBER_CHARS
-from .numbers import EXACT, Context, format_rational, parse_rational
+from .numbers import EXACT, FMPQ, Context, format_rational, parse_rational
 from .realize import Layer
-
-class _FmpqContext:
-    """Just enough of a number context for `Grade.converted`: python-flint rationals."""
-
-    name = "fmpq"
-
-    @staticmethod
-    def convert(q):
-        from flint import fmpq
-        if type(q) is not Fraction:
-            q = Fraction(q)
-        return fmpq(q.numerator, q.denominator)
-
-
-_FMPQ = _FmpqContext()
 
 FORMAT = "mgdl-relu/1"
 MAX_MAGNITUDE = Fraction(10) ** 300     # weights: float range, as sampling needs
@@ -103,30 +88,17 @@ class Grade:
     def forward(self, ctx: Context, inputs: Sequence[Any]) -> tuple[list[Any], Any]:
         """Features `Φ_k` and output `g_k` for the given input features, in context `ctx`."""
         layers, readout, bias = self.converted(ctx)
+        relu = ctx.relu
         values = list(inputs)
-        for layer in layers:
-            values = [ctx.relu(ctx.dot(ws, (values[j] for j in cols), b))
-                      for cols, ws, b in layer]
-        return values, ctx.dot(readout, values, bias)
-
-    def forward_fmpq(self, inputs: list) -> tuple[list, Any]:
-        """`forward` in python-flint rationals (`fmpq`): exact like `Fraction`, some ten
-        times faster; used by `Network.exact_outputs` for witnesses and sup bounds."""
-        layers, readout, bias = self.converted(_FMPQ)
-        zero = _FMPQ.convert(0)
-        values = inputs
-        for layer in layers:
+        for layer in layers:          # `ctx.dot` over the sparse rows, inlined: the hot loop
             out = []
             for cols, ws, b in layer:
                 total = b
                 for w, j in zip(ws, cols):
-                    total += w * values[j]
-                out.append(total if total > 0 else zero)
+                    total = total + w * values[j]
+                out.append(relu(total))
             values = out
-        total = bias
-        for w, v in zip(readout, values):
-            total += w * v
-        return values, total
+        return values, ctx.dot(readout, values, bias)
 
     def forward_floats(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised float features and outputs; `inputs` has shape (m, width_in)."""
@@ -167,10 +139,10 @@ class Network:
 
     def exact_outputs(self, x: Sequence[Fraction], upto: int | None = None) -> list[Fraction]:
         """Exact grade outputs at a rational point (the first `upto` grades if given)."""
-        values = [_FMPQ.convert(v) for v in x]
+        values = [FMPQ.convert(v) for v in x]        # Fraction's arithmetic, faster
         outs = []
         for grade in self.grades[:upto]:
-            values, out = grade.forward_fmpq(values)
+            values, out = grade.forward(FMPQ, values)
             outs.append(Fraction(int(out.p), int(out.q)))
         return outs
 

@@ -28,6 +28,8 @@ from typing import Sequence
 import numpy as np
 from flint import arb, fmpq
 
+from .numbers import to_fmpq
+
 Affine = tuple  # (c_1, ..., c_d, c_0) of fmpq
 ZERO = fmpq(0)
 
@@ -50,12 +52,7 @@ def _filter_bound(V: np.ndarray, row: np.ndarray) -> np.ndarray:
     return 16 * (d + 4) * _U * (np.abs(V) @ np.abs(row[:-1]) + abs(row[-1])) + 1e-290
 
 
-def q(value) -> fmpq:
-    """An exact `fmpq` from a Fraction, int or fmpq."""
-    if isinstance(value, fmpq):
-        return value
-    value = Fraction(value)
-    return fmpq(value.numerator, value.denominator)
+q = to_fmpq         # an exact `fmpq` from a Fraction, int or fmpq
 
 
 def frac(value: fmpq) -> Fraction:
