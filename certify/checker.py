@@ -215,14 +215,20 @@ def _holds_on_plan(state: _State, k: int, point, claim: str) -> bool:
     weights) instead of through every layer: the same values and the same enclosure of
     `f` as `check_point`, so nothing it would report is skipped. Counterexamples are still
     confirmed through the network itself."""
+    values = _plan_values(state, k, point)
+    return values is not None and not violated(claim, values)
+
+
+def _plan_values(state: _State, k: int, point) -> PointValues | None:
+    """`f`'s enclosure, `F_{k-1}` and `g_k` at the rational `point`, exactly from the plan's
+    nodal values (the network's, read from its weights); None off the plan."""
     step = state.plan[k - 1]
     if step is None:
-        return False
+        return None
     h = Fraction(1, step.grid)
     x = tuple(Fraction(v) for v in point)
     lo, hi = target_bounds(state.target, x)
-    values = PointValues(x, lo, hi, interpolate(step.previous, h, x), interpolate(step.g, h, x))
-    return not violated(claim, values)
+    return PointValues(x, lo, hi, interpolate(step.previous, h, x), interpolate(step.g, h, x))
 
 
 def check_one(k: int, state: _State | None = None) -> GradeData:
@@ -304,14 +310,10 @@ def _sup_lower(state: _State, k: int, x) -> Fraction:
     """A rigorous lower bound on `|e_k(x)|`: exactly from the plan's nodal values (they are
     the network's, read from its weights) when the grade is on the grid plan, else through
     the network in Arb."""
-    step = state.plan[k - 1]
-    if step is None:
+    values = _plan_values(state, k, x)
+    if values is None:
         return abs_residual_lower(state.target, state.network, k, x)
-    h = Fraction(1, step.grid)
-    x = tuple(Fraction(v) for v in x)
-    approximant = interpolate(step.previous, h, x) + interpolate(step.g, h, x)
-    f_lo, f_hi = target_bounds(state.target, x)
-    lo, hi = f_lo - approximant, f_hi - approximant
+    lo, hi = values.r_lo - values.g, values.r_hi - values.g
     return lo if lo >= 0 else -hi if hi <= 0 else Fraction(0)
 
 
