@@ -137,10 +137,6 @@ class _Weights:
     def __init__(self, w: fmpq_mat):
         self.numerators, self.denominator = w.numer_denom()
 
-    def __mul__(self, features: fmpq_mat) -> fmpq_mat:
-        numerators, denominator = features.numer_denom()
-        return fmpq_mat(self.numerators * numerators) / (self.denominator * denominator)
-
     def pre_activations(self, features: fmpq_mat, bias: list) -> tuple[list, np.ndarray]:
         """The rows `W F + b` (exact, as tuples) and float copies of them for the sign
         filter: each coefficient `fl(fl(P) / fl(D))` from the integer product `P` and common
