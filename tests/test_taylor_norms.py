@@ -15,6 +15,7 @@ import sympy
 
 from certify import taylor
 from certify.construction import build
+from certify.freudenthal import cell_simplices, simplex_vertices
 from certify.checker import check
 from certify.target import load_target, target_from_expression
 
@@ -33,14 +34,10 @@ def _grid(target, n, shift):
 
 
 def _simplices(dim, n):
+    """Vertex indices of every simplex of the grid with `n` cells an edge."""
     for cell in itertools.product(range(n), repeat=dim):
-        for perm in itertools.permutations(range(dim)):
-            vertex = list(cell)
-            vertices = [tuple(vertex)]
-            for axis in perm:
-                vertex[axis] += 1
-                vertices.append(tuple(vertex))
-            yield vertices
+        for simplex in cell_simplices(cell):
+            yield simplex_vertices(simplex)
 
 
 def _exact_integrals(target, nodes, n):
@@ -69,6 +66,16 @@ def _exact_integrals(target, nodes, n):
     return Fraction(str(first)), Fraction(str(second))
 
 
+def _exact_and_found(target, nodes, n):
+    """`(p, exact ∫|e|^p, found bounds)` for p = 1, 2 (e > 0), each exact value inside."""
+    first, second = _exact_integrals(target, nodes, n)
+    found = _run(target, nodes, n)
+    for p, exact in ((1, first), (2, second)):
+        low, high = found[p]
+        assert low <= exact <= high, (p, low, exact, high)
+        yield p, exact, (low, high)
+
+
 def _run(target, nodes, n, ps=(Fraction(1), Fraction(2))):
     dim = target.dim
     perms = list(itertools.permutations(range(dim)))
@@ -85,11 +92,7 @@ def test_polynomial_targets_contain_the_exact_integrals(expr, n):
     target = target_from_expression(expr)
     # e = f - F = (f - interpolant) + 1/4 > 0: ∫|e| = ∫e, exactly known
     nodes = _grid(target, n, lambda index: Fraction(-1, 4))
-    first, second = _exact_integrals(target, nodes, n)
-    found = _run(target, nodes, n)
-    for p, exact in ((1, first), (2, second)):
-        low, high = found[p]
-        assert low <= exact <= high, (p, low, exact, high)
+    for p, exact, (low, high) in _exact_and_found(target, nodes, n):
         assert high <= low * Fraction(10001, 10000)
         # a slightly wrong enclosure would be caught
         assert not low <= exact * Fraction(1001, 1000) <= high
@@ -182,10 +185,6 @@ def test_blocks_of_cells_sharing_one_expansion_contain_the_exact_integrals(expr,
     monkeypatch.setitem(taylor.MAX_CELLS, target.dim, (n // 2) ** target.dim)
     assert taylor.split_for(target.dim, n) == (1, 2)
     nodes = _grid(target, n, lambda index: Fraction(-1, 4))
-    first, second = _exact_integrals(target, nodes, n)
-    found = _run(target, nodes, n)
-    for p, exact in ((1, first), (2, second)):
-        low, high = found[p]
-        assert low <= exact <= high, (p, low, exact, high)
+    for p, exact, (low, high) in _exact_and_found(target, nodes, n):
         if sympy.Poly(target.expr, *target.symbols).total_degree() <= 3:    # no remainder
             assert high <= low * Fraction(1001, 1000)
