@@ -8,8 +8,13 @@
 For each target and scheme it builds the network, runs `certify check` on it and prints
 one row: the verdict, hats, the finest level, the certified sup error of the last grade,
 an *estimate* of the sup error of the nodal interpolant on that same finest grid
-(`certify.interpolant`, floats: a yardstick, not a bound), their ratio, and build / check
-seconds. Smaller `sup / interp` is better; 1 would be interpolation itself.
+(`certify.interpolant`, floats: a yardstick, not a bound), their ratio, an estimate of the
+*(G1) floor* on that grid (`g1_floor_estimate`: the largest |f| on a finest simplex that
+the zero set of f crosses along a curve, where every grade that keeps (G1) must vanish;
+proofs/THEOREM.md §15), the ratio of sup to the larger of the two yardsticks, and build /
+check seconds. Smaller is better; `sup / interp` = 1 would be interpolation itself, and no
+(G1) scheme goes below `floor ~`: `sup / best` near 1 means as good as interpolation, or at
+the floor that no scheme keeping (G1) can pass.
 
 The defaults are issue #13's grade counts, 10 / 7 / 5 in d = 1 / 2 / 3 (meshes down to 2^-12,
 2^-8 and 2^-5); the full table takes many minutes on a shared 2-core machine. Timings are
@@ -25,7 +30,7 @@ import time
 
 from certify.checker import check
 from certify.construction import build
-from certify.interpolant import interpolation_error_estimate
+from certify.interpolant import g1_floor_estimate, interpolation_error_estimate
 from certify.target import load_target
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
@@ -41,7 +46,7 @@ TARGETS = [  # (path, what it is)
 QUICK = ["examples/sine.py", "examples/runge.py", "tests/targets/kink.py", "examples/peaks2d.py",
          "examples/smooth3d.py"]
 HEADERS = ["target", "kind", "d", "grades", "scheme", "verdict", "hats", "level", "sup <=",
-           "interp ~", "sup/interp", "build s", "check s"]
+           "interp ~", "sup/interp", "floor ~", "sup/best", "build s", "check s"]
 
 
 def run(path: str, kind: str, grades: int, scheme: str) -> list[str]:
@@ -54,12 +59,16 @@ def run(path: str, kind: str, grades: int, scheme: str) -> list[str]:
     last = report.grades[-1]
     level = network.meta["levels"][-1]["level"]
     interp = interpolation_error_estimate(target, 2 ** level)
+    floor = g1_floor_estimate(target, 2 ** level)
+    best = max(interp or 0.0, floor or 0.0)
     sup = float(last.sup_upper) if last.sup_upper is not None else float("nan")
     hats = sum(g.hats or 0 for g in report.grades)
     return [os.path.basename(path)[:-3], kind, str(target.dim), str(grades), scheme,
             report.verdict, str(hats), str(level), f"{sup:.3g}",
             "-" if interp is None else f"{interp:.3g}",
             "-" if not interp else f"{sup / interp:.3g}",
+            "-" if floor is None else f"{floor:.3g}",
+            "-" if not best else f"{sup / best:.3g}",
             f"{built - start:.1f}", f"{done - built:.1f}"]
 
 
