@@ -366,7 +366,10 @@ class FloatContext(Context):
     name = "float"
 
     def convert(self, q):
-        return float(q)
+        try:
+            return float(q)
+        except OverflowError:           # a constant past the float range (exp(1e3) as a rational)
+            return math.inf if q > 0 else -math.inf
 
     def relu(self, a): return np.maximum(a, 0.0)
     def sin(self, a): return np.sin(a)
