@@ -21,7 +21,7 @@ import sys
 import time
 
 from certify.construction import Parameters, build_levels, network_from_levels
-from certify.realize import max_width
+from certify.engine.realize import max_width
 from certify.target import load_target
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples")

@@ -18,7 +18,7 @@ from rich.table import Table
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from certify.checker import check            # noqa: E402
+from certify.certificates.checker import check            # noqa: E402
 from certify.construction import build       # noqa: E402
 from certify.target import load_target       # noqa: E402
 

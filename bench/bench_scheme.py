@@ -8,7 +8,7 @@
 For each target and scheme it builds the network, runs `certify check` on it and prints
 one row: the verdict, hats, the finest level, the certified sup error of the last grade,
 an *estimate* of the sup error of the nodal interpolant on that same finest grid
-(`certify.interpolant`, floats: a yardstick, not a bound), their ratio, an estimate of the
+(`certify.engine.interpolant`, floats: a yardstick, not a bound), their ratio, an estimate of the
 *(G1) floor* on that grid (`g1_floor_estimate`: the largest |f| on a finest simplex that
 the zero set of f crosses along a curve, where every grade that keeps (G1) must vanish;
 proofs/THEOREM.md §15), the ratio of sup to the larger of the two yardsticks, and build /
@@ -28,9 +28,9 @@ import argparse
 import os
 import time
 
-from certify.checker import check
+from certify.certificates.checker import check
 from certify.construction import build
-from certify.interpolant import g1_floor_estimate, interpolation_error_estimate
+from certify.engine.interpolant import g1_floor_estimate, interpolation_error_estimate
 from certify.target import load_target
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)

@@ -75,7 +75,7 @@ def float_floor(name: str, grades: int) -> float:
     """Seconds of one numpy pass: f and ∇f in float64 at every sub-box midpoint."""
     import numpy as np
     from certify.construction import default_subdivision
-    from certify.numbers import FLOAT
+    from certify.engine.numbers import FLOAT
     from certify.target import load_target
     target = load_target(os.path.join(ROOT, "examples", f"{name}.py"))
     k = default_subdivision(target.dim)

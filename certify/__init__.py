@@ -9,7 +9,7 @@ report:
     report = check(target, network)             # (G1), (G2), sup bounds; proved/refuted/unknown
     print(report.verdict)
 
-Everything else (`certify.smt`, `certify.local`, …) is internal.
+Everything else (`certify.certificates.smt`, `certify.certificates.local`, …) is internal.
 """
 
 import os as _os
@@ -21,10 +21,10 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 # Imported on first use, so that `certify --help` does not pay for SymPy.
 _EXPORTS = {
-    "check": "checker", "build": "construction", "CertifyError": "errors",
+    "check": "certificates.checker", "build": "construction", "CertifyError": "errors",
     "NetworkError": "errors", "TargetError": "errors", "UsageError": "errors",
-    "Network": "network", "read_network": "network", "write_network": "network",
-    "Report": "report", "load_target": "target", "from_torch": "torch_import",
+    "Network": "engine.network", "read_network": "engine.network", "write_network": "engine.network",
+    "Report": "certificates.report", "load_target": "target", "from_torch": "interfaces.torch_import",
 }
 
 __all__ = ["load_target", "build", "check", "read_network", "write_network", "Network", "from_torch",

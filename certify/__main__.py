@@ -1,5 +1,5 @@
 """`python -m certify` runs the command line."""
 
-from .cli import main
+from .interfaces.cli import main
 
 main()

@@ -36,15 +36,17 @@ from typing import Callable
 
 import numpy as np
 
-from . import anchored_grid, vectorised
+from .certificates import anchored_grid
+
+from .engine import vectorised
 from . import surplus as surplus_rule
-from .anchored import Prover
-from .enclosure import simplex_residual_bounds, sub_boxes
+from .certificates.anchored import Prover
+from .engine.enclosure import simplex_residual_bounds, sub_boxes
 from .errors import UsageError
-from .freudenthal import cell_simplices, mesh, nodes, refine, star_simplices
-from .network import Grade, Network
-from .numbers import format_rational
-from .realize import Hat, grade_layers, readout
+from .engine.freudenthal import cell_simplices, mesh, nodes, refine, star_simplices
+from .engine.network import Grade, Network
+from .engine.numbers import format_rational
+from .engine.realize import Hat, grade_layers, readout
 
 CONSTRUCTION = "certify-balanced-contraction/1"
 SURPLUS_CONSTRUCTION = "certify-surplus/1"

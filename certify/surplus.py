@@ -4,8 +4,8 @@ Level `ℓ` starts from the hierarchical surplus `s_z = r_ℓ(z)` at every node 
 the node, rounded toward zero to a multiple of 2^-48): with every surplus kept, the level
 would add the nodal interpolant of `r_ℓ`, second order where `r_ℓ` is smooth. A
 coefficient is kept only as far as no overshoot — `g = Σ c_z φ_z` between 0 and `r_ℓ` —
-is *proved* on every simplex of its star by the vertex-anchored proof (`certify.anchored_grid`,
-or `certify.anchored` where that does not apply), the same proof the checker runs from the
+is *proved* on every simplex of its star by the vertex-anchored proof (`certify.certificates.anchored_grid`,
+or `certify.certificates.anchored` where that does not apply), the same proof the checker runs from the
 weights; no overshoot implies (G1), and with Lemma 2 the (G2) decrease. Where a proof
 fails, the offending coefficients shrink toward the balanced value `b_z` (or toward 0 where
 `b_z` is 0 or of the other sign; never past it) by a `SHRINK_RULES` schedule of the excess,
@@ -22,9 +22,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from .anchored import simplex_sign
-from .freudenthal import simplex_vertices
-from .numbers import ball_bounds, to_ball
+from .certificates.anchored import simplex_sign
+from .engine.freudenthal import simplex_vertices
+from .engine.numbers import ball_bounds, to_ball
 
 #: how much of a failing coefficient's excess over its balanced value the n-th retry keeps
 #: (none after the last): halving (quick to settle), or small steps first (keeps more where

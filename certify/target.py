@@ -4,7 +4,7 @@ and evaluate it fast in every number model.
 `load_target` executes the file, traces `f` with real symbols `x1..xd`, checks the traced
 expression (supported operations only, no jumps, and every division / root / log proved
 harmless on the closed cube by interval bisection), classifies it, and compiles `f` and its
-gradient once (`certify.expression`) into plain Python code that calls context methods.
+gradient once (`certify.engine.expression`) into plain Python code that calls context methods.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import sympy
 from flint import arb
 
 from .errors import NotExact, TargetError
-from .numbers import BallContext, ExactContext, ball_bounds, parse_rational
-from .expression import (Sgn, Step, _CONTEXTS, _IV, _UNARY, _Iv, _Program, _adapt, _ball_of,
+from .engine.numbers import BallContext, ExactContext, ball_bounds, parse_rational
+from .engine.expression import (Sgn, Step, _CONTEXTS, _IV, _UNARY, _Iv, _Program, _adapt, _ball_of,
                          _diff)
 
 _JUMPS = (sympy.sign, sympy.floor, sympy.ceiling, sympy.frac, sympy.Heaviside, sympy.Mod,
@@ -263,16 +263,16 @@ class Target:
 
     def box_balls(self, mid, box):
         """(f at the ball `mid`, f over the ball `box`, ∇f over `box`): two program runs,
-        for callers that build the balls themselves (`certify.vectorised`)."""
+        for callers that build the balls themselves (`certify.engine.vectorised`)."""
         run, ball = self._program.run, _CONTEXTS["ball"]
         both = run("both", ball, box)
         return run("value", ball, mid)[0], both[0], both[1:]
 
     def box_intervals(self, mid, box):
         """`box_balls` for many sub-boxes at once: `mid` and `box` are per-coordinate
-        `IntervalArray`s (`certify.intervals`); end points may be NaN where the float
+        `IntervalArray`s (`certify.engine.intervals`); end points may be NaN where the float
         intervals give no enclosure (callers then use `box_balls`)."""
-        from .intervals import INTERVALS
+        from .engine.intervals import INTERVALS
         run = self._program.run
         both = run("both", INTERVALS, box)
         return run("value", INTERVALS, mid)[0], both[0], both[1:]
@@ -446,7 +446,7 @@ def _check_magnitude(target: Target) -> None:
         raise TargetError(f"{target.name}: f has no finite enclosure on the cube (its values "
                           "overflow the arithmetic)", "scale f down") from None
     if max(abs(lo), abs(hi)) > MAX_MAGNITUDE:
-        from .numbers import _decade
+        from .engine.numbers import _decade
         raise TargetError(f"{target.name}: f may reach magnitude "
                           f"10^{_decade(max(abs(lo), abs(hi)))} "
                           "on the cube, beyond the float range used for sampling (10^300)",
@@ -647,7 +647,7 @@ def load_target(path: str) -> Target:
 
 
 def load_target_function(path: str):
-    """(name, f, LIPSCHITZ or None) of a target file, unchecked (`certify.domain` composes f
+    """(name, f, LIPSCHITZ or None) of a target file, unchecked (`certify.interfaces.domain` composes f
     with a map first); TargetError (one line) if it cannot be loaded or defines no f."""
     name = os.path.basename(path)
     try:

@@ -41,7 +41,7 @@ if __package__ in (None, ""):
 
 import z3
 
-from certify.freudenthal import hat, nodes
+from certify.engine.freudenthal import hat, nodes
 from proofs._common import Result, exhibit, frac, hat_term, in_box, lies_between_zero_and, main, refute
 
 

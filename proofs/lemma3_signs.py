@@ -33,7 +33,7 @@ if __package__ in (None, ""):
 
 import z3
 
-from certify.freudenthal import cell_simplices, hat, simplex_vertices
+from certify.engine.freudenthal import cell_simplices, hat, simplex_vertices
 from proofs._common import Result, exact, exhibit, main, refute
 
 

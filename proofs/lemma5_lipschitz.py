@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 import sympy as sp
 import z3
 
-from certify.freudenthal import nodes
+from certify.engine.freudenthal import nodes
 from proofs._common import Result, exact, exhibit, frac, hat_term, in_box, main, refute
 
 

@@ -11,9 +11,9 @@ Claims (THEOREM.md, Lemma P):
 2. Support: `φ_z(x) > 0 ⟹ ‖x - z‖_∞ < h` on all of R^d (z3, d = 1..4).
 3. Partition of unity: `Σ_z φ_z(x) = 1` for every real x in the cube (z3), grids d=1 with
    5 nodes, d=2 with 5x5 nodes, d=3 with 3x3x3 nodes.
-4. Nodal property: `φ_z(z') = [z = z']` exactly (certify.freudenthal.hat, Fractions) on
+4. Nodal property: `φ_z(z') = [z = z']` exactly (certify.engine.freudenthal.hat, Fractions) on
    the same grids.
-5. Stars: `certify.freudenthal.star_simplices(z)` lists exactly the simplices of the grid
+5. Stars: `certify.engine.freudenthal.star_simplices(z)` lists exactly the simplices of the grid
    having z as a vertex ((d+1)! for interior nodes), and (z3) every x in the cube with
    `φ_z(x) > 0` lies in one of them; hence `#simplices(S_z)` in the L^p formula is
    `len(star_simplices(z, n))`.
@@ -32,7 +32,7 @@ if __package__ in (None, ""):
 
 import z3
 
-from certify.freudenthal import cell_simplices, hat, nodes, simplex_vertices, star_simplices
+from certify.engine.freudenthal import cell_simplices, hat, nodes, simplex_vertices, star_simplices
 from proofs._common import Result, exact, frac, hat_term, in_box, main, refute
 
 GRIDS = [(1, 4), (2, 4), (3, 2)]          # (d, n): n intervals a side, h = 1/n

@@ -2,7 +2,7 @@
 
 Claims (THEOREM.md, Lemma R):
 
-1. For d = 1..4, the block `certify.realize.hat_block(0, 1)` computes
+1. For d = 1..4, the block `certify.engine.realize.hat_block(0, 1)` computes
    `σ(1 - max(0, y) + min(0, y))` at EVERY `y ∈ R^d` (z3: output ≠ formula is unsat).
 2. `hat_block(z, h)` is `hat_block(0, 1)` precomposed with `x ↦ (x - z)/h`: its layers after
    the first coincide exactly with those of `hat_block(0, 1)`, and its first layer is the
@@ -26,7 +26,7 @@ if __package__ in (None, ""):
 
 import z3
 
-from certify.realize import Hat, block_depth, grade_layers, hat_block, max_width, readout, tree_depth
+from certify.engine.realize import Hat, block_depth, grade_layers, hat_block, max_width, readout, tree_depth
 from proofs._common import Result, exact, frac, hat_term, in_box, layers_term, main, refute
 
 CONCRETE = [

@@ -14,7 +14,7 @@ Claims (THEOREM.md, Lemma M):
 3. Hat norms. `‖φ_z‖_p^p = #simplices(S_z) · h^d · Γ(p+1)/Γ(p+d+1)`, by integrating the Courant
    hat piece by piece over EVERY simplex of the grid (on each simplex the hat is affine,
    Lemma P, so it equals the interpolant of its vertex values, which is cross-checked
-   against `certify.freudenthal.hat` at the centroid), for p = 1, 2, 3, d = 1 (n = 4) and
+   against `certify.engine.freudenthal.hat` at the centroid), for p = 1, 2, 3, d = 1 (n = 4) and
    d = 2 (n = 3), interior, edge and corner nodes, and for the non-integer p = 3/2 on d = 1
    and two d = 2 corners (all nodes with `--extended`: SymPy needs seconds per star there);
    the count of simplices where the hat is nonzero equals `len(star_simplices(z, n))`.
@@ -33,7 +33,7 @@ if __package__ in (None, ""):
 
 import sympy as sp
 
-from certify.freudenthal import cell_simplices, hat, simplex_vertices, simplex_volume, star_simplices
+from certify.engine.freudenthal import cell_simplices, hat, simplex_vertices, simplex_volume, star_simplices
 from proofs._common import Result, exact, main
 
 

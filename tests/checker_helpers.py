@@ -1,6 +1,6 @@
 """Networks wrong on purpose, and an independent re-check of counterexamples.
 
-The re-check below does not use `certify.residual`: it evaluates the network exactly and
+The re-check below does not use `certify.engine.residual`: it evaluates the network exactly and
 `f` in an Arb ball itself, and asks the ball comparison (true only when certain).
 """
 
@@ -11,9 +11,9 @@ from fractions import Fraction
 
 from flint import arb, fmpq
 
-from certify.network import Grade, Network
-from certify.numbers import EXACT
-from certify.realize import Layer, block_depth
+from certify.engine.network import Grade, Network
+from certify.engine.numbers import EXACT
+from certify.engine.realize import Layer, block_depth
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")

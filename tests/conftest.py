@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-import certify.checker as _checker
+import certify.certificates.checker as _checker
 
 #: the JSON of every counterexample reported during this test session
 WITNESSES: list[dict] = []

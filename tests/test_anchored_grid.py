@@ -1,5 +1,5 @@
-"""The vertex-anchored proof on a whole grid at once (certify.anchored_grid) against the
-Arb prover one simplex at a time (certify.anchored): never proves a false claim."""
+"""The vertex-anchored proof on a whole grid at once (certify.certificates.anchored_grid) against the
+Arb prover one simplex at a time (certify.certificates.anchored): never proves a false claim."""
 
 import itertools
 import os
@@ -8,9 +8,9 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 
-from certify.anchored import Prover
-from certify.anchored_grid import Grid
-from certify.freudenthal import cell_simplices, simplex_vertices
+from certify.certificates.anchored import Prover
+from certify.certificates.anchored_grid import Grid
+from certify.engine.freudenthal import cell_simplices, simplex_vertices
 from certify.target import load_target
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir)

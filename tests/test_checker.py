@@ -13,9 +13,9 @@ from fractions import Fraction
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
-from certify.checker import check
+from certify.certificates.checker import check
 from certify.construction import build
-from certify.freudenthal import nodes
+from certify.engine.freudenthal import nodes
 from certify.target import load_target
 
 from checker_helpers import (certainly_violated, example as example_path, hat_of,

@@ -7,9 +7,9 @@ from fractions import Fraction
 
 import pytest
 
-from certify.cli import run
+from certify.interfaces.cli import run
 from certify.construction import build
-from certify.network import network_to_json, write_network
+from certify.engine.network import network_to_json, write_network
 from certify.target import load_target
 
 from checker_helpers import example, residual_at_hat, set_coefficient

@@ -21,13 +21,13 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 
-from certify.cli import run
+from certify.interfaces.cli import run
 from certify.construction import CONSTRUCTIONS, DEFAULT_SCHEME, build
 from certify.errors import NetworkError, NotExact
-from certify.freudenthal import hat
-from certify.network import FORMAT, network_from_json, network_to_json, read_network
-from certify.numbers import EXACT, ball_bounds
-from certify.realize import max_width
+from certify.engine.freudenthal import hat
+from certify.engine.network import FORMAT, network_from_json, network_to_json, read_network
+from certify.engine.numbers import EXACT, ball_bounds
+from certify.engine.realize import max_width
 from certify.target import load_target
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples")
@@ -434,7 +434,7 @@ def test_mutation_past_the_surplus_is_refuted():
     import sys
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from checker_helpers import certainly_violated, hat_of, residual_at_hat, set_coefficient
-    from certify.checker import check
+    from certify.certificates.checker import check
     target = load_target(example_path("sine"))
     network = build(target, 3)
     assert check(target, network).verdict == "proved"

@@ -1,4 +1,4 @@
-"""Courant hats of certify.freudenthal and their ReLU realisation in certify.realize.
+"""Courant hats of certify.engine.freudenthal and their ReLU realisation in certify.engine.realize.
 
 Everything is exact (Fractions): partition of unity and the nodal property of `hat` on the
 grids of mesh 1/n (docs/theory.md §2), the stand-alone ReLU hat block evaluated layer by layer
@@ -14,8 +14,8 @@ from fractions import Fraction as F
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
-from certify.freudenthal import hat, nodes
-from certify.realize import Hat, Layer, block_depth, grade_layers, hat_block, max_width, readout
+from certify.engine.freudenthal import hat, nodes
+from certify.engine.realize import Hat, Layer, block_depth, grade_layers, hat_block, max_width, readout
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

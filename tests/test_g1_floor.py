@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from certify.construction import build
-from certify.freudenthal import refine, simplex_vertices
-from certify.interpolant import floor_simplices, g1_floor_estimate
-from certify.numbers import parse_rational
+from certify.engine.freudenthal import refine, simplex_vertices
+from certify.engine.interpolant import floor_simplices, g1_floor_estimate
+from certify.engine.numbers import parse_rational
 from certify.target import load_target, target_from_expression
 
 

@@ -1,6 +1,6 @@
 """Construction networks re-parameterised so that hat recognition fails (the regions path
 decides them): with one hat's coefficient shrunk, (G1) still holds and is *proved* in
-seconds (the vertex-anchored test of `certify.region_path` decides the pieces whose
+seconds (the vertex-anchored test of `certify.certificates.region_path` decides the pieces whose
 margin vanishes at a grid node); with it tripled, (G1) fails and is *refuted*."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from fractions import Fraction
 
 import pytest
 
-from certify.checker import check
+from certify.certificates.checker import check
 from certify.construction import build
-from certify.network import network_from_json, network_to_json
+from certify.engine.network import network_from_json, network_to_json
 from certify.target import load_target
 
 from checker_helpers import certainly_violated, example

@@ -14,8 +14,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from certify.checker import check
-from certify.network import network_from_json
+from certify.certificates.checker import check
+from certify.engine.network import network_from_json
 from certify.target import load_target
 
 from checker_helpers import certainly_violated, example

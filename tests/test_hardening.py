@@ -19,10 +19,10 @@ from fractions import Fraction
 
 import pytest
 
-from certify import cli
+from certify.interfaces import cli
 from certify.construction import build
-from certify.network import network_to_json
-from certify.numbers import decimal_bound, format_rational
+from certify.engine.network import network_to_json
+from certify.engine.numbers import decimal_bound, format_rational
 from certify.target import load_target, target_from_expression
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,9 +33,9 @@ SINE = os.path.join(ROOT, "examples", "sine.py")
 def _unrecorded(monkeypatch):
     """Hostile networks are not part of tests/test_reports.py's session-wide witness audit
     (a violation of size 1e-400 is certain by sign while its enclosures overlap)."""
-    import certify.checker
+    import certify.certificates.checker
     import conftest
-    monkeypatch.setattr(certify.checker, "_finish", conftest._finish)
+    monkeypatch.setattr(certify.certificates.checker, "_finish", conftest._finish)
 
 
 def run(capsys, *argv):
@@ -239,11 +239,11 @@ def test_p64_with_tiny_target(tmp_path, capsys):
 
 
 def test_internal_error_is_exit_4(monkeypatch, capsys):
-    import certify.checker
+    import certify.certificates.checker
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(certify.checker, "check", broken)
+    monkeypatch.setattr(certify.certificates.checker, "check", broken)
     line = refused(capsys, "check", "--target", SINE, "--grades", 1, status=4)
     assert "internal error" in line and "boom" in line
 
@@ -320,7 +320,7 @@ def test_progress_before_the_build_finishes_and_quiet(capsys):
 _INTERRUPTIBLE = r'''
 import itertools, sys
 import z3
-import certify.smt as smt
+import certify.certificates.smt as smt
 real = smt.solve
 def slow(constraints, variables, timeout):
     # a pigeonhole instance z3 needs long for, before the real query: the SIGINT lands here
@@ -331,16 +331,16 @@ def slow(constraints, variables, timeout):
     real(hard, [], 60)
     return real(constraints, variables, timeout)
 smt.solve = slow
-import certify.checker as checker
+import certify.certificates.checker as checker
 checker.MAX_DIMENSION = 0      # the solver path: the regions path calls no solver
-from certify.cli import main
+from certify.interfaces.cli import main
 main()
 '''
 
 
 def test_ctrl_c_inside_the_solver(tmp_path):
     from test_general_path import tent_network
-    from certify.network import write_network
+    from certify.engine.network import write_network
     net, report = tmp_path / "n.json", tmp_path / "r.json"
     write_network(tent_network(Fraction(6, 10), Fraction(1, 10)), str(net))
     proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTIBLE, "check", "--expr",

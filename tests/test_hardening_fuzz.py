@@ -9,9 +9,9 @@ import os
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from certify import cli
+from certify.interfaces import cli
 from certify.construction import build
-from certify.network import network_to_json
+from certify.engine.network import network_to_json
 from certify.target import load_target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,9 +25,9 @@ FUZZ = settings(max_examples=int(os.environ.get("CERTIFY_FUZZ_EXAMPLES", "40")),
 def _unrecorded(monkeypatch):
     """Hostile networks are not part of tests/test_reports.py's session-wide witness audit
     (a violation of size 1e-400 is certain by sign while its enclosures overlap)."""
-    import certify.checker
+    import certify.certificates.checker
     import conftest
-    monkeypatch.setattr(certify.checker, "_finish", conftest._finish)
+    monkeypatch.setattr(certify.certificates.checker, "_finish", conftest._finish)
 
 
 def _status(capsys, argv) -> int:

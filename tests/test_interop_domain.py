@@ -8,12 +8,12 @@ from fractions import Fraction
 
 import pytest
 
-from certify.cli import run
+from certify.interfaces.cli import run
 from certify.construction import build
-from certify.domain import Domain
+from certify.interfaces.domain import Domain
 from certify.errors import UsageError
-from certify.network import Grade, Network, read_network, write_network
-from certify.realize import Layer
+from certify.engine.network import Grade, Network, read_network, write_network
+from certify.engine.realize import Layer
 from certify.target import load_target
 
 TARGET = """from sympy import Abs, Max

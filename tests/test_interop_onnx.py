@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from certify.cli import run  # noqa: E402
+from certify.interfaces.cli import run  # noqa: E402
 from certify.errors import NetworkError  # noqa: E402
-from certify.network import network_to_json, read_network  # noqa: E402
-from certify.onnx_import import network_from_onnx_bytes, read_onnx  # noqa: E402
+from certify.engine.network import network_to_json, read_network  # noqa: E402
+from certify.interfaces.onnx_import import network_from_onnx_bytes, read_onnx  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MGDL = os.path.join(ROOT, "tests", "fixtures", "mgdl")

@@ -10,11 +10,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from certify.checker import check
-from certify.cli import run
+from certify.certificates.checker import check
+from certify.interfaces.cli import run
 from certify.construction import build
-from certify.network import read_network
-from certify.query_export import smtlib_query
+from certify.engine.network import read_network
+from certify.interfaces.query_export import smtlib_query
 from certify.target import load_target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from certify.errors import NetworkError
-from certify.network import read_network
+from certify.engine.network import read_network
 from certify.target import load_target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

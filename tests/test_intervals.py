@@ -1,10 +1,10 @@
-"""`certify.intervals`: float interval arrays rounded outward must contain the true value.
+"""`certify.engine.intervals`: float interval arrays rounded outward must contain the true value.
 
 Every function is checked against mpmath at 40 digits: at float points over wide ranges
 (with hypothesis, and pinned points where the argument reduction or a series is at its
 edge), and over intervals at points inside them; a non-finite end point means "not
 enclosed" and is allowed only outside the documented ranges. Then the target programs:
-the f data of `certify.vectorised` from these intervals must contain f and its gradient at
+the f data of `certify.engine.vectorised` from these intervals must contain f and its gradient at
 points of every sub-box, and agree with the Arb path it replaces.
 """
 
@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from flint import ctx as flint_ctx
 
-from certify import vectorised
+from certify.engine import vectorised
 from certify.errors import NotExact
-from certify.numbers import BALL, ball_bounds
-from certify.intervals import INTERVALS, IntervalArray
+from certify.engine.numbers import BALL, ball_bounds
+from certify.engine.intervals import INTERVALS, IntervalArray
 from certify.target import load_target
 
 mpmath.mp.dps = 40

@@ -11,9 +11,9 @@ import sympy
 from hypothesis import example, given, settings, strategies as st
 
 from certify.fileio import atomic_write_text
-from certify.lp import (NormEnclosure, complete_homogeneous, p_th_roots, power_bounds,
+from certify.engine.lp import (NormEnclosure, complete_homogeneous, p_th_roots, power_bounds,
                         simplex_power_lower)
-from certify.numbers import ball_bounds, decimal_bound, format_rational, parse_rational, to_ball
+from certify.engine.numbers import ball_bounds, decimal_bound, format_rational, parse_rational, to_ball
 
 fractions = st.fractions(min_value=-10 ** 6, max_value=10 ** 6, max_denominator=10 ** 9)
 
@@ -135,7 +135,7 @@ def _exact_abs_integral(expr, x, a, b, p):
 ])
 @pytest.mark.parametrize("p", [1, 2, 3])
 def test_segment_integrals_contain_the_exact_integral_and_are_tight(a, b, value_a, slope, p):
-    from certify.lp import interval_power_integral
+    from certify.engine.lp import interval_power_integral
     from certify.target import target_from_expression
     target = target_from_expression("x1**3")
     x = target.symbols[0]

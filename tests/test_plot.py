@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from certify.cli import run
+from certify.interfaces.cli import run
 from certify.errors import UsageError
-from certify.plot import free_coordinates, parse_slices, triangulation_segments
+from certify.interfaces.plot import free_coordinates, parse_slices, triangulation_segments
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from certify.freudenthal import hat  # noqa: E402
-from certify.realize import Hat, Layer, grade_layers, hat_block, readout  # noqa: E402
+from certify.engine.freudenthal import hat  # noqa: E402
+from certify.engine.realize import Hat, Layer, grade_layers, hat_block, readout  # noqa: E402
 from proofs import _common  # noqa: E402
 
 SCRIPTS = [

@@ -21,11 +21,11 @@ import sympy
 from flint import fmpq
 from hypothesis import example, given, settings, strategies as st
 
-from certify.checker import check
-from certify.network import Grade, Network
-from certify.polytope import abs_power_integral, box, cube, evaluate, frac
-from certify.realize import Layer
-from certify.regions import RegionBudget, grade_regions, target_regions, _Clock
+from certify.certificates.checker import check
+from certify.engine.network import Grade, Network
+from certify.engine.polytope import abs_power_integral, box, cube, evaluate, frac
+from certify.engine.realize import Layer
+from certify.engine.regions import RegionBudget, grade_regions, target_regions, _Clock
 from certify.target import target_from_function
 
 from checker_helpers import certainly_violated

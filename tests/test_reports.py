@@ -18,11 +18,11 @@ import mpmath
 import pytest
 import sympy
 
-from certify.checker import check
-from certify.cli import run
+from certify.certificates.checker import check
+from certify.interfaces.cli import run
 from certify.construction import build
-from certify.network import Grade, Network, network_to_json, write_network
-from certify.realize import Hat, grade_layers, readout
+from certify.engine.network import Grade, Network, network_to_json, write_network
+from certify.engine.realize import Hat, grade_layers, readout
 from certify.target import load_target, target_from_function
 
 from checker_helpers import example, residual_at_hat, set_coefficient, with_readout
@@ -254,7 +254,7 @@ def test_one_dimensional_norms_are_tight_and_contain_the_true_norm(name):
 
 def test_two_dimensional_norms_of_an_analytic_target_are_tight():
     target = load_target(example("peaks2d"))
-    report = check(target, build(target, 3))       # Taylor models (certify.taylor)
+    report = check(target, build(target, 3))       # Taylor models (certify.engine.taylor)
     for g in report.grades:
         for r in g.lp:
             assert 0 < r.norm_lower <= r.norm_upper
@@ -270,7 +270,7 @@ def test_piecewise_linear_target_in_two_dimensions_has_exact_norms():
 
 
 def test_exact_range_of_a_piecewise_linear_residual_on_a_segment():
-    from certify.pl_integral import segment_range
+    from certify.engine.pl_integral import segment_range
     target = target_from_function(lambda x1: sympy.Abs(x1 - sympy.Rational(1, 3)), "kink")
     assert target.kind == "piecewise-linear"
     half = Fraction(1, 2)

@@ -1,4 +1,4 @@
-"""Refinement tries special points before giving up (`certify.special`).
+"""Refinement tries special points before giving up (`certify.certificates.special`).
 
 A grade that should vanish near a zero of `e_{k-1}` but carries a tiny readout bias fails
 (G1) only on an interval of width ~sqrt(bias) around that zero: far below any box the
@@ -13,9 +13,9 @@ from fractions import Fraction
 import pytest
 import sympy
 
-from certify.checker import check
+from certify.certificates.checker import check
 from certify.construction import build
-from certify.network import network_from_json
+from certify.engine.network import network_from_json
 from certify.target import target_from_function
 
 from checker_helpers import certainly_violated, with_readout

@@ -8,11 +8,13 @@ from hypothesis import given, settings, strategies as st
 
 from flint import arb
 
-from certify import smt, vectorised
-from certify.checker import check
-from certify.refine import Limits, refine
-from certify.network import network_from_json
-from certify.numbers import EXACT
+from certify.certificates import smt
+
+from certify.engine import vectorised
+from certify.certificates.checker import check
+from certify.certificates.refine import Limits, refine
+from certify.engine.network import network_from_json
+from certify.engine.numbers import EXACT
 from certify.target import target_from_function
 
 from test_general_path import tent_network
@@ -119,5 +121,5 @@ def test_a_failing_enclosure_yields_unknown_not_a_crash(monkeypatch):
     assert bad and all(g.monotone == "unknown" and g.sup_upper is None for g in bad)
     assert all(lp.status == "unknown" for g in bad for lp in g.lp)
     report.to_json()                 # serialisable with the missing bounds
-    from certify.report import plain_row
+    from certify.certificates.report import plain_row
     [plain_row(g) for g in report.grades]

@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 import sympy
 
-from certify import checker, local, vectorised
+from certify.certificates import checker, local
+
+from certify.engine import vectorised
 from certify.construction import build
-from certify.enclosure import simplex_residual_bounds, sub_boxes
-from certify.freudenthal import cell_simplices, simplex_vertices
-from certify.numbers import ball_bounds, to_ball
-from certify.residual import abs_residual_lower
+from certify.engine.enclosure import simplex_residual_bounds, sub_boxes
+from certify.engine.freudenthal import cell_simplices, simplex_vertices
+from certify.engine.numbers import ball_bounds, to_ball
+from certify.engine.residual import abs_residual_lower
 from certify.target import load_target, target_from_function
 
 from checker_helpers import example
@@ -192,7 +194,7 @@ def test_work_units_on_a_local_dask_cluster_give_the_same_report():
 
 @pytest.mark.parametrize("dim,ratio", [(1, 2), (1, 3), (2, 2), (2, 3), (3, 2)])
 def test_vectorised_refine_equals_the_nodewise_one(dim, ratio):
-    from certify.freudenthal import _refine_nodewise, refine
+    from certify.engine.freudenthal import _refine_nodewise, refine
     rng = random.Random(dim * 10 + ratio)
     for n in (1, 2, 3):
         values = np.empty((n + 1,) * dim, dtype=object)
@@ -204,7 +206,7 @@ def test_vectorised_refine_equals_the_nodewise_one(dim, ratio):
 
 
 def test_fast_grade_layers_equal_the_reference_builders():
-    from certify.realize import Hat, _grade_layers, _grade_layers_reference
+    from certify.engine.realize import Hat, _grade_layers, _grade_layers_reference
     rng = random.Random(7)
     for trial in range(40):
         dim = rng.randint(1, 4)

@@ -15,7 +15,7 @@ from flint import arb
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from certify.errors import NotExact, TargetError
-from certify.numbers import BALL, EXACT, FLOAT, ball_bounds, box_ball, to_ball
+from certify.engine.numbers import BALL, EXACT, FLOAT, ball_bounds, box_ball, to_ball
 from certify.target import Target, load_target
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")

@@ -1,4 +1,4 @@
-"""`L^p` integrals from Taylor models (`certify.taylor`): they contain the exact integrals
+"""`L^p` integrals from Taylor models (`certify.engine.taylor`): they contain the exact integrals
 (exact rationals for polynomial targets, high-precision quadrature for transcendental
 ones), are tight, and a slightly wrong value falls outside them."""
 
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import sympy
 
-from certify import taylor
+from certify.engine import taylor
 from certify.construction import build
-from certify.freudenthal import cell_simplices, simplex_vertices
-from certify.checker import check
+from certify.engine.freudenthal import cell_simplices, simplex_vertices
+from certify.certificates.checker import check
 from certify.target import load_target, target_from_expression
 
 from checker_helpers import example
@@ -141,7 +141,7 @@ def test_transcendental_target_contains_the_quadrature():
 def test_one_dimensional_norms_are_tight(blocks, monkeypatch):
     """d = 1, split cells or (past MAX_CELLS, forced here on coarse grids) blocks of cells
     sharing one expansion: the norms are within 0.1%, and within the enclosures of the Arb
-    path (`certify.lp`). (Forcing blocks also starves the coarse grades of sub-cells: only
+    path (`certify.engine.lp`). (Forcing blocks also starves the coarse grades of sub-cells: only
     containment is asserted there.)"""
     target = load_target(example("sine"))
     network = build(target, 7)

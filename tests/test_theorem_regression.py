@@ -21,9 +21,9 @@ from fractions import Fraction
 
 import pytest
 
-from certify.checker import a_priori_bounds, check
+from certify.certificates.checker import a_priori_bounds, check
 from certify.construction import build
-from certify.local import recognise
+from certify.certificates.local import recognise
 from certify.target import load_target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

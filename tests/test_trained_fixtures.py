@@ -12,10 +12,10 @@ import os
 
 import pytest
 
-from certify import smt
-from certify.checker import check
-from certify.network import read_network
-from certify.residual import MONOTONE
+from certify.certificates import smt
+from certify.certificates.checker import check
+from certify.engine.network import read_network
+from certify.engine.residual import MONOTONE
 from certify.target import load_target
 
 from checker_helpers import certainly_violated

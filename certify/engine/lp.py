@@ -117,7 +117,7 @@ class NormEnclosure:
     def add_simplex(self, target, simplex, h: Fraction, affine, volume: Fraction,
                     lo: Fraction, hi: Fraction) -> None:
         """The Freudenthal simplex `(cell, perm)` of mesh `h` where `e = f - affine`:
-        exact integrals for a piecewise-linear target in d = 2 (`certify.pl_integral`),
+        exact integrals for a piecewise-linear target in d = 2 (`certify.engine.pl_integral`),
         else certified nested integrals where possible (`simplex_power_integral`, d <= 2),
         intersected with the piecewise-constant bounds from `lo <= e <= hi`. Returns the
         bounds on `e` over the simplex (exact for a piecewise-linear target in d = 2)."""

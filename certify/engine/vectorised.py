@@ -5,7 +5,7 @@ same mean-value / naive enclosures for all simplices of a grid in a few numpy pa
 is rigorous by IEEE 754 alone, with no trust in any floating-point library function:
 
 *f data.* `f(m)`, `∇f(B)` and `f(B)` on every sub-box `B` (side `1/(n k)`) are computed
-for all sub-boxes at once by the target's program in `certify.intervals` (float intervals
+for all sub-boxes at once by the target's program in `certify.engine.intervals` (float intervals
 rounded outward, elementary functions from their series with proven remainders); small
 grids, and any sub-box where that gives no finite enclosure, are computed in Arb on balls
 containing the exact rational box (as `enclosure.sub_box` does), then turned into float
@@ -110,7 +110,7 @@ def _client(address: str):
         try:
             from distributed import Client
         except ImportError:
-            from .errors import UsageError
+            from ..errors import UsageError
             raise UsageError(f"scheduler={address} needs Dask",
                              "pip install 'certify[dask]' (dask[distributed])") from None
         _CLIENTS[address] = Client(address, timeout=30)
@@ -181,7 +181,7 @@ def rows(target, m: int, first: int, stop: int):
 
     Same enclosures as `enclosure.sub_box` (mid-point value, gradient over the box, value
     over the box; a gradient with a non-finite entry is not used), from two runs of the
-    target's program over all these sub-boxes at once in `certify.intervals` (float
+    target's program over all these sub-boxes at once in `certify.engine.intervals` (float
     intervals rounded outward, elementary functions from their series); the sub-boxes
     where that gives no finite enclosure are computed again in Arb, one by one.
     """

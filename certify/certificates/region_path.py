@@ -1,6 +1,6 @@
 """The regions path: any network on a cube of dimension d <= 3, decided region by region.
 
-On a linear region `R` of grades `1..k` (`certify.regions`) the previous approximant
+On a linear region `R` of grades `1..k` (`certify.engine.regions`) the previous approximant
 `F = F_{k-1}` and the grade output `g = g_k` are affine. Split `R` by `g = 0`; on the part
 where `g >= 0` (sign `s = +1`) or `g <= 0` (`s = -1`), with `c = 1/2` for (G1) and `c = 1`
 for no-overshoot,
@@ -17,7 +17,7 @@ mean-value form anchored at that vertex decides instead (`_anchored_proves`). An
 affine function's extremes on a polytope are at its vertices, so every decision is a
 comparison of exact rationals at vertices. A vertex (or a point just inside the part, when
 `g` vanishes at the vertex) where the model shows a violation is re-checked at its exact
-point with the network's own weights (`certify.residual.check_point`) before it counts.
+point with the network's own weights (`certify.engine.residual.check_point`) before it counts.
 
 `L^p` norms of `e_{k-1} = f - F` and `e_k = e_{k-1} - g` are integrated exactly on the
 same pieces (simplex moments, integer `p`), with the model's remainder carried as a
@@ -38,13 +38,13 @@ from typing import Sequence
 from flint import arb, fmpq
 
 from .anchored import _exact_value
-from .lp import p_th_roots
-from .numbers import BALL, ball_bounds, to_ball
-from .polytope import ZERO, Affine, Polytope, abs_power_integrals, ball_evaluate, \
+from ..engine.lp import p_th_roots
+from ..engine.numbers import BALL, ball_bounds, to_ball
+from ..engine.polytope import ZERO, Affine, Polytope, abs_power_integrals, ball_evaluate, \
     ball_power_integrals, ball_row, ball_volume, combine, evaluate, frac, round_dyadic
 from .refine import Evidence, Limits, Outcome, PROVED, REFUTED, UNKNOWN
-from .regions import Region
-from .residual import MONOTONE, NO_OVERSHOOT, check_point
+from ..engine.regions import Region
+from ..engine.residual import MONOTONE, NO_OVERSHOOT, check_point
 
 HALF, ONE = fmpq(1, 2), fmpq(1)
 FACTORS = {MONOTONE: HALF, NO_OVERSHOOT: ONE}

@@ -1,7 +1,7 @@
 """SymPy expressions compiled for every number model: the engine behind `certify.target`.
 
 A traced target expression is compiled once into plain Python code that calls the methods
-of a number context (`certify.numbers`): exact rationals, Arb balls, floats, and an
+of a number context (`certify.engine.numbers`): exact rationals, Arb balls, floats, and an
 exact-endpoint interval type used at load time to prove that divisions, roots and logs are
 harmless on the closed cube. Nothing calls SymPy at evaluation time. The gradient is our
 own symbolic derivative: kinks give `Sgn`/`Step` factors whose ball value is `[-1, 1]` /
@@ -19,7 +19,7 @@ import numpy as np
 import sympy
 from flint import arb
 
-from .errors import NotExact
+from ..errors import NotExact
 from .numbers import BallContext, Context, ExactContext, FloatContext
 
 # kink factors of our derivatives: Sgn = d|u|/du, Step = weight of a Max/Min argument

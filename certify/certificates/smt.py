@@ -190,8 +190,8 @@ def solve(constraints: Iterable, variables: Sequence, timeout: float) -> Unsat |
 
 def claim_violation(claim: str, f_value, previous, g):
     """The negation of a claim at one point: `g>0 ∧ k(y-F) < g  ∨  g<0 ∧ k(y-F) > g`,
-    `k = 2` for (G1) monotone, `k = 1` for no-overshoot (see `certify.residual`)."""
-    from .residual import MONOTONE
+    `k = 2` for (G1) monotone, `k = 1` for no-overshoot (see `certify.engine.residual`)."""
+    from ..engine.residual import MONOTONE
     k = 2 if claim == MONOTONE else 1
     r = f_value - previous
     return z3.Or(z3.And(g > 0, k * r < g), z3.And(g < 0, k * r > g))

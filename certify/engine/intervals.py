@@ -1,8 +1,8 @@
 """Interval arrays in float64, rounded outward: a number model for whole grids at once.
 
 `IntervalArray` holds end-point arrays `lo <= hi`; `INTERVALS` is a number context
-(`certify.numbers.Context`) whose operations take and return them, so a target's compiled
-program (`certify.expression`) runs once over every sub-box of a grid, where the ball
+(`certify.engine.numbers.Context`) whose operations take and return them, so a target's compiled
+program (`certify.engine.expression`) runs once over every sub-box of a grid, where the ball
 context (Arb) runs once per sub-box. It is the third model of the mpmath pattern used
 across `certify`: exact rationals, Arb balls, and these arrays, one algorithm for all.
 
@@ -20,7 +20,7 @@ the interval.
 Outside the ranges where that is done (an argument past `|x| = 700` for exp or `1e5` for
 sin, a division by an interval that contains 0, a log or a root of a negative number) the
 end points are NaN. Callers read a non-finite element as "not enclosed here" and compute
-it in Arb instead (`certify.vectorised`).
+it in Arb instead (`certify.engine.vectorised`).
 """
 
 from __future__ import annotations
@@ -403,7 +403,7 @@ class IntervalContext(Context):
     def min(self, a, b):
         return IntervalArray(np.minimum(a.lo, b.lo), np.minimum(a.hi, b.hi))
 
-    # kink factors of the derivative programs (certify.expression): Clarke-sound
+    # kink factors of the derivative programs (certify.engine.expression): Clarke-sound
     def sgn(self, a):
         return IntervalArray(np.where(a.lo > 0, 1.0, -1.0), np.where(a.hi < 0, -1.0, 1.0))
 

@@ -17,9 +17,9 @@ import os
 import sys
 from fractions import Fraction
 
-from . import fileio
-from .errors import CertifyError, UsageError
-from .numbers import parse_rational
+from .. import fileio
+from ..errors import CertifyError, UsageError
+from ..engine.numbers import parse_rational
 
 EXIT_PROVED, EXIT_REFUTED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 EXIT_INTERNAL, EXIT_INTERRUPTED = 4, 130
@@ -71,7 +71,7 @@ def _add_limits(parser) -> None:
 def _load_target(args, domain=None):
     """The target of `--target` or `--expr` (TargetError, exit 2, if unusable), on the
     unit cube (`domain` maps a target file given on another box)."""
-    from .target import load_target, target_from_expression
+    from ..target import load_target, target_from_expression
     if getattr(args, "expr", None) is not None:
         if domain is not None and not domain.is_unit:
             raise UsageError("--domain applies only with --target",
@@ -89,7 +89,7 @@ def _inputs(args) -> dict:
 
 def _construction_params(args):
     """Validated (grades, Parameters) for a build request, with its size within budget."""
-    from .construction import DEFAULT_MARGIN, DEFAULT_RATIO, DEFAULT_SCHEME, Parameters
+    from ..construction import DEFAULT_MARGIN, DEFAULT_RATIO, DEFAULT_SCHEME, Parameters
     if args.grades < 1:
         raise UsageError(f"--grades={args.grades} must be at least 1", "try --grades 6")
     params = Parameters(args.ratio if args.ratio is not None else DEFAULT_RATIO,
@@ -121,10 +121,10 @@ def _add_build(sub) -> None:
 
 
 def _build(args) -> int:
-    from .construction import build_levels, network_from_levels
+    from ..construction import build_levels, network_from_levels
     from .domain import Domain
-    from .limits import check_construction
-    from .network import write_network
+    from ..limits import check_construction
+    from ..engine.network import write_network
     from .progress import Progress
 
     fileio.check_paths(_inputs(args), {"-o": args.output})
@@ -134,7 +134,7 @@ def _build(args) -> int:
     check_construction(target.dim, args.grades, params.ratio, args.force)
     if args.jobs < 1:
         raise UsageError(f"--jobs={args.jobs} must be at least 1", "try --jobs 2")
-    from .vectorised import workers
+    from ..engine.vectorised import workers
     progress = Progress(args.quiet)
     with workers(args.jobs, args.scheduler):
         records = build_levels(target, args.grades, params,
@@ -179,13 +179,13 @@ def _add_check(sub) -> None:
 
 
 def _check(args) -> int:
-    from .checker import Options, check
-    from .construction import build_levels, network_from_levels
+    from ..certificates.checker import Options, check
+    from ..construction import build_levels, network_from_levels
     from .domain import Domain
-    from .limits import check_construction, check_network
-    from .network import read_network, write_network
+    from ..limits import check_construction, check_network
+    from ..engine.network import read_network, write_network
     from .progress import Progress
-    from .report import Report, plain_header, plain_row
+    from ..certificates.report import Report, plain_header, plain_row
 
     report_path, save_path = args.report, args.save_network
     fileio.check_paths(_inputs(args), {"--report": report_path, "--save-network": save_path})
@@ -200,7 +200,7 @@ def _check(args) -> int:
     progress = Progress(args.quiet)
     if params is not None:
         check_construction(target.dim, args.grades, params.ratio, args.force)
-        from .vectorised import workers
+        from ..engine.vectorised import workers
         with workers(options.jobs, args.scheduler):
             records = build_levels(target, args.grades, params, progress.build_level(
                 args.grades, params.ratio ** target.dim))

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import numpy as np
 from flint import arb, ctx as flint_ctx, fmpq, fmpz
 
-from .errors import NotExact
+from ..errors import NotExact
 
 Rational = Fraction
 

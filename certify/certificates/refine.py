@@ -4,7 +4,7 @@ On a box `B` the target is replaced by a variable `y` constrained by a rigorous 
 of `f` over `B` (its range and its mean-value cone), or by `f` itself when the target is
 piecewise linear with rational data, and the solver is asked for a point of the region
 where the claim fails. *unsat* proves the claim on the region ∩ `B`. A model is re-checked
-at its exact rational point with the network's own weights (`certify.residual`): a
+at its exact rational point with the network's own weights (`certify.engine.residual`): a
 genuine violation is a counterexample, a spurious one means the enclosure was too coarse,
 and `B` is split in two along every axis. Depth and query limits, and the solver's
 timeout, turn what is left open into *unknown* — never into *proved*.
@@ -19,8 +19,8 @@ from fractions import Fraction
 from typing import Callable, Sequence
 
 from . import smt, special
-from .numbers import ball_bounds
-from .residual import MONOTONE, Counterexample, check_point
+from ..engine.numbers import ball_bounds
+from ..engine.residual import MONOTONE, Counterexample, check_point
 
 PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
 #: special-point searches one refinement may run (each a few hundred mpmath evaluations)
@@ -119,7 +119,7 @@ def refine(target, network, grade: int, claim: str, roots: Sequence[Box],
     enclosure-only proof on a box, `meets(box)` whether a box meets the region at all,
     `affine(x)` the pair `(F_{k-1}, g_k)` as affine maps on the piece containing `x`
     (default: the network's linear region at `x`), used to search special points
-    (`certify.special`) before a box at the finest depth is given up.
+    (`certify.certificates.special`) before a box at the finest depth is given up.
     """
     outcome = Outcome()
     exact_target = target.kind == "piecewise-linear"
@@ -186,7 +186,7 @@ def _probe_box(target, network, grade, claim, box: Box) -> Counterexample | None
 
 def _special_points(target, network, grade, claim, roots, box: Box, model, affine,
                     deadline: float) -> Counterexample | None:
-    """Exact checks at the special points of the root box holding `box` (`certify.special`)."""
+    """Exact checks at the special points of the root box holding `box` (`certify.certificates.special`)."""
     lo, hi = box
     root = next((r for r in roots if all(a <= b and c <= e for a, b, c, e in
                                           zip(r[0], lo, hi, r[1]))), box)

@@ -25,9 +25,9 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from .errors import TargetError, UsageError
-from .fileio import atomic_write_bytes, atomic_write_text
-from .network import Network
+from ..errors import TargetError, UsageError
+from ..fileio import atomic_write_bytes, atomic_write_text
+from ..engine.network import Network
 
 PL = "piecewise-linear"
 

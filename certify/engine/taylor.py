@@ -1,6 +1,6 @@
 """`L^p` integrals of `e = f - A` on every simplex of a grid, from cubic Taylor models of `f`.
 
-`certify.lp` integrates `|e|^p` one simplex at a time by nested Arb integration (about 10 ms
+`certify.engine.lp` integrates `|e|^p` one simplex at a time by nested Arb integration (about 10 ms
 a triangle, none in d = 3). This module does a whole grade at once, for an analytic `f`
 in d = 2, 3 and `p = 1, 2`:
 

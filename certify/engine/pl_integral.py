@@ -6,7 +6,7 @@ For a piecewise-linear target with rational data (kinks only where the argument 
 `T` of the grid is cut by those kink lines into convex polygons on which `f` is affine;
 `e = f - A` is then affine on each, with exact rational values at its vertices. Cutting
 once more along `e = 0` and fanning into triangles of one sign, the simplex moment formula
-(`certify.lp.complete_homogeneous`) gives `∫_T |e|^p` exactly for integer `p`, and
+(`certify.engine.lp.complete_homogeneous`) gives `∫_T |e|^p` exactly for integer `p`, and
 `min_T e`, `max_T e` are attained at vertices: exact too. Anything else returns None.
 """
 

@@ -2,7 +2,7 @@
 
 A `Network` is a list of `Grade`s; grade 1 reads `x`, grade `k` reads the last hidden layer
 of grade `k-1`, and the approximant is the sum of the grade outputs. Weights are rationals
-end to end; evaluation runs in any number context of `certify.numbers` (exact, ball,
+end to end; evaluation runs in any number context of `certify.engine.numbers` (exact, ball,
 float), and vectorised in numpy floats for sampling.
 """
 
@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import NetworkError
-from .fileio import atomic_write_text
-from .limits import MAX_FILE_BYTES, MAX_GRADES, MAX_NESTING, MAX_NUMBER_CHARS
+from ..errors import NetworkError
+from ..fileio import atomic_write_text
+from ..limits import MAX_FILE_BYTES, MAX_GRADES, MAX_NESTING, MAX_NUMBER_CHARS
 from .numbers import EXACT, FMPQ, Context, format_rational, parse_rational
 from .realize import Layer
 
@@ -261,10 +261,10 @@ def read_network(path: str, force: bool = False) -> Network:
 
     Bounded before parsing: file size, text (no binary), nesting depth; numbers are kept as
     strings by the JSON parser and read exactly, each at most `MAX_NUMBER_CHARS` long.
-    A path ending in `.onnx` is read as an ONNX model (`certify.onnx_import`).
+    A path ending in `.onnx` is read as an ONNX model (`certify.interfaces.onnx_import`).
     """
     if path.lower().endswith(".onnx"):
-        from .onnx_import import read_onnx
+        from ..interfaces.onnx_import import read_onnx
         return read_onnx(path)
     try:
         size = os.path.getsize(path)

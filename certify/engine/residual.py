@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from .errors import NotExact
+from ..errors import NotExact
 from .numbers import BALL, EXACT, ball_bounds, to_ball, decimal_bound, format_rational
 
 MONOTONE = "monotone"

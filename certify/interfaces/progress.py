@@ -12,7 +12,7 @@ import contextlib
 import sys
 import time
 
-from .numbers import decimal_bound
+from ..engine.numbers import decimal_bound
 
 _SINK = None          # the active Progress, set by Progress.phases()
 

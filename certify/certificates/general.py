@@ -17,12 +17,12 @@ import itertools
 from fractions import Fraction
 
 from . import smt
-from .lp import NormEnclosure, power_bounds
-from .numbers import BALL, ball_bounds, box_ball
+from ..engine.lp import NormEnclosure, power_bounds
+from ..engine.numbers import BALL, ball_bounds, box_ball
 from flint import arb
 
 from .refine import Evidence, Limits, Outcome, REFUTED, children, refine
-from .residual import MONOTONE, NO_OVERSHOOT
+from ..engine.residual import MONOTONE, NO_OVERSHOOT
 
 
 def boxes_per_side(dim: int) -> int:

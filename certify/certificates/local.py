@@ -30,17 +30,19 @@ import numpy as np
 
 from flint import arb
 
-from . import anchored_grid, lp, smt, taylor, vectorised
+from . import anchored_grid, smt
+
+from ..engine import lp, taylor, vectorised
 from .anchored import Prover
-from .enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_box, \
+from ..engine.enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_box, \
     sub_boxes
-from .freudenthal import cell_simplices, refine as refine_values, simplex_vertices, \
+from ..engine.freudenthal import cell_simplices, refine as refine_values, simplex_vertices, \
     simplex_volume
-from .lp import NormEnclosure, simplex_power_lower
-from .numbers import ball_bounds, to_ball
-from .realize import Hat, readout, recognise_grade
+from ..engine.lp import NormEnclosure, simplex_power_lower
+from ..engine.numbers import ball_bounds, to_ball
+from ..engine.realize import Hat, readout, recognise_grade
 from .refine import REFUTED, Evidence, Limits, Outcome, refine
-from .residual import MONOTONE, NO_OVERSHOOT
+from ..engine.residual import MONOTONE, NO_OVERSHOOT
 
 #: the largest common grid (nodes) the locality path will build; beyond it, general path
 MAX_GRID_NODES = 2_000_000
@@ -186,7 +188,7 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
         prover.remember({(box.lo, box.hi): box for box in boxes})
         for simplex in cell_simplices(cell):
             lo, hi = simplex_residual_bounds(simplex, h, total, boxes, subdivision)
-            if dim == 1:       # certified integrals of |f - A|^p on the segment (certify.lp)
+            if dim == 1:       # certified integrals of |f - A|^p on the segment (certify.engine.lp)
                 a = cell[0] * h
                 lo, hi = norms.add_segment(target, a, a + h, total[cell],
                                            (total[cell[0] + 1] - total[cell]) / h, lo, hi)
@@ -198,7 +200,7 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
             if not any(gv):
                 continue
             sign = _sign(gv)
-            # the vertex-anchored proof (certify.anchored) where the residual is interpolated
+            # the vertex-anchored proof (certify.certificates.anchored) where the residual is interpolated
             decided = _decided(sign, lo, hi) or (sign != 0 and prover.proves(simplex, total, sign))
             for p in g_lower:
                 part = simplex_power_lower(gv, vol, p)
@@ -230,7 +232,7 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
 
 
 def _anchored_pass(prover, step: GridStep, hard: dict) -> None:
-    """Drop from `hard` the simplices the vertex-anchored proof (`certify.anchored_grid`, all
+    """Drop from `hard` the simplices the vertex-anchored proof (`certify.certificates.anchored_grid`, all
     at once) decides: no overshoot (which implies (G1)) with `F_k`, else (G1) with
     `F_{k-1} + g_k/2`. The (G2) safe sums stay as the scan left them (a lower bound either
     way)."""
@@ -265,7 +267,7 @@ def _anchored_pass(prover, step: GridStep, hard: dict) -> None:
 
 def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, norms,
                      g_lower: dict, g_safe: dict, hard: dict) -> Fraction | None:
-    """The cell loop of `check_grade` for all simplices at once (`certify.vectorised`):
+    """The cell loop of `check_grade` for all simplices at once (`certify.engine.vectorised`):
     fills `norms`, `g_lower`, `g_safe` and `hard` exactly as the loop would, in the same
     order, and returns the sup bound; None (nothing touched) when not applicable."""
     n = step.grid
@@ -367,7 +369,7 @@ MAX_CERTIFIED_PIECES = {1: 4096, 2: 512, "pl": 8192}
 
 
 def _add_certified_norms(target, step: GridStep, norms, vol: Fraction, perms, lo, hi) -> None:
-    """The certified integrals of `certify.lp` piece by piece, as the Arb loop does, with
+    """The certified integrals of `certify.engine.lp` piece by piece, as the Arb loop does, with
     the vectorised bounds `lo <= e <= hi` of each piece. Under `vectorised.workers(jobs)`
     slabs of cells are work units in forked processes; each returns rational end points of
     its partial sums (lower end of the lower sum, upper end of the upper sum), added here."""

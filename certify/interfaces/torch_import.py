@@ -1,4 +1,4 @@
-"""Networks trained in PyTorch, converted exactly to a `certify.network.Network`.
+"""Networks trained in PyTorch, converted exactly to a `certify.engine.network.Network`.
 
 MGDL trains grade by grade: grade 1 reads `x`, grade `k` reads the last hidden layer of the
 frozen grade `k-1`, and each grade ends in a scalar linear readout. `from_torch` takes the
@@ -15,9 +15,9 @@ import math
 from fractions import Fraction
 from typing import Any, Sequence
 
-from .errors import NetworkError
-from .network import Grade, Network
-from .realize import Layer
+from ..errors import NetworkError
+from ..engine.network import Grade, Network
+from ..engine.realize import Layer
 
 
 def _torch():

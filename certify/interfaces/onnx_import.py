@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from .errors import NetworkError
-from .network import Grade, Network
-from .realize import Layer
+from ..errors import NetworkError
+from ..engine.network import Grade, Network
+from ..engine.realize import Layer
 
 _ZERO = Fraction(0)
 _PASS = ("Identity", "Flatten", "Reshape")

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .fileio import atomic_write_text
-from .numbers import decimal_bound, format_rational
-from .residual import Counterexample
+from ..fileio import atomic_write_text
+from ..engine.numbers import decimal_bound, format_rational
+from ..engine.residual import Counterexample
 
 FORMAT = "certify-report/1"
 PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"

@@ -27,9 +27,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from .errors import UsageError
-from .fileio import atomic_write_bytes, output_path
-from .numbers import format_rational, parse_rational
+from ..errors import UsageError
+from ..fileio import atomic_write_bytes, output_path
+from ..engine.numbers import format_rational, parse_rational
 
 #: pixels per inch of the PNG; with the sizes below every image has a whole number of pixels
 DPI = 100
@@ -276,15 +276,15 @@ def _check_output(path: str) -> str:
 
 
 def _cli_target(args):
-    from .target import target_from_expression
+    from ..target import target_from_expression
     return target_from_expression(args.expr, getattr(args, "lipschitz", None))
 
 
 def run_plot_command(args) -> int:
     """`certify plot`: validate everything, build or read the network, write the PNG."""
-    from .construction import build
-    from .network import read_network
-    from .target import load_target
+    from ..construction import build
+    from ..engine.network import read_network
+    from ..target import load_target
 
     output = _check_output(args.output)
     if args.grades is not None and args.grades < 1:
@@ -292,7 +292,7 @@ def run_plot_command(args) -> int:
     target = _cli_target(args) if getattr(args, "expr", None) is not None else \
         load_target(args.target)
     if args.grades is not None:
-        from .limits import check_construction
+        from ..limits import check_construction
         check_construction(target.dim, args.grades, 2, getattr(args, "force", False))
     slices = parse_slices(args.slice, target.dim)
     free = free_coordinates(target.dim, slices)

@@ -11,7 +11,7 @@ so the points to try are the minimisers of `m`: found by coordinate descent in `
 (a grid then golden sections along each axis, from the solver's model), then turned into
 rationals — the nearest simple ones first (a zero at 1/3 is found exactly), then finer
 ones. Also tried: the model rounded to simple rationals, the corners of the region's box.
-Nothing here decides anything: every candidate goes to `certify.residual.check_point`.
+Nothing here decides anything: every candidate goes to `certify.engine.residual.check_point`.
 """
 
 from __future__ import annotations

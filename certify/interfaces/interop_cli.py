@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 def add_commands(sub, rational) -> None:
@@ -29,8 +29,8 @@ def add_commands(sub, rational) -> None:
 
 
 def _import(args) -> int:
-    from .fileio import check_paths
-    from .network import read_network, write_network
+    from ..fileio import check_paths
+    from ..engine.network import read_network, write_network
 
     check_paths({"model": args.model}, {"-o": args.output})
     output = args.output
@@ -42,9 +42,9 @@ def _import(args) -> int:
 
 
 def _export_query(args) -> int:
-    from .network import read_network
+    from ..engine.network import read_network
     from .query_export import export_query
-    from .target import load_target
+    from ..target import load_target
 
     if args.grade < 1:
         raise UsageError(f"--grade={args.grade} must be at least 1")

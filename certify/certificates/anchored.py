@@ -15,7 +15,7 @@ along the edges out of `v` prove the sign near `v` exactly where the midpoint fo
 `Prover.proves` combines both forms box by box over `T` and splits boxes it cannot decide,
 to a fixed depth and box budget. It is deterministic: the builder (`certify.surplus`)
 keeps a coefficient only where this proof succeeds, and the checker's locality path
-(`certify.local`) calls the same proof from the network's weights, so whatever the
+(`certify.certificates.local`) calls the same proof from the network's weights, so whatever the
 builder proved the checker proves again — it never reads what the builder claimed.
 Vertex values of `f` are Arb balls, replaced by exact rationals where the target or
 SymPy evaluates `f` exactly there (`sin(π) = 0`), so that `ρ(v) = 0` can be proved.
@@ -30,9 +30,9 @@ from typing import Sequence
 import sympy
 from flint import arb
 
-from .enclosure import Affine, affine_on_simplex, meets, residual_ball, sub_box
-from .freudenthal import Simplex, simplex_vertices
-from .numbers import ball_bounds, to_ball
+from ..engine.enclosure import Affine, affine_on_simplex, meets, residual_ball, sub_box
+from ..engine.freudenthal import Simplex, simplex_vertices
+from ..engine.numbers import ball_bounds, to_ball
 
 #: first subdivision of a cell per side, by dimension, and how often a box may be halved
 START = {1: 4, 2: 2}

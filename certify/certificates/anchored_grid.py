@@ -1,9 +1,9 @@
-"""The vertex-anchored proof (`certify.anchored`) for many simplices of one grid at once.
+"""The vertex-anchored proof (`certify.certificates.anchored`) for many simplices of one grid at once.
 
 `anchored.Prover.proves` decides `sign·(f - A_T) >= 0` on one simplex `T` in Arb, box by
 box. The surplus builder asks this for thousands of simplices per level, and the checker
 asks it again for every simplex of a hat's star, so here the same proof runs on all of
-them together in numpy intervals rounded outward (`certify.vectorised`: one `nextafter`
+them together in numpy intervals rounded outward (`certify.engine.vectorised`: one `nextafter`
 per operation, rigorous by IEEE 754 alone). A *work item* is a simplex `T = (cell, π)`
 with one sub-box `B` of its cell (side `h/k`, meeting `T`); per item,
 
@@ -34,10 +34,10 @@ from fractions import Fraction
 import numpy as np
 from flint import arb
 
-from . import vectorised
+from ..engine import vectorised
 from .anchored import BOX_BUDGET, DEPTH, START, Prover, VertexValues
-from .numbers import ball_bounds, to_ball
-from .vectorised import _ball_floats, _dn, _up, nodal_interval
+from ..engine.numbers import ball_bounds, to_ball
+from ..engine.vectorised import _ball_floats, _dn, _up, nodal_interval
 
 #: a simplex whose float bounds miss 0 by less than this is handed to the Arb prover
 NEAR = 2.0 ** -36

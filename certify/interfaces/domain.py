@@ -18,10 +18,10 @@ import inspect
 from fractions import Fraction
 from typing import Sequence
 
-from .errors import UsageError
-from .network import Grade, Network
-from .numbers import ball_bounds, format_rational
-from .realize import Layer
+from ..errors import UsageError
+from ..engine.network import Grade, Network
+from ..engine.numbers import ball_bounds, format_rational
+from ..engine.realize import Layer
 
 
 class Domain:
@@ -80,7 +80,7 @@ class Domain:
 
     def load_target(self, path: str):
         """The target file composed with `phi`, checked and classified on [0,1]^d."""
-        from .target import load_target, load_target_function, target_from_function
+        from ..target import load_target, load_target_function, target_from_function
         if self.is_unit:
             return load_target(path)
         import sympy
@@ -102,7 +102,7 @@ class Domain:
                        for v, (a, b) in zip(u, box)))
         composed.__signature__ = signature
         if lipschitz is not None:
-            from .target import _lipschitz
+            from ..target import _lipschitz
             scale = max(b - a for a, b in box)
             lipschitz = _lipschitz(lipschitz, name) * scale
         return target_from_function(composed, name, lipschitz, path)

@@ -3,11 +3,11 @@
 For each grade `k` (docs/theory.md §5):
 
 1. *Falsify first*: float sampling proposes points where a claim may fail; each is
-   re-checked at its exact rational point (`certify.residual`) before it counts.
+   re-checked at its exact rational point (`certify.engine.residual`) before it counts.
 2. *Prove*: a grade recognised from its weights as hats on a grid goes through the
-   locality path (`certify.local`), simplex by simplex; any other grade through the
-   general path (`certify.general`), the whole grade on the whole cube. Both end in
-   counterexample-guided refinement with the solver (`certify.refine`, `certify.smt`).
+   locality path (`certify.certificates.local`), simplex by simplex; any other grade through the
+   general path (`certify.certificates.general`), the whole grade on the whole cube. Both end in
+   counterexample-guided refinement with the solver (`certify.certificates.refine`, `certify.certificates.smt`).
 3. *(G2)*: with no overshoot proved, Lemma 2 gives `‖e_{k-1}‖_p^p - ‖e_k‖_p^p >= ‖g_k‖_p^p`,
    bounded below exactly (integer `p`) or in Arb; otherwise the difference of rigorous
    enclosures is used.
@@ -31,19 +31,21 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import general, local, region_path, vectorised
-from .construction import CONSTRUCTION, default_subdivision
-from .errors import UsageError
-from .freudenthal import interpolate, nodes
-from .interpolant import interpolation_error_estimate
-from .lp import p_th_roots
-from .numbers import parse_rational
-from .progress import announce
-from .realize import max_width
-from .regions import MAX_DIMENSION, RegionBudget, RegionCache
+from . import general, local, region_path
+
+from ..engine import vectorised
+from ..construction import CONSTRUCTION, default_subdivision
+from ..errors import UsageError
+from ..engine.freudenthal import interpolate, nodes
+from ..engine.interpolant import interpolation_error_estimate
+from ..engine.lp import p_th_roots
+from ..engine.numbers import parse_rational
+from ..interfaces.progress import announce
+from ..engine.realize import max_width
+from ..engine.regions import MAX_DIMENSION, RegionBudget, RegionCache
 from .refine import Limits, Outcome, PROVED, REFUTED, UNKNOWN
 from .report import NOT_OWED, GradeResult, LpResult, Report
-from .residual import (MONOTONE, NO_OVERSHOOT, PointValues, abs_residual_lower, check_point,
+from ..engine.residual import (MONOTONE, NO_OVERSHOOT, PointValues, abs_residual_lower, check_point,
                        target_bounds, violated)
 
 DEFAULT_PS = (Fraction(1), Fraction(2))
@@ -409,8 +411,8 @@ def _rebuilt_equal(target, network, ratio, theta, subdivision, recognised, level
     """`meta` is a hint only: the balanced construction is re-run with the ratio, margin and
     subdivision it states, and the bound applies only if that gives these very hats at
     these levels."""
-    from .construction import Parameters, build_levels
-    from .limits import MAX_HATS, construction_hats
+    from ..construction import Parameters, build_levels
+    from ..limits import MAX_HATS, construction_hats
     if construction_hats(network.dim, len(network.grades), ratio) > MAX_HATS:
         return False
     try:

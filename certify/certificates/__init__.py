@@ -1,0 +1,3 @@
+"""Certificates: the checker and its provers (grid-local enclosures, vertex-anchored proofs,
+linear regions, SMT), their refinement, and the report they produce.
+"""
