@@ -10,7 +10,9 @@ the Freudenthal triangulation of the finer grid refines the coarse one); on fine
 centre `z` of a sub-cell (block), `f(z + u) = T(u) + R(u)` with
 `T = Σ_{|α|<=3} D^α f(z) u^α / α!` and `|R| <= r = Σ_{|α|=4} max_B |D^α f| ρ^4 / α!` over
 the sub-cell (block) `B` of half-side `ρ` (Lagrange remainder); the derivatives are
-SymPy's, evaluated in Arb (`_DerivativeProgram`).
+SymPy's, compiled by `certify.expression` and evaluated for all sub-cells (blocks) of a
+grade at once in float intervals rounded outward (`certify.intervals`), in Arb for the few
+where that gives no finite enclosure (`_DerivativeProgram`, `_expansions`).
 
 *Exact integration.* On a sub-simplex `t` the cubic `q = T - A` has Bernstein coefficients
 `b_γ` (`|γ| = 3`, the blossom of `q` at the vertices of `t`): a fixed rational linear map of
@@ -25,8 +27,10 @@ Sub-simplex bounds are summed per coarse simplex and intersected with the
 piecewise-constant bounds `lo <= e <= hi` there.
 
 *Rigour.* Floats with error bounds: a quantity is a pair `(mid, rad)` of float arrays with
-the true value in `[mid - rad, mid + rad]`. Inputs are Arb balls (`mid` the nearest
-float, `rad` rounded up plus one ulp of `mid`) and exact rationals (the same). A sum of
+the true value in `[mid - rad, mid + rad]`. Inputs are float intervals `[lo, hi]`
+(`_to_mid_rad`: `mid` their float mid-point, `rad` the larger distance to an end,
+rounded up; Arb balls are first enclosed in such intervals) and exact rationals (the
+nearest float, one ulp of it). A sum of
 `n` products computed in floating point (any order, BLAS, FMA) errs by at most
 `γ_n Σ|a_i b_i|`, `γ_n = n u / (1 - n u)`, `u = 2^-53` (Higham, *Accuracy and Stability of
 Numerical Algorithms*, §3.1); `_matmul` adds that, and the radii propagated through the
@@ -46,10 +50,10 @@ from functools import lru_cache
 import numpy as np
 from flint import arb, fmpq
 
-from .numbers import ball_bounds
+from .intervals import IntervalArray
 
-#: sub-cells per grade (the derivative programs run once per sub-cell, about 0.1 ms):
-#: cells are split while there are fewer than this; unsplit grids up to MAX_CELLS
+#: sub-cells per grade (the derivative programs run once over all of them, in float
+#: intervals): cells are split while there are fewer than this; unsplit grids up to MAX_CELLS
 MAX_SUBCELLS = {1: 8192, 2: 1024, 3: 512}
 MAX_CELLS = {1: 16384, 2: 8192, 3: 4096}
 #: on finer grids, blocks of up to MAX_BLOCK^d cells share one expansion
@@ -83,84 +87,14 @@ class _Unsupported(Exception):
     pass
 
 
-def _arb_function(exprs, symbols):
-    """The SymPy expressions as one function `(arb inputs) -> list of arb`, common
-    subexpressions shared (`sympy.cse`); rationals exact, only analytic operations."""
-    import sympy
-    replacements, reduced = sympy.cse(list(exprs), symbols=sympy.numbered_symbols("_taylor_cse"))
-    funcs = {sympy.sin: "sin", sympy.cos: "cos", sympy.exp: "exp", sympy.sinh: "sinh",
-             sympy.cosh: "cosh", sympy.tan: "tan", sympy.tanh: "tanh"}
-    slots = {s: i for i, s in enumerate(symbols)}
-    for i, (name, _) in enumerate(replacements):
-        slots[name] = len(symbols) + i
-
-    def build(e):
-        if e.is_Symbol:
-            if e not in slots:
-                raise _Unsupported(str(e))
-            index = slots[e]
-            return lambda env: env[index]
-        if e.is_Rational:
-            value = arb(fmpq(int(e.p), int(e.q)))
-            return lambda env: value
-        if e is sympy.pi:
-            return lambda env: arb.pi()
-        if e is sympy.E:
-            return lambda env: arb(1).exp()
-        args = [build(t) for t in e.args]
-        if e.is_Add:
-            def add(env):
-                out = args[0](env)
-                for g in args[1:]:
-                    out = out + g(env)
-                return out
-            return add
-        if e.is_Mul:
-            def mul(env):
-                out = args[0](env)
-                for g in args[1:]:
-                    out = out * g(env)
-                return out
-            return mul
-        if e.is_Pow and e.args[1].is_Integer:
-            base, n = args[0], int(e.args[1])
-            if n >= 0:
-                return lambda env: _power(base(env), n)
-            return lambda env: 1 / _power(base(env), -n)
-        if e.func in funcs:
-            name, u = funcs[e.func], args[0]
-            return lambda env: getattr(u(env), name)()
-        raise _Unsupported(str(e.func))
-
-    steps = [build(expr) for _, expr in replacements]
-    outs = [build(expr) for expr in reduced]
-
-    def run(inputs):
-        env = list(inputs)
-        for step in steps:
-            env.append(step(env))
-        return [out(env) for out in outs]
-    return run
-
-
-def _power(x: arb, n: int) -> arb:
-    """`x^n` (Arb's `**` gives nan for a ball containing 0; repeated products do not)."""
-    if x > 0 or x < 0 or n == 0:
-        return x ** n
-    out = x
-    for _ in range(n - 1):
-        out = out * x
-    if n % 2 == 0:
-        out = out.union(arb(0)) if not out >= 0 else out
-    return out
-
-
 class _DerivativeProgram:
-    """`D^α f / α!` for `|α| <= 3` at a point and `|D^α f| / α!` bounds for `|α| = 4` over a
-    box, in Arb."""
+    """`D^α f / α!` for `|α| <= 3` at points (`"point"`) and for `|α| = 4` over boxes
+    (`"box"`): SymPy's derivatives compiled once by `certify.expression` into a program that
+    runs in any number context (float intervals for whole grids, Arb balls for the rest)."""
 
     def __init__(self, target):
         import sympy
+        from .expression import _Program
         dim, xs = target.dim, list(target.symbols)
         self.low = _taylor_indices(dim)
         self.high = _indices(dim, 4)
@@ -171,8 +105,20 @@ class _DerivativeProgram:
                 if a:
                     expr = sympy.diff(expr, x, a)
             return expr / _factorial(alpha)
-        self.point = _arb_function([derivative(a) for a in self.low], xs)
-        self.box = _arb_function([derivative(a) for a in self.high], xs)
+        try:
+            self.program = _Program({"point": [derivative(a) for a in self.low],
+                                     "box": [derivative(a) for a in self.high]},
+                                    xs, set(target._program.proven))
+        except TypeError as exc:            # an operation the compiler does not know
+            raise _Unsupported(str(exc)) from None
+
+    def intervals(self, key: str, x) -> list:
+        from .intervals import INTERVALS
+        return self.program.run(key, INTERVALS, x)
+
+    def balls(self, key: str, x) -> list:
+        from .expression import _CONTEXTS
+        return self.program.run(key, _CONTEXTS["ball"], x)
 
 
 _PROGRAMS: dict = {}
@@ -198,19 +144,24 @@ def applies(target) -> bool:
 
 # --------------------------------------------------------------------------- float balls
 
-def _to_mid_rad(balls) -> tuple[np.ndarray, np.ndarray]:
-    """Arb balls as (mid, rad) float arrays containing them; non-finite where they are."""
-    mid = np.empty(len(balls))
-    rad = np.empty(len(balls))
-    for i, b in enumerate(balls):
-        if not b.is_finite():
-            mid[i], rad[i] = 0.0, np.inf
-            continue
-        m = float(b.mid())
-        r = float(b.rad())
-        mid[i] = m
-        rad[i] = np.nextafter(r, np.inf) + abs(m) * 2.0 ** -52 + 2.0 ** -1074
-    return mid, rad
+def _to_mid_rad(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float intervals `[lo, hi]` as (mid, rad) float arrays with `[lo, hi]` inside
+    `[mid - rad, mid + rad]`; non-finite where they are not enclosures (NaN, overflow).
+
+    `mid = fl(lo/2 + hi/2)` is any float (halving first cannot overflow);
+    `rad = max(↑fl(hi - mid), ↑fl(mid - lo))`, `↑ = nextafter(·, inf)`. Proof: for every
+    `x` in `[lo, hi]`, `x - mid <= hi - mid` and `mid - x <= mid - lo`, so
+    `|x - mid| <= max(hi - mid, mid - lo)` whatever `mid` is (even outside `[lo, hi]`).
+    Each difference is correctly rounded (IEEE 754): its exact value lies between the two
+    floats around `fl(·)`, so one step up from `fl(·)` bounds it from above (an exactly
+    representable difference is exceeded by the step; overflow gives `inf`, which is
+    rejected as non-finite). The max of two floats is exact. No ulp of `mid` is owed:
+    `rad` is measured from the float `mid` itself, not from the exact `(lo + hi)/2`."""
+    with np.errstate(all="ignore"):
+        mid = 0.5 * lo + 0.5 * hi
+        rad = np.maximum(np.nextafter(hi - mid, np.inf), np.nextafter(mid - lo, np.inf))
+        bad = ~(np.isfinite(lo) & np.isfinite(hi) & np.isfinite(mid) & np.isfinite(rad))
+    return np.where(bad, 0.0, mid), np.where(bad, np.inf, rad)
 
 
 def _exact_mid_rad(values) -> tuple[np.ndarray, np.ndarray]:
@@ -484,30 +435,12 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
     N = n * m                      # Freudenthal grid of the pieces integrated
     s = Fraction(1, N)
     E = N // k                     # grid of the expansions, side k s
-    K, H = len(program.low), len(program.high)
-    cells = list(itertools.product(range(E), repeat=dim))
-    coef_balls, rem_balls = [], []
-    half = arb(0, arb(fmpq(1, 2 * E)))
-    scale = arb(fmpq(1, 2 * E)) ** 4
-    for cell in cells:
-        centre = [arb(fmpq(2 * c + 1, 2 * E)) for c in cell]
-        coef_balls.extend(program.point(centre))
-        box = program.box([c + half for c in centre])
-        rem = arb(0)
-        for b in box:
-            rem += abs(b)
-        rem_balls.append(rem * scale)
-    cm, cr = _to_mid_rad(coef_balls)
-    cm, cr = cm.reshape(len(cells), K), cr.reshape(len(cells), K)
-    remainder = np.array([float(ball_bounds(r)[1]) if r.is_finite() else np.inf
-                          for r in rem_balls])
-    remainder = np.nextafter(remainder, np.inf)
-    if not (np.all(np.isfinite(cm)) and np.all(np.isfinite(cr))
-            and np.all(np.isfinite(remainder))):
+    expansion = np.indices((E,) * dim).reshape(dim, -1).T       # (cells, dim), row-major
+    expansions = _expansions(program, expansion, E)
+    if expansions is None:
         return None
-    expansion = np.array(cells, dtype=np.int64)             # (cells, dim) expansion indices
+    cm, cr, remainder = expansions
     centre_t = (2 * expansion + 1) * (k / (2 * m))          # centres times n: exact floats
-    perm_index = {tuple(p): i for i, p in enumerate(perms)}
     alphas = _taylor_indices(dim)
     linear = [alphas.index(tuple(int(i == j) for i in range(dim))) for j in range(dim)]
     nodal = _nodal(total)
@@ -574,6 +507,90 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
             return None
         out[p] = (_sum_down(low), _sum_up(high))
     return out
+
+
+def _expansions(program, expansion: np.ndarray, E: int):
+    """`(cm, cr, remainder)` for the expansion cells `expansion` (rows of indices on the
+    grid of `E` cells an edge): the Taylor coefficients `D^α f(z) / α!` at the centres
+    `z = (2c + 1) / (2E)` as (mid, rad) arrays of shape (cells, K), and upper bounds
+    `r = (1/(2E))^4 Σ_{|α|=4} max_B |D^α f / α!|` over the cells `B`. All cells at once in
+    float intervals (`certify.intervals`); cells where that gives no finite enclosure
+    (or the whole grid, if the program does not run there) in Arb, one by one. None when
+    Arb gives none either."""
+    count, dim = expansion.shape
+    exact = E & (E - 1) == 0                # power of two: centres and ends are floats
+    index = expansion.T.astype(float)
+    centre = _grid_points(2 * index + 1, 2 * E, exact)
+    box = [IntervalArray(a.lo, b.hi) for a, b in
+           zip(_grid_points(index, E, exact), _grid_points(index + 1, E, exact))]
+    try:
+        with np.errstate(all="ignore"):
+            coefficients = _interval_rows(program.intervals("point", centre), count)
+            bounds = _interval_rows(program.intervals("box", box), count)
+    except (ArithmeticError, TypeError, ValueError, AttributeError):
+        coefficients = (np.full((count, len(program.low)), np.nan),) * 2
+        bounds = (np.full((count, len(program.high)), np.nan),) * 2
+    cm, cr = _to_mid_rad(*coefficients)
+    remainder = _remainder(*bounds, E)
+    redo = ~(np.all(np.isfinite(cr), axis=1) & np.isfinite(remainder))
+    if redo.any():
+        rows = np.flatnonzero(redo)
+        coefficients, bounds = _ball_rows(program, expansion[rows], E)
+        cm[rows], cr[rows] = _to_mid_rad(*coefficients)
+        remainder[rows] = _remainder(*bounds, E)
+    if not (np.all(np.isfinite(cr)) and np.all(np.isfinite(remainder))):
+        return None
+    return cm, cr, remainder
+
+
+def _grid_points(numerator: np.ndarray, denominator: int, exact: bool) -> list:
+    """Per axis, `IntervalArray`s around `numerator / denominator` (integers as floats):
+    the float itself when it is exact, else one step either side of the correctly rounded
+    quotient."""
+    out = []
+    for row in numerator:
+        value = row / denominator
+        out.append(IntervalArray(value, value) if exact else
+                   IntervalArray(np.nextafter(value, -np.inf), np.nextafter(value, np.inf)))
+    return out
+
+
+def _interval_rows(values: list, count: int):
+    """Program outputs (`IntervalArray`s, some maybe scalar constants) as (lo, hi) arrays
+    of shape (count, outputs)."""
+    lo = np.stack([np.broadcast_to(np.asarray(v.lo, dtype=float), (count,)) for v in values], 1)
+    hi = np.stack([np.broadcast_to(np.asarray(v.hi, dtype=float), (count,)) for v in values], 1)
+    return lo, hi
+
+
+def _ball_rows(program, expansion: np.ndarray, E: int):
+    """`(coefficients, bounds)` as (lo, hi) float arrays for these cells, from Arb balls
+    around the exact centres and cells (`vectorised._ball_floats` encloses each ball)."""
+    from .vectorised import _ball_floats
+    half = arb(0, arb(fmpq(1, 2 * E)))
+    points, boxes = [], []
+    for cell in expansion.tolist():
+        centre = [arb(fmpq(2 * c + 1, 2 * E)) for c in cell]
+        points.append(program.balls("point", centre))
+        boxes.append(program.balls("box", [c + half for c in centre]))
+
+    def floats(rows):
+        lo, hi = _ball_floats([b for row in rows for b in row])
+        return lo.reshape(len(rows), -1), hi.reshape(len(rows), -1)
+    return floats(points), floats(boxes)
+
+
+def _remainder(lo: np.ndarray, hi: np.ndarray, E: int) -> np.ndarray:
+    """`(1/(2E))^4 Σ_j max(|lo_j|, |hi_j|)` per row, rounded up (one `nextafter` per
+    operation; `max |[lo, hi]|` is exact); `inf`/NaN where the bounds are not finite."""
+    with np.errstate(all="ignore"):
+        top = np.maximum(np.abs(lo), np.abs(hi))
+        total = top[:, 0]
+        for j in range(1, top.shape[1]):
+            total = np.nextafter(total + top[:, j], np.inf)
+        scale = float(Fraction(1, 2 * E) ** 4)              # correctly rounded: one step up
+        total = np.nextafter(np.nextafter(total, np.inf) * np.nextafter(scale, np.inf), np.inf)
+    return np.where(np.isfinite(total), total, np.inf)
 
 
 def _sum_down(values: np.ndarray) -> Fraction:
