@@ -24,6 +24,7 @@ import itertools
 import math
 import multiprocessing
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 
 import numpy as np
@@ -122,6 +123,16 @@ class GridStep:
     hats: int
     trivial: bool
 
+    @cached_property
+    def total(self) -> np.ndarray:
+        """`F_k = F_{k-1} + g_k` (exact nodal values), computed once per grade."""
+        return self.previous + self.g
+
+    @cached_property
+    def half(self) -> np.ndarray:
+        """`F_{k-1} + g_k / 2`, whose residual (G1) compares with (exact, computed once)."""
+        return self.previous + self.g / 2
+
 
 def grid_plan(network, recognised) -> list[GridStep | None]:
     """Nodal values of `F_{k-1}` and `g_k` per grade, while every grade so far is on a grid."""
@@ -147,8 +158,9 @@ def grid_plan(network, recognised) -> list[GridStep | None]:
         # g is affine on every simplex of this grid, so g ≡ 0 iff every exact nodal value is 0
         # (decided from what the grade computes, not from how its weights look)
         trivial = not any(v != 0 for v in g.flat)
-        steps.append(GridStep(k, grid, values, g, len(gg.hats), trivial))
-        values = values + g
+        step = GridStep(k, grid, values, g, len(gg.hats), trivial)
+        steps.append(step)
+        values = step.total
     return steps
 
 
@@ -181,8 +193,7 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
     if fast is not None:
         sup = fast
     else:
-        total = step.previous + step.g
-        half = step.previous + step.g / 2
+        total, half = step.total, step.half
     for cell in cells:
         boxes = sub_boxes(target, cell, h, subdivision)
         prover.remember({(box.lo, box.hi): box for box in boxes})
@@ -247,7 +258,7 @@ def _anchored_pass(prover, step: GridStep, hard: dict) -> None:
     else:
         def prove(simplices, sgns, values):
             return [prover.proves(s, values, g) for s, g in zip(simplices, sgns)]
-    total, half = step.previous + step.g, step.previous + step.g / 2
+    total, half = step.total, step.half
     solved = {NO_OVERSHOOT: set(), MONOTONE: set()}
     for simplex, ok in zip(asked, prove(asked, signs, total)):
         if ok:
@@ -271,7 +282,7 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     fills `norms`, `g_lower`, `g_safe` and `hard` exactly as the loop would, in the same
     order, and returns the sup bound; None (nothing touched) when not applicable."""
     n = step.grid
-    total = vectorised.residual_bounds(target, step.previous + step.g, n, subdivision)
+    total = vectorised.residual_bounds(target, step.total, n, subdivision)
     if total is None:
         return None
     dim = step.g.ndim
@@ -324,16 +335,15 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
         if not undecided.any():
             continue
         if half is None:
-            half = vectorised.residual_bounds(target, step.previous + step.g / 2, n,
-                                              subdivision)
-        for cell in zip(*np.nonzero(undecided)):
+            half = vectorised.residual_bounds(target, step.half, n, subdivision)
+        if half is None:
+            half_decided = np.zeros_like(undecided)
+        else:               # `_decided` on the float end points (exact comparisons with 0)
+            half_lo, half_hi = half[perm]
+            half_decided = ((sign > 0) & (half_lo >= 0)) | ((sign < 0) & (half_hi <= 0))
+        for cell, settled in zip(zip(*np.nonzero(undecided)), half_decided[undecided].tolist()):
             cell = tuple(int(c) for c in cell)
-            claims = [NO_OVERSHOOT]
-            sg = int(sign[cell])
-            if not sg or half is None or not _decided(sg, Fraction(float(half[perm][0][cell])),
-                                                      Fraction(float(half[perm][1][cell]))):
-                claims.append(MONOTONE)
-            found.append((cell, pi, claims))
+            found.append((cell, pi, [NO_OVERSHOOT] if settled else [NO_OVERSHOOT, MONOTONE]))
     for cell, pi, claims in sorted(found, key=lambda item: (item[0], item[1])):
         for claim in claims:
             hard[claim].append((cell, perms[pi]))
@@ -341,7 +351,7 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     modelled = None
     if lp.TIGHT and dim in (1, 2, 3):
         try:
-            modelled = taylor.grade_integrals(target, step.previous + step.g, n, perms, lo, hi,
+            modelled = taylor.grade_integrals(target, step.total, n, perms, lo, hi,
                                               norms.ps)
         except (ArithmeticError, ValueError, ZeroDivisionError):
             modelled = None         # the enclosures below stand
@@ -374,7 +384,7 @@ def _add_certified_norms(target, step: GridStep, norms, vol: Fraction, perms, lo
     slabs of cells are work units in forked processes; each returns rational end points of
     its partial sums (lower end of the lower sum, upper end of the upper sum), added here."""
     global _PIECES
-    total = step.previous + step.g
+    total = step.total
     n, jobs = step.grid, vectorised.jobs()
     _PIECES = (target, step, total, vol, perms, lo, hi, norms.ps)
     try:
