@@ -18,9 +18,9 @@ from rich.table import Table
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from certify.certificates.checker import check            # noqa: E402
-from certify.construction import build       # noqa: E402
-from certify.target import load_target       # noqa: E402
+from certify.certificates.checker import check  # noqa: E402
+from certify.construction import build  # noqa: E402
+from certify.target import load_target  # noqa: E402
 
 CASES = [("sine", 10), ("peaks2d", 6), ("runge", 10), ("smooth3d", 4)]
 

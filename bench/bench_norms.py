@@ -20,10 +20,10 @@ from rich.table import Table
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from certify import lp                        # noqa: E402
-from certify.certificates.checker import check            # noqa: E402
-from certify.construction import build       # noqa: E402
-from certify.target import load_target       # noqa: E402
+from certify.engine import lp  # noqa: E402
+from certify.certificates.checker import check  # noqa: E402
+from certify.construction import build  # noqa: E402
+from certify.target import load_target  # noqa: E402
 
 #: the grades tests/test_checker.py certifies
 CASES = [("sine", 6), ("runge", 6), ("holder", 6), ("pl2d", 4), ("peaks2d", 4),

@@ -19,10 +19,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from certify.certificates.checker import check                      # noqa: E402
-from certify.engine.network import read_network               # noqa: E402
-from certify.engine.regions import grade_regions               # noqa: E402
-from certify.target import load_target                  # noqa: E402
+from certify.certificates.checker import check  # noqa: E402
+from certify.engine.network import read_network  # noqa: E402
+from certify.engine.regions import grade_regions  # noqa: E402
+from certify.target import load_target  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "mgdl")
 BENCH = os.path.join(ROOT, "bench", "fixtures")
