@@ -94,17 +94,25 @@ class _DerivativeProgram:
 
     def __init__(self, target):
         import sympy
-        from .expression import _Program
+        from .expression import _Program, _diff
         dim, xs = target.dim, list(target.symbols)
         self.low = _taylor_indices(dim)
         self.high = _indices(dim, 4)
+        partial = {(0,) * dim: target.expr}
+
+        def partial_of(alpha):
+            """`D^α f`, from `D^(α - e_i) f` (`i` the last axis of `α`): one symbolic
+            derivative each (`expression._diff`; no kinks in an analytic target), common
+            factors pulled out of sums (`sympy.factor_terms`: fewer occurrences of each
+            variable, so tighter interval bounds over a box)."""
+            if alpha not in partial:
+                i = max(j for j, a in enumerate(alpha) if a)
+                lower = tuple(a - (j == i) for j, a in enumerate(alpha))
+                partial[alpha] = sympy.factor_terms(_diff(partial_of(lower), xs[i], {}))
+            return partial[alpha]
 
         def derivative(alpha):
-            expr = target.expr
-            for x, a in zip(xs, alpha):
-                if a:
-                    expr = sympy.diff(expr, x, a)
-            return expr / _factorial(alpha)
+            return partial_of(alpha) / _factorial(alpha)
         try:
             self.program = _Program({"point": [derivative(a) for a in self.low],
                                      "box": [derivative(a) for a in self.high]},
@@ -166,7 +174,8 @@ def _to_mid_rad(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def _exact_mid_rad(values) -> tuple[np.ndarray, np.ndarray]:
     """Exact rationals as (nearest float, one ulp of it)."""
-    mid = np.array([float(v) for v in values], dtype=float)
+    mid = np.array([v.numerator / v.denominator if type(v) is Fraction else float(v)
+                    for v in values], dtype=float)       # int / int: correctly rounded
     rad = np.abs(mid) * 2.0 ** -52 + 2.0 ** -1074
     return mid, rad
 
@@ -211,32 +220,43 @@ def _up(mid, rad):
 def _polar(alpha, args) -> Fraction:
     """The polar form (symmetric multi-affine, 3 arguments) of the monomial `u^α`,
     `|α| <= 3`, at the points `args` (exact): the mean over the `|α|`-subsets `S` of the
-    arguments of the symmetric `|α|`-linear form of `u^α` at `S`."""
+    arguments of the symmetric `|α|`-linear form of `u^α` at `S`, i.e. the mean over the
+    ordered choices of `|α|` distinct arguments, one per factor of `u^α`."""
+    scale = math.lcm(*(Fraction(c).denominator for point in args for c in point))
+    integer = [tuple(int(Fraction(c) * scale) for c in point) for point in args]
+    return Fraction(_polar_sum(alpha, integer), _polar_count(alpha) * scale ** sum(alpha))
+
+
+def _polar_sum(alpha, args) -> int:
+    """`Σ_σ Π_t args[σ_t][axis_t]` over the ordered choices `σ` of distinct arguments
+    (integer points: the polar form times `_polar_count`)."""
     axes = [i for i, a in enumerate(alpha) for _ in range(a)]
-    k = len(axes)
-    total = Fraction(0)
-    count = 0
-    for subset in itertools.combinations(range(3), k):
-        inner = Fraction(0)
-        perms = list(itertools.permutations(subset))
-        for order in perms:
-            term = Fraction(1)
-            for axis, which in zip(axes, order):
-                term *= args[which][axis]
-            inner += term
-        total += inner / len(perms)
-        count += 1
-    return total / count
+    total = 0
+    for order in itertools.permutations(range(3), len(axes)):
+        term = 1
+        for axis, which in zip(axes, order):
+            term *= args[which][axis]
+        total += term
+    return total
+
+
+def _polar_count(alpha) -> int:
+    return math.perm(3, sum(alpha))
 
 
 def _bernstein_rows(dim: int, vertices) -> list:
     """`W` with `b = c @ W`: the blossom of each monomial `u^α` (`|α| <= 3`) at the
-    vertices, for each Bernstein index `γ` (`|γ| = 3`)."""
+    vertices, for each Bernstein index `γ` (`|γ| = 3`). Exact: the vertices are scaled
+    to integer points first (Python integers are far faster than Fractions here)."""
     gammas = _indices(dim + 1, 3)
-    return [[_polar(alpha, [vertices[j] for j, g in enumerate(gamma) for _ in range(g)])
-             for gamma in gammas] for alpha in _taylor_indices(dim)]
+    scale = math.lcm(*(Fraction(c).denominator for v in vertices for c in v))
+    integer = [tuple(int(Fraction(c) * scale) for c in v) for v in vertices]
+    args = [[integer[j] for j, g in enumerate(gamma) for _ in range(g)] for gamma in gammas]
+    return [[Fraction(_polar_sum(alpha, a), _polar_count(alpha) * scale ** sum(alpha))
+             for a in args] for alpha in _taylor_indices(dim)]
 
 
+@lru_cache(maxsize=None)
 def _gram(dim: int, vol: Fraction) -> list:
     """`G` with `∫_t q^2 = b^T G b` for the cubic Bernstein basis on a simplex of volume
     `vol`: `∫ B_γ B_γ' = (3!/γ!)(3!/γ'!) vol d! (γ+γ')! / (6+d)!`."""
@@ -249,15 +269,30 @@ def _gram(dim: int, vol: Fraction) -> list:
 
 @lru_cache(maxsize=None)
 def _bernstein_map(dim: int, perm: tuple, s: Fraction, corner=None, k: int = 1):
-    """(W, G, vol): `b = c @ W` maps Taylor coefficients about the centre of a block of
-    `k^d` sub-cells of side `s` to the Bernstein coefficients on the simplex `perm` of its
-    sub-cell `corner`; `∫_t q^2 = b^T G b`. Exact rationals; the row of `u^α` scales like
-    `s^|α|` (computed once for `s = 1`)."""
+    """(Wm, Wr, Gm, Gr, vol): `b = c @ W` maps Taylor coefficients about the centre of a
+    block of `k^d` sub-cells of side `s` to the Bernstein coefficients on the simplex `perm`
+    of its sub-cell `corner`; `∫_t q^2 = b^T G b`. `W`, `G` as (mid, rad) float matrices
+    of exact rationals; the row of `u^α` scales like `s^|α|` (`_scaled`; computed once for
+    `s = 1`)."""
     corner = tuple(corner) if corner is not None else (0,) * dim
-    W, G, vol = _unit_bernstein_map(dim, perm, corner, k)
-    W = [[w * s ** sum(alpha) for w in row] for alpha, row in zip(_taylor_indices(dim), W)]
-    scale = s ** dim
-    return W, [[g * scale for g in row] for row in G], vol * scale
+    W, G, vol, (Wu, Gu) = _unit_bernstein_map(dim, perm, corner, k)
+    powers = [sum(alpha) for alpha in _taylor_indices(dim)]
+    return (*_scaled(Wu, W, powers, s), *_scaled(Gu, G, [dim] * len(G), s), vol * s ** dim)
+
+
+def _scaled(unit, rows, powers, s: Fraction):
+    """`rows[i] s^powers[i]` as (mid, rad) floats, from `unit = _exact_matrix(rows)`.
+    For `s = 2^-e` in floats: `mid 2^-ej` is exact unless it falls below `2^-1022`, where it
+    errs by at most `2^-1075`; `|w 2^-ej - mid 2^-ej| = 2^-ej |w - mid| <= 2^-ej rad`, whose
+    float product errs the same way, covered by one step up, and `2^-1074` covers `mid`'s
+    rounding. Other `s`: exactly in rationals, then rounded (`_exact_matrix`)."""
+    mid, rad = unit
+    e = s.denominator.bit_length() - 1
+    if s.numerator == 1 and s.denominator == 1 << e and e * max(powers) <= 900:
+        factor = np.array([math.ldexp(1.0, -e * p) for p in powers])[:, None]
+        with np.errstate(under="ignore"):
+            return mid * factor, np.nextafter(rad * factor, np.inf) + 2.0 ** -1074
+    return _exact_matrix([[w * s ** p for w in row] for row, p in zip(rows, powers)])
 
 
 @lru_cache(maxsize=None)
@@ -270,7 +305,8 @@ def _unit_bernstein_map(dim: int, perm: tuple, corner: tuple, k: int):
         vertex[axis] += s
         vertices.append(tuple(v - c for v, c in zip(vertex, centre)))
     vol = s ** dim / math.factorial(dim)
-    return _bernstein_rows(dim, vertices), _gram(dim, vol), vol
+    W, G = _bernstein_rows(dim, vertices), _gram(dim, vol)
+    return W, G, vol, (_exact_matrix(W), _exact_matrix(G))
 
 
 def _simplex_bounds(bm, br, vol: Fraction, r, Gm, Gr):
@@ -331,9 +367,7 @@ def _refine_absolute(qm, qr, p1, dim: int, perm: tuple, s: Fraction, remainder):
     rows = np.flatnonzero(high - low > REFINE_WIDTH * high)
     if not len(rows) or not REFINE_DEPTH[dim]:
         return low, high
-    W, G, vol, count = _descendant_maps(dim, perm, s, REFINE_DEPTH[dim])
-    Wm, Wr = _exact_matrix(W)
-    Gm, Gr = _exact_matrix(G)
+    Wm, Wr, Gm, Gr, vol, count = _descendant_maps(dim, perm, s, REFINE_DEPTH[dim])
     B = Gm.shape[0]
     bm, br = _matmul(qm[rows], qr[rows], Wm, Wr)
     bm, br = bm.reshape(len(rows), count, B), br.reshape(len(rows), count, B)
@@ -349,15 +383,15 @@ def _refine_absolute(qm, qr, p1, dim: int, perm: tuple, s: Fraction, remainder):
 
 @lru_cache(maxsize=None)
 def _descendant_maps(dim: int, perm: tuple, s: Fraction, depth: int):
-    """(W, G, vol, count): the Bernstein maps of the `count = 2^(d depth)` Freudenthal
-    simplices of side `s / 2^depth` inside the simplex `perm` of a sub-cell of side `s`
-    (columns side by side), their common Gram matrix and volume. Exact rationals; the
-    row of `u^α` scales like `s^|α|` (computed once for `s = 1`)."""
-    W, G, vol, count = _unit_descendant_maps(dim, perm, depth)
-    alphas = _taylor_indices(dim)
-    W = [[w * s ** sum(alpha) for w in row] for alpha, row in zip(alphas, W)]
-    scale = s ** dim
-    return W, [[g * scale for g in row] for row in G], vol * scale, count
+    """(Wm, Wr, Gm, Gr, vol, count): the Bernstein maps of the `count = 2^(d depth)`
+    Freudenthal simplices of side `s / 2^depth` inside the simplex `perm` of a sub-cell of
+    side `s` (columns side by side), their common Gram matrix and volume; (mid, rad) floats
+    of exact rationals, the row of `u^α` scaling like `s^|α|` (`_scaled`; computed once
+    for `s = 1`)."""
+    W, G, vol, count, (Wu, Gu) = _unit_descendant_maps(dim, perm, depth)
+    powers = [sum(alpha) for alpha in _taylor_indices(dim)]
+    return (*_scaled(Wu, W, powers, s), *_scaled(Gu, G, [dim] * len(G), s),
+            vol * s ** dim, count)
 
 
 @lru_cache(maxsize=None)
@@ -384,7 +418,8 @@ def _unit_descendant_maps(dim: int, perm: tuple, depth: int):
         raise AssertionError("descendants do not tile the simplex")
     W = [sum((block[a] for block in blocks), []) for a in range(len(blocks[0]))]
     vol = side ** dim / math.factorial(dim)
-    return W, _gram(dim, vol), vol, len(blocks)
+    G = _gram(dim, vol)
+    return W, G, vol, len(blocks), (_exact_matrix(W), _exact_matrix(G))
 
 
 def _exact_matrix(rows):
@@ -455,9 +490,7 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
         grid = expansion * k + np.array(corner, dtype=np.int64)      # sub-cell indices
         coarse = grid // m
         local = grid % m
-        W, G, vol = _bernstein_map(dim, fine, s, corner, k)
-        Wm, Wr = _exact_matrix(W)
-        Gm, Gr = _exact_matrix(G)
+        Wm, Wr, Gm, Gr, vol = _bernstein_map(dim, fine, s, corner, k)
         offset = np.zeros(dim, dtype=np.int64)
         for i, axis in enumerate(fine):
             offset[axis] = dim - i                      # centroid offset times (d + 1)
@@ -638,7 +671,8 @@ def _affine_at_centres(nodal, n: int, t, coarse, order, dim: int):
 
 def _nodal(nodes):
     """Nodal values (exact rationals) as (mid, rad) float arrays of the grid's shape."""
-    flat = [Fraction(v) for v in np.asarray(nodes, dtype=object).ravel()]
+    flat = [v if type(v) is Fraction else Fraction(v)
+            for v in np.asarray(nodes, dtype=object).ravel().tolist()]
     mid, rad = _exact_mid_rad(flat)
     shape = np.asarray(nodes, dtype=object).shape
     return mid.reshape(shape), rad.reshape(shape)
