@@ -90,6 +90,31 @@ def test_regions_cover_the_cube_with_exact_affine_data(seed, dim):
             assert frac(evaluate(region.previous, c)) == sum(outs[:-1], F(0))
 
 
+def test_degenerate_hyperplanes_and_inexact_weights_are_decided_exactly():
+    # Rational weights with no float (1/3, 1/7) and hyperplanes through region vertices and
+    # along edges: the float filter cannot decide these signs; the exact path must, and the
+    # regions must still tile the cube with the network's own affine maps.
+    t = F(1, 3)
+    layer1 = Layer(((F(1), F(0)), (F(0), F(1)), (F(1), F(1)), (F(1), F(-1)), (t, F(1, 7))),
+                   (-t, -t, -2 * t, F(0), F(-2, 21)))
+    # the last neuron is 2^-70 (2/3) - 2^-80 > 0 at (1, 1), where floats see 2/3 - 2/3 - 2^-80
+    tiny = F(1, 2 ** 70)
+    layer2 = Layer(((F(1), F(-1), F(0), F(0), F(0)), (F(0), F(0), F(1), F(-1), F(1)),
+                    (t, t, F(0), F(0), F(-1)), (1 + tiny, F(-1), F(0), F(0), F(0))),
+                   (F(0), F(-1, 9), F(0), -tiny / 2 ** 10))
+    readout = (F(1), F(-1, 3), F(2, 7), F(2 ** 70))
+    network = Network(2, [Grade([layer1, layer2], readout, F(1, 5)),
+                          Grade([Layer(((F(1), F(1), F(-1), F(1)),), (F(-1, 11),))], (t,),
+                                F(0))], {})
+    for k, regions in enumerate(grade_regions(network), start=1):
+        assert sum((r.poly.volume() for r in regions), fmpq(0)) == 1
+        for region in regions:
+            for point in [region.poly.centroid_point()] + list(region.poly.vertices):
+                outs = network.exact_outputs([frac(v) for v in point])[:k]
+                assert frac(evaluate(region.g, point)) == outs[-1]
+                assert frac(evaluate(region.previous, point)) == sum(outs[:-1], F(0))
+
+
 def test_region_budget_is_refused_not_guessed():
     network = random_network(2, [[16, 16]], seed=1)
     with pytest.raises(RegionBudget):

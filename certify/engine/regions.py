@@ -18,16 +18,17 @@ this path into a `RegionBudget` exception, which the checker reads as "use the s
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 import sympy
-from flint import fmpq, fmpq_mat
+from flint import fmpq
 
-from .polytope import ZERO, Affine, Polytope, combine, cube, q
+from .activations import Chain, Layer, batched_vertex_signs, identity_chain, identity_floats, \
+    materialize, output_row, readout_numerators
+from .polytope import ZERO, Affine, Polytope, combine, cube, evaluate, q
 
 #: default largest number of regions one network may have on this path
 MAX_REGIONS = 60_000
@@ -44,7 +45,7 @@ class Region:
     """One linear region of grades `1..k` (and of a piecewise-linear target, if given)."""
 
     poly: Polytope
-    features: fmpq_mat | None     # Φ_k as rows (c_1..c_d, c_0), one per feature
+    features: None                # kept for compatibility: features stay in the enumeration
     previous: Affine              # F_{k-1} = g_1 + … + g_{k-1}
     g: Affine                     # g_k
     f: Affine | None              # f, when the target is piecewise linear
@@ -129,60 +130,6 @@ def pl_units(expr, symbols) -> tuple[list[Unit], tuple]:
 
 # --------------------------------------------------------------------------- enumeration
 
-class _Weights:
-    """A layer's weight matrix `W = N / D` (`N` an `fmpz_mat`, `D` an integer), converted
-    once: `W F` is computed as `N (F's numerators) / (D · F's denominator)`, one integer
-    matrix product, some four times faster than the product of `fmpq_mat`s."""
-
-    def __init__(self, w: fmpq_mat):
-        self.numerators, self.denominator = w.numer_denom()
-
-    def pre_activations(self, features: fmpq_mat, bias: list) -> tuple[list, np.ndarray]:
-        """The rows `W F + b` (exact, as tuples) and float copies of them for the sign
-        filter: each coefficient `fl(fl(P) / fl(D))` from the integer product `P` and common
-        denominator `D`, within 3 units of roundoff of the exact value (`polytope`'s filter
-        allows far more), each constant correctly rounded from the exact sum with the bias."""
-        numerators, denominator = features.numer_denom()
-        product = self.numerators * numerators
-        common = self.denominator * denominator
-        exact = fmpq_mat(product) / common
-        rows = [tuple(row[:-1]) + (row[-1] + b,) for row, b in zip(_rows(exact), bias)]
-        try:
-            scale = float(common)
-            ints = np.array([float(int(c)) for c in product.entries()])
-        except OverflowError:
-            scale = math.inf
-        if not math.isfinite(scale) or scale == 0:
-            return rows, np.array([[float(c) for c in row] for row in rows])
-        with np.errstate(all="ignore"):
-            floats = ints.reshape(len(rows), -1) / scale
-        floats[:, -1] = [float(row[-1]) for row in rows]
-        return rows, floats
-
-
-class _Layers:
-    """A network's layers as exact `fmpq_mat`s, converted once."""
-
-    def __init__(self, network):
-        self.grades = []
-        for grade in network.grades:
-            layers = []
-            for layer in grade.layers:
-                w = fmpq_mat([[q(v) for v in row] for row in layer.weight])
-                layers.append((_Weights(w), [q(b) for b in layer.bias]))
-            readout = fmpq_mat([[q(v) for v in grade.readout_weight]])
-            self.grades.append((layers, readout, q(grade.readout_bias)))
-
-
-def _identity_features(dim: int) -> fmpq_mat:
-    return fmpq_mat([[fmpq(1) if j == i else ZERO for j in range(dim + 1)]
-                     for i in range(dim)])
-
-
-def _rows(m: fmpq_mat) -> list[tuple]:
-    return [tuple(r) for r in m.tolist()]
-
-
 class _Clock:
     """Region and time budget of one enumeration; time counts only while enumerating
     (`resume` when work starts again after a `yield`)."""
@@ -205,47 +152,6 @@ class _Clock:
         if self.seconds is not None and \
                 self.spent + time.monotonic() - self.since > self.seconds:
             raise RegionBudget(f"more than {self.seconds:g} s spent enumerating regions")
-
-
-def _split_layer(poly: Polytope, pre: list, label, clock: _Clock, others: int,
-                 floats: np.ndarray | None = None):
-    """Split one cell by every neuron of a layer (pre-activation rows `pre`); return
-    `(piece, active pattern)` per resulting cell. A neuron that is `>= 0` on a piece is
-    active there, one that is `<= 0` inactive (on the hyperplane both agree).
-
-    Signs at the cell's vertices are decided for all neurons at once (float filter, exact
-    where close); a neuron of one sign there has that sign on every piece of the cell, so
-    only the neurons whose hyperplane crosses the cell are handled piece by piece.
-    """
-    if floats is None:
-        floats = np.array([[float(c) for c in row] for row in pre])
-    signs = poly.sign_matrix(pre, floats)
-    matrix = np.array(signs)
-    positive, negative = (matrix > 0).any(axis=1), (matrix < 0).any(axis=1)
-    # no vertex below 0: active where some vertex is above (all zero: inactive)
-    base = [None if p and n else bool(p and not n) for p, n in zip(positive.tolist(),
-                                                                   negative.tolist())]
-    cutting = [i for i, b in enumerate(base) if b is None]
-    pieces = [(poly, base)]
-    for index in cutting:
-        nxt = []
-        for piece, pattern in pieces:
-            piece_signs = signs[index] if piece is poly else piece.signs(pre[index],
-                                                                          floats[index])
-            upper, lower = piece.split(piece_signs, pre[index], label + (index,))
-            if upper is not None:
-                nxt.append((upper, _with(pattern, index, True)))
-            if lower is not None:
-                nxt.append((lower, _with(pattern, index, False)))
-        pieces = nxt
-        clock.check(others + len(pieces))
-    return pieces
-
-
-def _with(pattern: list, index: int, value: bool) -> list:
-    out = list(pattern)
-    out[index] = value
-    return out
 
 
 def target_regions(target, clock: _Clock) -> list[tuple[Polytope, Affine | None]]:
@@ -279,40 +185,116 @@ def target_regions(target, clock: _Clock) -> list[tuple[Polytope, Affine | None]
     return out
 
 
+def _split_cell(poly: Polytope, signs: np.ndarray, rows: dict, label, clock: _Clock,
+                others: int) -> list:
+    """Split one cell by a layer's neurons; return `(piece, active pattern)` per piece.
+
+    `signs` are the certain float signs at the vertices (0 where undecided); `rows` holds the
+    exact pre-activation rows of every neuron that is undecided somewhere or changes sign
+    on the cell, whose undecided signs are settled here exactly. A neuron of one sign at
+    every vertex has it on every piece (convexity): `>= 0` with some `> 0` is active, else
+    inactive (on the hyperplane both agree). The neurons that change sign are split one by
+    one, each piece after the first deciding its signs again (float filter, exact where
+    close).
+    """
+    signs = signs.astype(np.int64)
+    for i, row in rows.items():
+        for j in np.nonzero(signs[i] == 0)[0]:
+            v = evaluate(row, poly.vertices[j])
+            signs[i, j] = (v > 0) - (v < 0)
+    positive, negative = (signs > 0).any(axis=1), (signs < 0).any(axis=1)
+    pattern = positive & ~negative
+    cutting = np.nonzero(positive & negative)[0].tolist()
+    pieces = [(poly, pattern)]
+    for index in cutting:
+        row = rows[index]
+        nxt = []
+        for piece, pat in pieces:
+            piece_signs = signs[index].tolist() if piece is poly else \
+                piece.signs(row, np.array([float(c) for c in row]))
+            upper, lower = piece.split(piece_signs, row, label + (index,))
+            if upper is not None:
+                nxt.append((upper, _with(pat, index, True)))
+            if lower is not None:
+                nxt.append((lower, _with(pat, index, False)))
+        pieces = nxt
+        clock.check(others + len(pieces))
+    return pieces
+
+
+def _with(pattern: np.ndarray, index: int, value: bool) -> np.ndarray:
+    out = pattern.copy()
+    out[index] = value
+    return out
+
+
+@dataclass(eq=False)
+class _Cell:
+    """A region during enumeration: its polytope, exact features (lazily), float features
+    with error bounds, and the affine data of the grades so far."""
+
+    poly: Polytope
+    chain: Chain
+    previous: Affine
+    g: Affine
+    f: Affine | None
+
+
 def grade_regions(network, target=None, max_regions: int = MAX_REGIONS,
                   seconds: float | None = None) -> Iterator[list[Region]]:
     """Yield, for `k = 1, 2, …`, the linear regions of grades `1..k` (refining those of
     `k-1`), each with exact `F_{k-1}`, `g_k` (and `f` for a piecewise-linear target).
 
+    Each layer is decided for all regions at once in floats with proven error bounds
+    (`certify.engine.activations`); exact rows are made only for the neurons that come
+    near a region's vertices or split it, and each grade's output is read back exactly.
     Raises `RegionBudget` past `max_regions` regions or `seconds` of wall clock.
     """
     d = network.dim
     clock = _Clock(max_regions, seconds)
-    layers = _Layers(network)
     zero_row = (ZERO,) * (d + 1)
     start = target_regions(target, clock) if target is not None else [(cube(d), None)]
-    regions = [Region(poly, _identity_features(d), zero_row, zero_row, f)
-               for poly, f in start]
-    for k, (grade_layers, readout, readout_bias) in enumerate(layers.grades, start=1):
-        for l, (w, bias) in enumerate(grade_layers):
-            nxt: list[Region] = []
-            for region in regions:
-                pre, floats = w.pre_activations(region.features, bias)
-                cells = _split_layer(region.poly, pre, ("n", k, l), clock, len(nxt), floats)
-                for poly, pattern in cells:
-                    feats = fmpq_mat([list(r) if on else list(zero_row)
-                                      for r, on in zip(pre, pattern)])
-                    nxt.append(Region(poly, feats, region.previous, region.g, region.f))
-            regions = nxt
-            clock.check(len(regions))
-        for region in regions:
-            g_m = readout * region.features
-            g = tuple(g_m.tolist()[0])
-            g = g[:-1] + (g[-1] + readout_bias,)
-            region.previous = combine((fmpq(1), region.previous), (fmpq(1), region.g))
-            region.g = g
+    root = identity_chain(d)
+    cells = [_Cell(poly, root, zero_row, zero_row, f) for poly, f in start]
+    F = np.repeat(identity_floats(d)[None], len(cells), axis=0)
+    E = np.zeros_like(F)
+    for k, grade in enumerate(network.grades, start=1):
+        for l, source in enumerate(grade.layers):
+            layer = Layer(source.weight, source.bias)
+            P, T = layer.propagate(F, E)
+            signs = batched_vertex_signs(P, T, [c.poly for c in cells])
+            nxt: list[_Cell] = []
+            parents, patterns = [], []
+            for r, cell in enumerate(cells):
+                s = signs[r]
+                positive, negative = (s > 0).any(axis=1), (s < 0).any(axis=1)
+                need = (s == 0).any(axis=1) | (positive & negative)
+                if not need.any():
+                    nxt.append(_Cell(cell.poly, Chain(cell.chain, layer, positive),
+                                     cell.previous, cell.g, cell.f))
+                    parents.append(r)
+                    patterns.append(positive)
+                    continue
+                rows = layer.exact_rows(materialize(cell.chain), np.nonzero(need)[0].tolist())
+                for poly, pattern in _split_cell(cell.poly, s, rows, ("n", k, l), clock,
+                                                 len(nxt)):
+                    nxt.append(_Cell(poly, Chain(cell.chain, layer, pattern), cell.previous,
+                                     cell.g, cell.f))
+                    parents.append(r)
+                    patterns.append(pattern)
+            cells = nxt
+            clock.check(len(cells))
+            mask = np.array(patterns, dtype=bool)[:, :, None]
+            F = np.where(mask, P[parents], 0.0)
+            E = np.where(mask, T[parents], 0.0)
+        readout = readout_numerators(grade.readout_weight)
+        bias = q(grade.readout_bias)
+        for cell in cells:
+            cell.previous = combine((fmpq(1), cell.previous), (fmpq(1), cell.g))
+            cell.g = output_row(cell.chain, readout, bias)
+        clock.check(len(cells))
         clock.pause()
-        yield regions
+        yield [Region(c.poly, None, c.previous, c.g, c.f) for c in cells]
         clock.resume()
 
 
