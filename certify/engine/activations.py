@@ -62,7 +62,7 @@ def _float(value: Fraction) -> tuple[float, float]:
         return math.nan, math.inf
     if not math.isfinite(x):
         return math.nan, math.inf
-    if Fraction(x) == value:
+    if x.as_integer_ratio() == (value.numerator, value.denominator):
         return x, 0.0
     return x, 2 * _U * abs(x) + 2.0 ** -1074
 
@@ -75,8 +75,10 @@ class Layer:
         w = [[Fraction(v) for v in row] for row in weight]
         b = [Fraction(v) for v in bias]
         self.n_out, self.n_in = len(w), len(w[0])
-        exact = fmpq_mat([[to_fmpq(v) for v in row] for row in w])
-        self.numerators, denominator = exact.numer_denom()
+        denominator = math.lcm(*{v.denominator for row in w for v in row})
+        self.numerators = fmpz_mat(self.n_out, self.n_in,
+                                   [v.numerator * (denominator // v.denominator)
+                                    for row in w for v in row])
         self.denominator = fmpz(denominator)
         self._rows = None
         self.bias = [to_fmpq(v) for v in b]
@@ -265,6 +267,55 @@ def output_row(chain: Chain, readout: tuple, readout_bias: fmpq) -> tuple:
     out = [fmpq(x, common) for x in row]
     out[-1] += fmpq(constant_num, constant_den) + readout_bias
     return tuple(out)
+
+
+def output_rows(chains: list, readout: tuple, readout_bias: fmpq) -> list:
+    """`output_row` for many chains that end at the same layer, pulled back together: the
+    rows of all regions still walking form one matrix, multiplied by each layer's weights
+    at once (one large integer product is cheaper per row than many small ones)."""
+    numerators, denominator = readout
+    n = numerators.ncols()
+    base = numerators.entries()
+    out: list = [None] * len(chains)
+    walking = list(range(len(chains)))
+    nodes = list(chains)
+    rows = [base] * len(chains)            # each a list of fmpz: the pulled-back readout
+    constants = [fmpz(0)] * len(chains)
+    den, constant_den = fmpz(denominator), fmpz(1)
+    zero = fmpz(0)
+    while walking:
+        still = []
+        for r in walking:
+            node = nodes[r]
+            if node.value is None:
+                still.append(r)
+                continue
+            num, fden = node.value
+            row = (fmpz_mat(1, n, rows[r]) * num).entries()
+            common = den * fden
+            exact = [fmpq(x, common) for x in row]
+            exact[-1] += fmpq(constants[r], constant_den) + readout_bias
+            out[r] = tuple(exact)
+        walking = still
+        if not walking:
+            break
+        layer = nodes[walking[0]].layer
+        flat = []
+        for r in walking:
+            flat.extend(x if a else zero for x, a in zip(rows[r], nodes[r].active))
+        V = fmpz_mat(len(walking), n, flat)
+        biases = (V * layer.bias_column).entries()
+        cd = den * layer.bias_denominator
+        for r, c in zip(walking, biases):
+            constants[r] = constants[r] * cd + c * constant_den
+        constant_den = constant_den * cd
+        product = (V * layer.numerators).entries()
+        n = layer.n_in
+        den = den * layer.denominator
+        for i, r in enumerate(walking):
+            rows[r] = product[i * n:(i + 1) * n]
+            nodes[r] = nodes[r].parent
+    return out
 
 
 def readout_numerators(weights) -> tuple:

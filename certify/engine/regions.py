@@ -27,7 +27,7 @@ import sympy
 from flint import fmpq
 
 from .activations import Chain, Layer, batched_vertex_signs, identity_chain, identity_floats, \
-    materialize, output_row, readout_numerators
+    materialize, output_rows, readout_numerators
 from .polytope import ZERO, Affine, Polytope, combine, cube, evaluate, q
 
 #: default largest number of regions one network may have on this path
@@ -289,9 +289,10 @@ def grade_regions(network, target=None, max_regions: int = MAX_REGIONS,
             E = np.where(mask, T[parents], 0.0)
         readout = readout_numerators(grade.readout_weight)
         bias = q(grade.readout_bias)
-        for cell in cells:
+        outputs = output_rows([cell.chain for cell in cells], readout, bias)
+        for cell, g in zip(cells, outputs):
             cell.previous = combine((fmpq(1), cell.previous), (fmpq(1), cell.g))
-            cell.g = output_row(cell.chain, readout, bias)
+            cell.g = g
         clock.check(len(cells))
         clock.pause()
         yield [Region(c.poly, None, c.previous, c.g, c.f) for c in cells]
