@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from flint import arb, fmpq
+from flint import arb, ctx, fmpq
 
 from .anchored import _exact_value
 from ..engine.lp import p_th_roots
@@ -48,6 +48,10 @@ from ..engine.residual import MONOTONE, NO_OVERSHOOT, check_point
 
 HALF, ONE = fmpq(1, 2), fmpq(1)
 FACTORS = {MONOTONE: HALF, NO_OVERSHOOT: ONE}
+#: bits of the Arb balls in which the moment sums of exact pieces run (the totals keep
+#: 120-bit outward-rounded dyadics, `_Totals`): exact rationals there carry thousands of
+#: digits on deep networks and cost ten times more
+MOMENT_PRECISION = 192
 #: bisections of one part before its claim is left unknown, by dimension
 MAX_DEPTH = {1: 40, 2: 24, 3: 15}
 
@@ -327,17 +331,23 @@ def _piece(target, region: Region, index: int, poly: Polytope, level: int, ps) -
     if delta != 0:
         return _ball_piece(region, index, poly, level, ps, delta, l1, l2)
     pmax = max([int(p) for p in ps if _is_int(p)], default=1)
-    a1 = abs_power_integrals(poly, l1, pmax, "e1")
-    a2 = abs_power_integrals(poly, l2, pmax, "e2")
-    ag = abs_power_integrals(poly, g, pmax, "g") if any(g) else [ZERO] * (pmax + 1)
-    vol = a1[0]
+    old_prec = ctx.prec
+    ctx.prec = MOMENT_PRECISION
+    try:
+        a1 = abs_power_integrals(poly, l1, pmax, "e1", balls=True)
+        a2 = abs_power_integrals(poly, l2, pmax, "e2", balls=True)
+        ag = abs_power_integrals(poly, g, pmax, "g", balls=True) if any(g) else None
+        diff = [x - y for x, y in zip(a1, a2)]
+    finally:
+        ctx.prec = old_prec
+    vol = poly.volume()
     prev, new, dec, gpow = {}, {}, {}, {}
     for p in ps:
         if _is_int(p):
             n = int(p)
-            prev[p], new[p] = (a1[n], a1[n]), (a2[n], a2[n])
-            dec[p] = (a1[n] - a2[n], a1[n] - a2[n])
-            gpow[p] = ag[n]
+            prev[p], new[p] = _bounds(a1[n]), _bounds(a2[n])
+            dec[p] = _bounds(diff[n]) if ag is not None else (ZERO, ZERO)
+            gpow[p] = max(_bounds(ag[n])[0], ZERO) if ag is not None else ZERO
         else:
             prev[p] = _real_power_bounds(poly, l1, p, delta, vol)
             new[p] = _real_power_bounds(poly, l2, p, delta, vol)

@@ -109,6 +109,8 @@ class Polytope:
     _floats: np.ndarray | None = field(default=None, repr=False)
     _balls: list | None = field(default=None, repr=False)
     _edges: list | None = field(default=None, repr=False)
+    _volumes: list | None = field(default=None, repr=False)
+    _simplices: list | None = field(default=None, repr=False)
 
     @property
     def dim(self) -> int:
@@ -225,7 +227,13 @@ class Polytope:
         return tuple(min(c) for c in cols), tuple(max(c) for c in cols)
 
     def simplex_indices(self) -> list[tuple[int, ...]]:
-        """A triangulation as vertex-index tuples (cones from vertex 0 over far facets)."""
+        """A triangulation as vertex-index tuples (cones from vertex 0 over far facets),
+        cached."""
+        if self._simplices is None:
+            self._simplices = self._triangulate()
+        return self._simplices
+
+    def _triangulate(self) -> list[tuple[int, ...]]:
         d = self.dim
         if d == 1:
             return [(0, 1)]
@@ -262,8 +270,15 @@ class Polytope:
                 by_label.setdefault(label, set()).add(index)
         return list({frozenset(s) for s in by_label.values() if len(s) >= 3})
 
+    def simplex_volumes(self) -> list[fmpq]:
+        """The volumes of the simplices of `simplex_indices()` (cached)."""
+        if self._volumes is None:
+            self._volumes = [simplex_volume([self.vertices[i] for i in s])
+                             for s in self.simplex_indices()]
+        return self._volumes
+
     def volume(self) -> fmpq:
-        return sum((simplex_volume(s) for s in self.simplices()), ZERO)
+        return sum(self.simplex_volumes(), ZERO)
 
     def centroid_point(self) -> tuple:
         """The vertex average: an interior point of a full-dimensional polytope."""
@@ -313,24 +328,54 @@ _MOMENT = {d: [fmpq(math.factorial(d) * math.factorial(j), math.factorial(j + d)
                for j in range(65)] for d in (1, 2, 3)}
 
 
-def abs_power_integrals(poly: Polytope, row: Affine, pmax: int, label="zero") -> list[fmpq]:
-    """`[∫_P |a|^j for j = 0..pmax]` exactly: split `P` where `a` changes sign, then the
-    simplex moment formula on each one-signed part."""
-    totals = [ZERO] * (pmax + 1)
-    upper, lower = poly.split_by(row, label)
+def _moment_sums(poly: Polytope, values: list, pmax: int, balls: bool = False) -> list:
+    """`[Σ_S vol(S) d! j!/(j+d)! h_j(values on S)]` over the triangulation of `poly`: the
+    integrals of `a^j` for the affine `a` with these exact vertex `values` (in Arb balls
+    of the current precision when `balls`)."""
+    nonzero = [v != 0 for v in values]
+    if balls:
+        one, zero = arb(1), arb(0)
+        values = [arb(v) for v in values]
+        volumes = [arb(v) for v in poly.simplex_volumes()]
+    else:
+        one, zero = fmpq(1), ZERO
+        volumes = poly.simplex_volumes()
+    totals = [zero] * (pmax + 1)
+    for s, vol in zip(poly.simplex_indices(), volumes):
+        h = [one] + [zero] * pmax               # h_j(vals) for every j at once
+        for i in s:
+            if nonzero[i]:
+                a = values[i]
+                for m in range(1, pmax + 1):
+                    h[m] += a * h[m - 1]
+        moment = _MOMENT[len(s) - 1]
+        for j in range(pmax + 1):
+            totals[j] += vol * moment[j] * h[j]
+    return totals
+
+
+def abs_power_integrals(poly: Polytope, row: Affine, pmax: int, label="zero",
+                        balls: bool = False) -> list:
+    """`[∫_P |a|^j for j = 0..pmax]`: split `P` where `a` changes sign, then the simplex
+    moment formula on each one-signed part (vertex values computed once; the new vertices
+    of a split lie on `a = 0`). Exact rationals; with `balls`, the split and the vertex
+    values stay exact and the moment sums run in Arb balls (rigorous enclosures, far
+    cheaper where the exact rationals carry thousands of digits)."""
+    values = [evaluate(row, v) for v in poly.vertices]
+    if not any(v < 0 for v in values):
+        return _moment_sums(poly, values, pmax, balls)
+    if not any(v > 0 for v in values):
+        return _moment_sums(poly, [-v for v in values], pmax, balls)
+    signs = [(v > 0) - (v < 0) for v in values]
+    upper, lower = poly.split(signs, row, label)
+    known = dict(zip(poly.vertices, values))
+    totals = None
     for part, sign in ((upper, 1), (lower, -1)):
         if part is None:
             continue
-        for s in part.simplices():
-            vals = [sign * evaluate(row, v) for v in s]
-            vol = simplex_volume(s)
-            h = [fmpq(1)] + [ZERO] * pmax           # h_j(vals) for every j at once
-            for a in vals:
-                for m in range(1, pmax + 1):
-                    h[m] += a * h[m - 1]
-            d = len(vals) - 1
-            for j in range(pmax + 1):
-                totals[j] += vol * _MOMENT[d][j] * h[j]
+        part_values = [sign * known.get(v, ZERO) for v in part.vertices]
+        sums = _moment_sums(part, part_values, pmax, balls)
+        totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
     return totals
 
 
