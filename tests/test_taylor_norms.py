@@ -207,6 +207,8 @@ def test_cells_the_float_intervals_cannot_enclose_are_done_in_arb(lost, monkeypa
         calls.append(key)
         return original_balls(self, key, x)
     original_balls = taylor._DerivativeProgram.balls
+    monkeypatch.setattr(taylor, "_PROGRAMS", {})          # nothing kept from other tests
+    monkeypatch.setattr(taylor, "VALUE_MARGIN", 0)     # no Arb point coefficients else
     monkeypatch.setattr(taylor._DerivativeProgram, "intervals", spoiled)
     monkeypatch.setattr(taylor._DerivativeProgram, "balls", counted)
     n = 4
@@ -233,3 +235,21 @@ def test_float_intervals_become_mid_rad_pairs_that_contain_them():
         assert math.isfinite(r)
         assert Fraction(m) - Fraction(r) <= Fraction(a) and Fraction(b) <= Fraction(m) + Fraction(r)
     assert not np.isfinite(rad[-2:]).any()
+
+
+def test_point_coefficients_on_fine_one_dimensional_grids_are_as_tight_as_arb():
+    """d = 1, 8192 expansions: the remainder is below the float intervals' few ulps of
+    |f|, so the coefficients at the centres come from Arb (one ulp or so) and still contain
+    f(z); the expansions are kept for the next grade on the same grid."""
+    target = load_target(example("sine"))
+    program = taylor._program(target)
+    E = 8192
+    cm, cr, remainder = program.expansions_on(E, 1)
+    assert program.expansions_on(E, 1)[0] is cm
+    assert np.all(cr[:, 0] <= 4 * 2.0 ** -52)
+    with mpmath.workdps(40):
+        for c in (0, 1, 2047, 4095, 6000, 8191):
+            z = mpmath.mpf(2 * c + 1) / (2 * E)
+            exact = [mpmath.sin(2 * mpmath.pi * z), 2 * mpmath.pi * mpmath.cos(2 * mpmath.pi * z)]
+            for j, value in enumerate(exact):
+                assert abs(mpmath.mpf(cm[c, j]) - value) <= mpmath.mpf(cr[c, j])

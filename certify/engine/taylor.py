@@ -12,7 +12,10 @@ centre `z` of a sub-cell (block), `f(z + u) = T(u) + R(u)` with
 the sub-cell (block) `B` of half-side `ρ` (Lagrange remainder); the derivatives are
 SymPy's, compiled by `certify.expression` and evaluated for all sub-cells (blocks) of a
 grade at once in float intervals rounded outward (`certify.intervals`), in Arb for the few
-where that gives no finite enclosure (`_DerivativeProgram`, `_expansions`).
+where that gives no finite enclosure and, for the coefficients at `z`, where the float
+intervals' few ulps of `|f|` are not small beside `r` (fine grids in d = 1), so that the
+models are as tight as Arb's (`_DerivativeProgram`, `_expansions`). They depend on `f` and
+the expansion grid only, and are kept for the next grades on the same grid.
 
 *Exact integration.* On a sub-simplex `t` the cubic `q = T - A` has Bernstein coefficients
 `b_γ` (`|γ| = 3`, the blossom of `q` at the vertices of `t`): a fixed rational linear map of
@@ -29,8 +32,9 @@ piecewise-constant bounds `lo <= e <= hi` there.
 *Rigour.* Floats with error bounds: a quantity is a pair `(mid, rad)` of float arrays with
 the true value in `[mid - rad, mid + rad]`. Inputs are float intervals `[lo, hi]`
 (`_to_mid_rad`: `mid` their float mid-point, `rad` the larger distance to an end,
-rounded up; Arb balls are first enclosed in such intervals) and exact rationals (the
-nearest float, one ulp of it). A sum of
+rounded up; Arb balls are first enclosed in such intervals, except the Arb point
+coefficients of `_ball_values`: `mid` the float of the ball's mid-point, `rad` its radius
+rounded up plus one ulp of `mid`) and exact rationals (the nearest float, one ulp of it). A sum of
 `n` products computed in floating point (any order, BLAS, FMA) errs by at most
 `γ_n Σ|a_i b_i|`, `γ_n = n u / (1 - n u)`, `u = 2^-53` (Higham, *Accuracy and Stability of
 Numerical Algorithms*, §3.1); `_matmul` adds that, and the radii propagated through the
@@ -119,6 +123,21 @@ class _DerivativeProgram:
                                     xs, set(target._program.proven))
         except TypeError as exc:            # an operation the compiler does not know
             raise _Unsupported(str(exc)) from None
+        #: `_expansions` by expansion grid `E` (they depend on f and E only; successive
+        #: grades often share E), the last few
+        self.expansions: dict = {}
+
+    def expansions_on(self, E: int, dim: int):
+        """`_expansions` on the grid of `E` cells an edge, kept for the next grades."""
+        if E not in self.expansions:
+            expansion = np.indices((E,) * dim).reshape(dim, -1).T
+            found = _expansions(self, expansion, E)
+            for array in found or ():
+                array.flags.writeable = False           # shared: read only
+            if len(self.expansions) >= 4:
+                self.expansions.pop(next(iter(self.expansions)))
+            self.expansions[E] = found
+        return self.expansions[E]
 
     def intervals(self, key: str, x) -> list:
         from .intervals import INTERVALS
@@ -470,11 +489,11 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
     N = n * m                      # Freudenthal grid of the pieces integrated
     s = Fraction(1, N)
     E = N // k                     # grid of the expansions, side k s
-    expansion = np.indices((E,) * dim).reshape(dim, -1).T       # (cells, dim), row-major
-    expansions = _expansions(program, expansion, E)
+    expansions = program.expansions_on(E, dim)
     if expansions is None:
         return None
     cm, cr, remainder = expansions
+    expansion = np.indices((E,) * dim).reshape(dim, -1).T       # (cells, dim), row-major
     centre_t = (2 * expansion + 1) * (k / (2 * m))          # centres times n: exact floats
     alphas = _taylor_indices(dim)
     linear = [alphas.index(tuple(int(i == j) for i in range(dim))) for j in range(dim)]
@@ -573,7 +592,42 @@ def _expansions(program, expansion: np.ndarray, E: int):
         remainder[rows] = _remainder(*bounds, E)
     if not (np.all(np.isfinite(cr)) and np.all(np.isfinite(remainder))):
         return None
+    # the coefficients carry the float intervals' error (some ulps of |f|, far more than
+    # Arb's) straight into every integral: where that error is not small beside the
+    # remainder (fine grids, d = 1), the point coefficients in Arb instead
+    rows = np.flatnonzero(cr[:, 0] * VALUE_MARGIN > remainder)
+    if len(rows):
+        vm, vr = _ball_values(program, expansion[rows], E)
+        better = vr < cr[rows]
+        sub_m, sub_r = cm[rows], cr[rows]
+        sub_m[better], sub_r[better] = vm[better], vr[better]
+        cm[rows], cr[rows] = sub_m, sub_r
     return cm, cr, remainder
+
+
+#: the point coefficients are recomputed in Arb where the radius of `f(z)` in float
+#: intervals exceeds 1/VALUE_MARGIN of the remainder bound
+VALUE_MARGIN = 64
+
+
+def _ball_values(program, expansion: np.ndarray, E: int):
+    """The point coefficients at the centres `(2c + 1)/(2E)` in Arb, as (mid, rad) float
+    arrays of shape (cells, K): `m̂`, `r̂` the
+    floats of the ball's mid-point and radius (each within one ulp, whatever the rounding
+    direction), `rad = ↑(↑r̂ + ↑(|m̂| 2^-52 + 2^-1074))` (one ulp of `m̂` is at most
+    `|m̂| 2^-52`, or `2^-1074` below the normal range; each `↑` covers a rounding of the
+    sum); `rad = inf` where the ball is not finite."""
+    balls = [b for cell in expansion.tolist()
+             for b in program.balls("point", [arb(fmpq(2 * c + 1, 2 * E)) for c in cell])]
+    with np.errstate(all="ignore"):
+        mid = np.array([float(b.mid()) for b in balls], dtype=float)
+        rad = np.array([float(b.rad()) for b in balls], dtype=float)
+        up = lambda x: np.nextafter(x, np.inf)       # noqa: E731
+        rad = up(up(rad) + up(np.abs(mid) * 2.0 ** -52 + 2.0 ** -1074))
+        ok = np.isfinite(mid) & np.isfinite(rad) & np.array([b.is_finite() for b in balls],
+                                                              dtype=bool)
+    shape = (len(expansion), -1)
+    return np.where(ok, mid, 0.0).reshape(shape), np.where(ok, rad, np.inf).reshape(shape)
 
 
 def _grid_points(numerator: np.ndarray, denominator: int, exact: bool) -> list:
