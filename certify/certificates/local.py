@@ -430,14 +430,10 @@ def _certified_pieces(norms, first: int, stop: int) -> None:
 
 def _common_numerators(values: np.ndarray) -> tuple[np.ndarray, int]:
     """(|v| * D as exact Python ints in an object array, D): D the lcm of the denominators."""
-    flat = values.ravel()
-    den = 1
-    for v in flat:
-        d = Fraction(v).denominator
-        if den % d:
-            den = den * d // math.gcd(den, d)
+    flat = [v if type(v) is Fraction else Fraction(v) for v in values.ravel().tolist()]
+    den = math.lcm(*{v.denominator for v in flat})
     ints = np.empty(len(flat), dtype=object)
-    ints[:] = [abs(Fraction(v).numerator) * (den // Fraction(v).denominator) for v in flat]
+    ints[:] = [abs(v.numerator) * (den // v.denominator) for v in flat]
     return ints.reshape(values.shape), den
 
 
