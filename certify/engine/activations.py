@@ -178,10 +178,14 @@ def vertex_signs(P: np.ndarray, T: np.ndarray, V: np.ndarray) -> np.ndarray:
         return np.where(approx > bound, 1, np.where(approx < -bound, -1, 0)).astype(np.int8)
 
 
-def batched_vertex_signs(P: np.ndarray, T: np.ndarray, polys: list) -> list:
-    """`vertex_signs` for every region, in batches; one `(n, m_r)` array per region."""
+def batched_vertex_signs(P: np.ndarray, T: np.ndarray, polys: list) -> tuple:
+    """`vertex_signs` for every region, in batches. Returns the signs (one `(n, m_r)` array
+    per region), which neurons are certainly positive somewhere (`(R, n)`), and which need
+    exact rows (`(R, n)`: undecided at some vertex, or of both signs)."""
     R, n, cols = P.shape
     out = []
+    positive = np.zeros((R, n), dtype=bool)
+    need = np.zeros((R, n), dtype=bool)
     start = 0
     while start < R:
         m = 0
@@ -198,20 +202,40 @@ def batched_vertex_signs(P: np.ndarray, T: np.ndarray, polys: list) -> list:
             V[r - start, :len(fl), :-1] = fl
             V[r - start, len(fl):, :-1] = fl[0]          # padding: copies of vertex 0
         signs = vertex_signs(P[start:stop], T[start:stop], V)
+        pos, neg = (signs > 0).any(axis=2), (signs < 0).any(axis=2)
+        positive[start:stop] = pos
+        need[start:stop] = (signs == 0).any(axis=2) | (pos & neg)
         for r in range(start, stop):
             out.append(signs[r - start, :, :len(polys[r].vertices)])
         start = stop
-    return out
+    return out, positive, need
 
 
 class Chain:
     """A region's exact features at its current layer, kept lazily: the exact value at some
     earlier layer and the activation patterns since (`materialize` computes and caches)."""
 
-    __slots__ = ("parent", "layer", "active", "value")
+    __slots__ = ("parent", "layer", "active", "value", "depth")
 
     def __init__(self, parent, layer: Layer | None, active, value=None):
         self.parent, self.layer, self.active, self.value = parent, layer, active, value
+        # layers since the last exact value: a deep network's chains are cut short
+        # (`extend`), so neither a split nor a grade output walks back further than that
+        self.depth = 0 if parent is None else \
+            (1 if parent.value is not None else parent.depth + 1)
+
+
+#: longest chain of patterns kept without exact features (deep, narrow networks)
+MAX_CHAIN = 16
+
+
+def extend(parent: Chain, layer: Layer, active) -> Chain:
+    """The chain of a region after one more layer, made exact when it grows too long."""
+    chain = Chain(parent, layer, active)
+    if chain.depth >= MAX_CHAIN:
+        materialize(chain)
+        chain.depth = 0
+    return chain
 
 
 def identity_chain(dim: int) -> Chain:

@@ -26,8 +26,8 @@ import numpy as np
 import sympy
 from flint import fmpq
 
-from .activations import Chain, Layer, batched_vertex_signs, identity_chain, identity_floats, \
-    materialize, output_rows, readout_numerators
+from .activations import Chain, Layer, batched_vertex_signs, extend, identity_chain, \
+    identity_floats, materialize, output_rows, readout_numerators
 from .polytope import ZERO, Affine, Polytope, combine, cube, evaluate, q
 
 #: default largest number of regions one network may have on this path
@@ -262,23 +262,21 @@ def grade_regions(network, target=None, max_regions: int = MAX_REGIONS,
         for l, source in enumerate(grade.layers):
             layer = Layer(source.weight, source.bias)
             P, T = layer.propagate(F, E)
-            signs = batched_vertex_signs(P, T, [c.poly for c in cells])
+            signs, positive, need = batched_vertex_signs(P, T, [c.poly for c in cells])
+            busy = need.any(axis=1).tolist()
             nxt: list[_Cell] = []
             parents, patterns = [], []
             for r, cell in enumerate(cells):
-                s = signs[r]
-                positive, negative = (s > 0).any(axis=1), (s < 0).any(axis=1)
-                need = (s == 0).any(axis=1) | (positive & negative)
-                if not need.any():
-                    nxt.append(_Cell(cell.poly, Chain(cell.chain, layer, positive),
+                if not busy[r]:             # every neuron of one certain sign: no split
+                    nxt.append(_Cell(cell.poly, extend(cell.chain, layer, positive[r]),
                                      cell.previous, cell.g, cell.f))
                     parents.append(r)
-                    patterns.append(positive)
+                    patterns.append(positive[r])
                     continue
-                rows = layer.exact_rows(materialize(cell.chain), np.nonzero(need)[0].tolist())
-                for poly, pattern in _split_cell(cell.poly, s, rows, ("n", k, l), clock,
+                rows = layer.exact_rows(materialize(cell.chain), np.nonzero(need[r])[0].tolist())
+                for poly, pattern in _split_cell(cell.poly, signs[r], rows, ("n", k, l), clock,
                                                  len(nxt)):
-                    nxt.append(_Cell(poly, Chain(cell.chain, layer, pattern), cell.previous,
+                    nxt.append(_Cell(poly, extend(cell.chain, layer, pattern), cell.previous,
                                      cell.g, cell.f))
                     parents.append(r)
                     patterns.append(pattern)
