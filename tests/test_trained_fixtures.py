@@ -102,3 +102,43 @@ def test_g2_false_on_a_trained_grade_is_refuted_exactly():
     assert g.nontrivial is True
     assert p1.status == "refuted" and p1.method == "regions, exact: no decrease"
     assert report.grades[1].lp[0].norm_lower <= p1.norm_upper
+
+
+def test_trained_regions_tile_the_cube_with_the_networks_own_maps():
+    # width 32 x 2: the float filter decides most signs, exact rows only where needed;
+    # the regions must still tile the cube exactly and carry the network's affine maps
+    from fractions import Fraction
+
+    from flint import fmpq
+
+    from certify.engine.polytope import evaluate, frac
+    from certify.engine.regions import grade_regions
+    target, network = load("pl2d_3g", "pl2d")
+    for k, regions in enumerate(grade_regions(network, target), start=1):
+        assert sum((r.poly.volume() for r in regions), fmpq(0)) == 1
+        for region in regions[::7]:
+            c = region.poly.centroid_point()
+            outs = network.exact_outputs([frac(v) for v in c])[:k]
+            assert frac(evaluate(region.g, c)) == outs[-1]
+            assert frac(evaluate(region.previous, c)) == sum(outs[:-1], Fraction(0))
+
+
+@pytest.mark.parametrize("falsify", [True, False])
+def test_trained_grade_overshooting_on_purpose_is_refuted(falsify):
+    # grade 2 of a trained width-32 network with its readout tripled: g_2 ~ 3 e_1, so
+    # |e_2| ~ 2|e_1| nearly everywhere; (G1) must come out refuted, witness re-checked
+    from fractions import Fraction
+
+    from certify.engine.network import Grade, Network
+    target, network = load("pl2d_3g", "pl2d")
+    grades = list(network.grades)
+    g2 = grades[1]
+    grades[1] = Grade(g2.layers, tuple(3 * w for w in g2.readout_weight),
+                      3 * g2.readout_bias)
+    mutant = Network(network.dim, grades[:2], {})
+    report = check(target, mutant, p=[1, 2], timeout=10, falsify=falsify)
+    g = report.grades[1]
+    assert g.path == "regions" and g.monotone == "refuted"
+    assert certainly_violated(target, mutant, 2, g.counterexample.x, MONOTONE)
+    assert all(lp.status in DECIDED for lp in g.lp)
+    assert Fraction(0) < g.sup_lower <= g.sup_upper
