@@ -42,7 +42,7 @@ def _filter_bound(V: np.ndarray, row: np.ndarray) -> np.ndarray:
     """A bound on |exact - float| for `row · (v, 1)` at every float vertex `v`.
 
     Inputs are within 3 units of roundoff of the exact values (vertices correctly rounded,
-    row coefficients correctly rounded or `fl(fl(P)/fl(D))`, see `regions._Weights`), a
+    row coefficients correctly rounded from exact rows, `certify.engine.regions`), a
     product adds u and a sum of `d+1` terms at most `(d+1) u` of the sum of magnitudes, so
     `(d+6) u Σ|a_j v_j|` (first order) bounds the error; we take 16 (d+4) u, with an
     absolute 1e-290 below which nothing is trusted (underflow). A non-finite bound fails every comparison, so
@@ -163,20 +163,6 @@ class Polytope:
             else:
                 v = evaluate(row, self.vertices[i])
                 out.append((v > 0) - (v < 0))
-        return out
-
-    def sign_matrix(self, rows: Sequence[Affine], floats: np.ndarray) -> list[list[int]]:
-        """`signs` of many affine rows at once (`floats` their float copies, one per row)."""
-        V = self.floats()
-        with np.errstate(all="ignore"):
-            approx = floats[:, :-1] @ V.T + floats[:, -1:]
-            bound = 16 * (V.shape[1] + 4) * _U * (np.abs(floats[:, :-1]) @ np.abs(V).T
-                                                  + np.abs(floats[:, -1:])) + 1e-290
-        certain = np.where(approx > bound, 1, np.where(approx < -bound, -1, 0))
-        out = certain.tolist()
-        for r, i in zip(*np.nonzero(certain == 0)):
-            v = evaluate(rows[r], self.vertices[i])
-            out[r][i] = (v > 0) - (v < 0)
         return out
 
     def split(self, signs: Sequence[int], row: Affine, label

@@ -11,8 +11,12 @@ A piecewise-linear target with rational data (Abs, Max, Min of affine functions)
 into the same kind of ReLU units (`pl_units`) and split first, so `f` is affine on every
 region too and every claim becomes a statement about affine functions on polytopes.
 
-Everything is exact (`flint.fmpq`, `flint.fmpq_mat`); coverage is exact because each split
-keeps both closed sides. A budget on the number of regions turns a network too large for
+Every region, vertex and affine map is exact (`flint.fmpq`); coverage is exact because each
+split keeps both closed sides. Floats only decide which neurons need no split: a layer's
+pre-activations on all regions come from one batched float product with a proven error
+bound (`certify.engine.activations`), and a sign is taken from a float only where the value
+exceeds that bound; everything else (the rows of the hyperplanes that split a region, the
+signs too close to call) is computed exactly, from exact features kept lazily per region. A budget on the number of regions turns a network too large for
 this path into a `RegionBudget` exception, which the checker reads as "use the solver".
 """
 
