@@ -38,7 +38,7 @@ import numpy as np
 
 from .certificates import anchored_grid
 
-from .engine import vectorised
+from .engine import curvature, vectorised
 from . import surplus as surplus_rule
 from .certificates.anchored import Prover
 from .engine.enclosure import simplex_residual_bounds, sub_boxes
@@ -70,9 +70,11 @@ LEVEL_SLACK = 4
 FIRST_DEPTH = {2: 0, 3: 0}
 #: per dimension, the shrink rules (`surplus.SHRINK_RULES`) tried on every level; the one
 #: with the smaller certified sup bound after the level is kept (both in d = 1: runge 10
-#: grades 2.2e-5 -> 7.2e-6, bump 4.6e-6 -> 7.1e-7; elsewhere the first, the second costing
-#: several times the build time in d = 2 for ~20% and nothing in d = 3)
-SHRINK_RULES = {1: surplus_rule.SHRINK_RULES}
+#: grades 2.2e-5 -> 7.2e-6, bump 4.6e-6 -> 7.1e-7; in d = 2 the first, the second costing
+#: several times the build time for ~20%; in d = 3 the second: with the second-order start
+#: (`certify.engine.curvature`) a failing coefficient is usually close to provable, and halving
+#: it lost half of it, smooth3d 5 grades 0.0093 -> 0.0048)
+SHRINK_RULES = {1: surplus_rule.SHRINK_RULES, 3: surplus_rule.SHRINK_RULES[1:]}
 #: no level whose grid has more nodes than this is built (the locality path's limit)
 MAX_LEVEL_NODES = 2_000_000
 
@@ -205,11 +207,14 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
     def refine(node):
         return surplus_rule.arb_residual(grid.vertices, n, node, values[node])
 
+    # second-order margins (`certify.engine.curvature`), where the grid prover (which proves them) runs
+    slack = curvature.node_slack(target, n) \
+        if grid.applies and Fraction(h) == Fraction(1, grid.n) else None
     best, best_sup = None, None              # the shrink rule with the smaller sup bound
     for rule in SHRINK_RULES.get(target.dim, surplus_rule.SHRINK_RULES[:1]):
         c = surplus_rule.coefficients(prove, values, residuals, balanced, skip,
                                       COEFFICIENT_BITS, simplex_bounds,
-                                      FIRST_DEPTH.get(target.dim), refine, rule)
+                                      FIRST_DEPTH.get(target.dim), refine, rule, slack)
         out = simplex_bounds(surplus_rule._with(values, c))
         sup = None if out is None else max(max(float(-lo.min()), float(hi.max()))
                                            for lo, hi in out.values())

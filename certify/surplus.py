@@ -4,9 +4,10 @@ Level `ℓ` starts from the hierarchical surplus `s_z = r_ℓ(z)` at every node 
 the node, rounded toward zero to a multiple of 2^-48): with every surplus kept, the level
 would add the nodal interpolant of `r_ℓ`, second order where `r_ℓ` is smooth. A
 coefficient is kept only as far as no overshoot — `g = Σ c_z φ_z` between 0 and `r_ℓ` —
-is *proved* on every simplex of its star by the vertex-anchored proof (`certify.certificates.anchored_grid`,
-or `certify.certificates.anchored` where that does not apply), the same proof the checker runs from the
-weights; no overshoot implies (G1), and with Lemma 2 the (G2) decrease. Where a proof
+is *proved* on every simplex of its star by the second-order proof (`certify.engine.curvature`,
+smooth targets) or the vertex-anchored proof (`certify.certificates.anchored_grid`, or
+`certify.certificates.anchored` where that does not apply), the same proofs the checker runs
+from the weights; no overshoot implies (G1), and with Lemma 2 the (G2) decrease. Where a proof
 fails, the offending coefficients shrink toward the balanced value `b_z` (or toward 0 where
 `b_z` is 0 or of the other sign; never past it) by a `SHRINK_RULES` schedule of the excess,
 and are re-proved, to a fixed point. A coefficient between 0 and `b_z` satisfies
@@ -32,6 +33,9 @@ from .engine.numbers import ball_bounds, to_ball
 #: `construction` may try both on a level and keep the one with the smaller sup bound
 SHRINK_RULES = ((Fraction(1), Fraction(1, 2), Fraction(1, 4), Fraction(1, 8)),
                 (Fraction(1), Fraction(15, 16), Fraction(7, 8), Fraction(3, 4), Fraction(1, 2)))
+
+#: at most this part of a surplus is given up to the second-order margin at the start
+MARGIN_CAP = Fraction(1)
 
 
 def toward_zero(value: Fraction, bits: int) -> Fraction:
@@ -112,7 +116,7 @@ def _offsets(perm) -> np.ndarray:
 
 def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
                  bounds=None, first_depth: int | None = None, refine=None,
-                 rule=SHRINK_RULES[0]) -> dict:
+                 rule=SHRINK_RULES[0], slack=None) -> dict:
     """`{node: c_z}` of one level (see the module docstring).
 
     `prove(perm, cells, signs, nodal, depth)` proves `sign·(f - A_T) >= 0` on the simplices
@@ -124,7 +128,11 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
     `{node: b_z}`; nodes in `skip` (adaptivity) get 0; `refine`: see `surpluses`. With
     `bounds(nodal)` (the checker's simplex bounds of `f - A`, `{perm: (lo, hi)}` over the
     cells, or None), nodes are also set back to their balanced value until the level's
-    certified sup bound is no larger than the balanced level's (see `_cap`).
+    certified sup bound is no larger than the balanced level's (see `_cap`). With `slack`
+    (`curvature.node_slack`: per node, for each sign, the vertex margin the second-order
+    proof needs on the cells around it), each surplus starts that much short of `r(z)`
+    (never past 0): where `f` is not concave (resp. convex) a whole surplus overshoots, and
+    one short by the margin is proved at once by `curvature.proves`.
     """
     shape, dim = values.shape, values.ndim
     n = shape[0] - 1
@@ -135,6 +143,11 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
             c[node] = goal[node] = Fraction(0)
             continue
         s = r[node]
+        if slack is not None and s != 0:
+            margin = float(slack[0][node] if s > 0 else slack[1][node])
+            if margin > 0 and np.isfinite(margin):
+                short = abs(s) - min(Fraction(margin), abs(s) * MARGIN_CAP)
+                s = Fraction(0) if short <= 0 else toward_zero(short if s > 0 else -short, bits)
         if b != 0 and ((s > 0) != (b > 0) or abs(s) < abs(b)):
             s = b                      # the surplus is at least the balanced value
         c[node] = s

@@ -20,6 +20,9 @@ computed in Arb only for the boxes asked for, and cached per grid. `ρ(v) = f(v)
 is exact (an interval of one rational) where the target or SymPy gives `f(v)` exactly
 and the Arb ball would straddle 0.
 
+Before any box, the second-order proof (`certify.engine.curvature`: one Hessian bound per cell)
+decides what it can. Only boxes meeting the interior of `T` are used (`_meets`).
+
 The result for a simplex depends only on the target, the grid and the exact nodal values
 at its vertices, never on which other simplices were asked with it: what the builder
 proved here, the checker proves again from the weights. `Grid.applies` is False when the
@@ -34,7 +37,7 @@ from fractions import Fraction
 import numpy as np
 from flint import arb
 
-from ..engine import vectorised
+from ..engine import curvature, vectorised
 from .anchored import BOX_BUDGET, DEPTH, START, Prover, VertexValues
 from ..engine.numbers import ball_bounds, to_ball
 from ..engine.vectorised import _ball_floats, _dn, _up, nodal_interval
@@ -55,13 +58,13 @@ def _cache(target) -> dict:
 
 
 def _meets(sub: np.ndarray, perm) -> np.ndarray:
-    """`enclosure.meets` for rows of sub-box indices (shape (N, d))."""
+    """Rows of sub-box indices (shape (N, d)) whose box meets the *interior* of the simplex
+    `t_π1 >= … >= t_πd`: the indices do not increase along the chain `π`. The boxes that
+    meet the simplex only on its boundary can be left out: the others cover its interior,
+    so by continuity of `f - A` a bound on them holds on the closed simplex too."""
     ok = np.ones(len(sub), dtype=bool)
-    level = None
-    for axis in reversed(perm):
-        low = sub[:, axis] if level is None else np.maximum(sub[:, axis], level)
-        ok &= low <= sub[:, axis] + 1
-        level = low
+    for a, b in zip(perm, perm[1:]):
+        ok &= sub[:, a] >= sub[:, b]
     return ok
 
 
@@ -220,6 +223,12 @@ class Grid:
         live = np.nonzero(signs != 0)[0]
         if not len(live):
             return out
+        # the second-order proof (`certify.engine.curvature`) first: one Hessian bound per cell
+        done = self._curvature(tuple(perm), cells[live], signs[live], values)
+        out[live[done]] = True
+        live = live[~done]
+        if not len(live):
+            return out
         proved, close = self._prove_perm(tuple(perm), cells[live], signs[live], values, depth)
         out[live] = proved
         for j in np.nonzero(close)[0].tolist():
@@ -228,6 +237,22 @@ class Grid:
             out[i] = self._arb().proves((tuple(int(v) for v in cells[i]), tuple(perm)),
                                         values, int(signs[i]))
         return out
+
+    def _curvature(self, perm, cells, signs, values) -> np.ndarray:
+        """`curvature.proves` for the simplices `(cell, perm)`, from the same vertex data
+        `ρ(v)` as the box-by-box proof."""
+        if not curvature.applies(self.target):
+            return np.zeros(len(cells), dtype=bool)
+        offsets = np.array(vectorised._perm_offsets(perm), dtype=np.int64)
+        verts = cells[:, None, :] + offsets[None, :, :]
+        shape = (self.n + 1,) * self.dim
+        linear = np.ravel_multi_index(tuple(verts.reshape(-1, self.dim).T), shape)
+        ids, back = np.unique(linear, return_inverse=True)
+        _, _, r_lo, r_hi = self._vertex_data(ids, values)
+        lo = r_lo[back].reshape(len(cells), self.dim + 1)
+        hi = r_hi[back].reshape(len(cells), self.dim + 1)
+        rho = np.where((signs > 0)[:, None], lo, -hi)
+        return curvature.proves(self.target, self.n, cells, signs, rho)
 
     def _arb(self) -> Prover:
         if self._prover is None:

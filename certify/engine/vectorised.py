@@ -351,7 +351,12 @@ def residual_bounds(target, values: np.ndarray, n: int, k: int):
     data = f_data(target, n * k)
     if data is None or not data.finite:
         return None
-    return residual_bounds_from(data, nodal_interval(values), n, k)
+    nodal = nodal_interval(values)
+    out = residual_bounds_from(data, nodal, n, k)
+    if out is not None:             # ∩ the second-order bounds (smooth targets, d >= 2)
+        from . import curvature
+        curvature.tighten(target, n, nodal, out)
+    return out
 
 
 def residual_bounds_from(data: FData, nodal, n: int, k: int):
