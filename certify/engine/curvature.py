@@ -86,7 +86,10 @@ def bounds(target, n: int):
     try:
         with np.errstate(all="ignore"):
             out = program.run("hess", INTERVALS, box)
-    except (ArithmeticError, ValueError):
+    except (ArithmeticError, ValueError, AttributeError, TypeError):     # no enclosure: no proof
+        cache[key] = None
+        return None
+    if not all(isinstance(value, IntervalArray) for value in out):
         cache[key] = None
         return None
     count = index.shape[1]
