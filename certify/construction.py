@@ -70,11 +70,14 @@ LEVEL_SLACK = 4
 FIRST_DEPTH = {2: 0, 3: 0}
 #: per dimension, the shrink rules (`surplus.SHRINK_RULES`) tried on every level; the one
 #: with the smaller certified sup bound after the level is kept (both in d = 1: runge 10
-#: grades 2.2e-5 -> 7.2e-6, bump 4.6e-6 -> 7.1e-7; in d = 2 the first, the second costing
-#: several times the build time for ~20%; in d = 3 the second: with the second-order start
-#: (`certify.engine.curvature`) a failing coefficient is usually close to provable, and halving
-#: it lost half of it, smooth3d 5 grades 0.0093 -> 0.0048)
-SHRINK_RULES = {1: surplus_rule.SHRINK_RULES, 3: surplus_rule.SHRINK_RULES[1:]}
+#: grades 2.2e-5 -> 7.2e-6, bump 4.6e-6 -> 7.1e-7; elsewhere the first, the second costing
+#: several times the build time in d = 2 for ~20%)
+SHRINK_RULES = {1: surplus_rule.SHRINK_RULES}
+#: the same where the second-order start applies (`certify.engine.curvature`): in d = 3 small
+#: steps, a failing coefficient being then usually close to provable (halving lost half of
+#: it: smooth3d 5 grades 0.0041 -> 0.00173); not for kinks (kink3d 0.0157 -> 0.0211, 4x
+#: the build time)
+SMOOTH_SHRINK_RULES = {3: surplus_rule.SHRINK_RULES[1:]}
 #: no level whose grid has more nodes than this is built (the locality path's limit)
 MAX_LEVEL_NODES = 2_000_000
 
@@ -211,7 +214,9 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
     slack = curvature.node_slack(target, n) \
         if grid.applies and Fraction(h) == Fraction(1, grid.n) else None
     best, best_sup = None, None              # the shrink rule with the smaller sup bound
-    for rule in SHRINK_RULES.get(target.dim, surplus_rule.SHRINK_RULES[:1]):
+    rules = (SMOOTH_SHRINK_RULES if slack is not None else SHRINK_RULES).get(
+        target.dim, surplus_rule.SHRINK_RULES[:1])
+    for rule in rules:
         c = surplus_rule.coefficients(prove, values, residuals, balanced, skip,
                                       COEFFICIENT_BITS, simplex_bounds,
                                       FIRST_DEPTH.get(target.dim), refine, rule, slack)
