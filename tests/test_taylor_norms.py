@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import sympy
 
-from certify.engine import taylor
+from certify.engine import bernstein, taylor
 from certify.construction import build
 from certify.engine.freudenthal import cell_simplices, simplex_vertices
 from certify.certificates.checker import check
@@ -227,7 +227,7 @@ def test_float_intervals_become_mid_rad_pairs_that_contain_them():
     hi = np.concatenate([lo[:200] + np.abs(rng.normal(size=200)) * 10.0 ** rng.integers(
         -320, 300, 200), [0.0, 1e308, 5e-324, 1.0, 0.0]])
     hi = np.maximum(lo, hi)
-    mid, rad = taylor._to_mid_rad(lo, hi)
+    mid, rad = bernstein._to_mid_rad(lo, hi)
     for a, b, m, r in zip(lo.tolist(), hi.tolist(), mid.tolist(), rad.tolist()):
         if not (math.isfinite(a) and math.isfinite(b)):
             assert r == math.inf
