@@ -104,6 +104,37 @@ def jobs() -> int:
     return _JOBS
 
 
+_MAPPED = None               # (function, items) for forked `chunked` workers (inherited)
+
+
+def _run_chunk(bounds: tuple[int, int]):
+    function, items = _MAPPED
+    return function(items[bounds[0]:bounds[1]])
+
+
+def chunked(function, items, threshold: int) -> list:
+    """`[function(chunk) for chunk]` over contiguous chunks of the list `items`, in order.
+
+    Under `workers(jobs)` with `jobs > 1` and at least `threshold` items, the chunks run in
+    `jobs` forked processes (the function and items are inherited, not pickled; only the
+    results are); otherwise one chunk runs here. For a `function` whose result on each item
+    depends on that item alone, the concatenated results are the same either way. Never
+    forks inside a daemon worker, nor under a Dask scheduler (threads)."""
+    global _MAPPED
+    count = len(items)
+    if (_JOBS < 2 or count < max(threshold, 2) or _SCHEDULER is not None
+            or multiprocessing.current_process().daemon):
+        return [function(items)]
+    bounds = np.linspace(0, count, min(count, 4 * _JOBS) + 1).astype(int)
+    pieces = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    _MAPPED = (function, items)
+    try:
+        with multiprocessing.get_context("fork").Pool(_JOBS) as pool:
+            return pool.map(_run_chunk, pieces)
+    finally:
+        _MAPPED = None
+
+
 def _client(address: str):
     """A Dask client for `address`, kept for the process (connecting costs seconds)."""
     if address not in _CLIENTS:

@@ -1,0 +1,66 @@
+"""`--jobs`: the anchored grid prover's Arb batches over forked processes give the serial
+answers (chunks of independent rows), and small batches stay in the process."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from fractions import Fraction
+
+import numpy as np
+
+from certify.certificates import anchored_grid
+from certify.engine import vectorised
+from certify.target import load_target
+from checker_helpers import example
+
+
+def test_chunked_keeps_order_and_stays_serial_below_the_threshold():
+    items = list(range(37))
+    pid = multiprocessing.current_process().pid
+    square = lambda chunk: [v * v for v in chunk]
+    assert vectorised.chunked(square, items, 10) == [square(items)]      # jobs 1: one chunk
+    with vectorised.workers(2):
+        parts = vectorised.chunked(square, items, 10)
+        assert len(parts) > 1 and sum(parts, []) == square(items)
+        assert vectorised.chunked(square, items, 100) == [square(items)]
+        where = vectorised.chunked(lambda c: [multiprocessing.current_process().pid], items, 10)
+    assert any(p != [pid] for p in where)
+
+
+def _proofs(target, values, n, perm, cells, signs):
+    anchored_grid._CACHE_TARGET[0] = None
+    vectorised.clear_cache()
+    grid = anchored_grid.Grid(target, n)
+    proved = grid.proves_cells(perm, cells, signs, values)
+    boxes = {key: data.rows for key, data in anchored_grid._cache(target).items()
+             if key[0] == "boxes"}
+    nodes = anchored_grid._cache(target)[("f nodes", n)]
+    return proved, boxes, nodes
+
+
+def test_grid_proofs_over_processes_equal_the_serial_ones(monkeypatch):
+    target = load_target(example("peaks2d"))
+    n = 8
+    # the interpolant of f's own nodal values (rounded): some simplices proved, some not
+    values = np.empty((n + 1,) * 2, dtype=object)
+    for node in itertools.product(range(n + 1), repeat=2):
+        values[node] = Fraction(round(float(target.ball(tuple(Fraction(i, n) for i in node))
+                                            .mid()) * 64), 64)
+    cells = np.array(list(itertools.product(range(n), repeat=2)), dtype=np.int64)
+    signs = np.array([1 if (a + b) % 3 else -1 for a, b in cells.tolist()], dtype=np.int64)
+    perm = (0, 1)
+    serial = _proofs(target, values, n, perm, cells, signs)
+    monkeypatch.setattr(anchored_grid, "PARALLEL_BOXES", 2)
+    monkeypatch.setattr(anchored_grid, "PARALLEL_NODES", 2)
+    with vectorised.workers(2):
+        parallel = _proofs(target, values, n, perm, cells, signs)
+    assert np.array_equal(serial[0], parallel[0])
+    assert serial[1].keys() == parallel[1].keys()
+    assert any(len(rows) >= 2 for rows in serial[1].values())     # the Arb batches ran
+    for key in serial[1]:
+        a, b = serial[1][key], parallel[1][key]
+        assert a.keys() == b.keys()
+        assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+    for a, b in zip(serial[2], parallel[2]):
+        assert np.array_equal(a, b, equal_nan=True)
