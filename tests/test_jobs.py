@@ -64,3 +64,15 @@ def test_grid_proofs_over_processes_equal_the_serial_ones(monkeypatch):
         assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
     for a, b in zip(serial[2], parallel[2]):
         assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_nodal_intervals_over_processes_equal_the_serial_ones(monkeypatch):
+    values = np.array([Fraction(i, 3 + i % 5) for i in range(-50, 50)] + [Fraction(1, 2 ** 60)]
+                      + [Fraction(3, 4)], dtype=object).reshape(17, 6)
+    serial = vectorised.nodal_interval(values)
+    monkeypatch.setattr(vectorised, "PARALLEL_NODES", 4)
+    with vectorised.workers(2):
+        parallel = vectorised.nodal_interval(values)
+    for a, b in zip(serial, parallel):
+        assert a.shape == b.shape == values.shape and np.array_equal(a, b)
+    assert (serial[0] == serial[1]).any() and (serial[0] < serial[1]).any()

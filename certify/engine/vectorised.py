@@ -352,14 +352,25 @@ def prefetch(target, grids, k: int) -> None:
 
 def nodal_interval(values: np.ndarray):
     """Float intervals around exact nodal rationals: exact where the float is the rational."""
-    flat = values.ravel()
-    floats = np.array([float(v) for v in flat], dtype=float)
-    exact = np.array([x.as_integer_ratio() == (v.numerator, v.denominator)
-                      for x, v in zip(floats.tolist(), flat)], dtype=bool)
+    parts = chunked(_nearest, values.ravel(), PARALLEL_NODES)
+    floats = np.concatenate([p[0] for p in parts])
+    exact = np.concatenate([p[1] for p in parts])
     with np.errstate(all="ignore"):
         lo = np.where(exact, floats, _dn(floats)).reshape(values.shape)
         hi = np.where(exact, floats, _up(floats)).reshape(values.shape)
     return lo, hi
+
+
+#: arrays of at least this many nodal rationals are converted over `workers(jobs)`
+PARALLEL_NODES = 65536
+
+
+def _nearest(flat):
+    """(the floats nearest the rationals `flat`, where each is exactly its rational)."""
+    floats = np.array([float(v) for v in flat], dtype=float)
+    exact = np.array([x.as_integer_ratio() == (v.numerator, v.denominator)
+                      for x, v in zip(floats.tolist(), flat)], dtype=bool)
+    return floats, exact
 
 
 # --------------------------------------------------------------------------- enclosures
