@@ -175,6 +175,24 @@ def star_bounds(target, values: np.ndarray, h: Fraction, k: int,
     return out
 
 
+def _balanced(bounds: dict, skip: set, margin: Fraction) -> dict:
+    """`{node: c_z}` of the balanced rule; node by node, so large levels are split over
+    `vectorised.workers(jobs)` (each chunk returns numerator/denominator pairs)."""
+    items = list(bounds.items())
+
+    def chunk(part):
+        out = [Fraction(0) if node in skip else coefficient(lo, hi, margin)
+               for node, (lo, hi) in part]
+        return [(c.numerator, c.denominator) for c in out]
+
+    pairs = itertools.chain.from_iterable(vectorised.chunked(chunk, items, BALANCED_CHUNK))
+    return {node: Fraction(a, b) for (node, _), (a, b) in zip(items, pairs)}
+
+
+#: levels of at least this many nodes compute their balanced coefficients over the workers
+BALANCED_CHUNK = 32768
+
+
 def level_coefficients(target, values: np.ndarray, h: Fraction, params: Parameters,
                        k: int, start: bool = False) -> tuple[dict, dict]:
     """`({node: c_z}, star bounds)` of one level under `params.scheme`.
@@ -186,8 +204,7 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
     bounds = star_bounds(target, values, h, k, boxes)
     skip = {node for node, (lo, hi) in bounds.items() if max(-lo, hi) <= params.tol} \
         if params.tol else set()
-    balanced = {node: Fraction(0) if node in skip else coefficient(lo, hi, params.margin)
-                for node, (lo, hi) in bounds.items()}
+    balanced = _balanced(bounds, skip, params.margin)
     if params.scheme == "balanced" or (start and not any(balanced.values())):
         return balanced, bounds
     grid = anchored_grid.Grid(target, values.shape[0] - 1)

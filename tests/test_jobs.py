@@ -76,3 +76,17 @@ def test_nodal_intervals_over_processes_equal_the_serial_ones(monkeypatch):
     for a, b in zip(serial, parallel):
         assert a.shape == b.shape == values.shape and np.array_equal(a, b)
     assert (serial[0] == serial[1]).any() and (serial[0] < serial[1]).any()
+
+
+def test_balanced_coefficients_over_processes_equal_the_serial_ones(monkeypatch):
+    from certify import construction
+    bounds = {(i, j): (Fraction(i - 20, 7 + j), Fraction(i - 17, 5 + j))
+              for i in range(40) for j in range(3)}
+    skip = {(3, 1), (30, 2)}
+    serial = construction._balanced(bounds, skip, Fraction(1, 4))
+    monkeypatch.setattr(construction, "BALANCED_CHUNK", 8)
+    with vectorised.workers(2):
+        parallel = construction._balanced(bounds, skip, Fraction(1, 4))
+    assert list(serial.items()) == list(parallel.items())
+    assert all(type(c) is Fraction for c in parallel.values())
+    assert any(serial.values()) and serial[(3, 1)] == 0
