@@ -136,16 +136,35 @@ class LevelRecord:
 
 def coefficient(lo: Fraction, hi: Fraction, margin: Fraction) -> Fraction:
     """`c_z` from certified star bounds, rounded toward zero to a multiple of 2^-48."""
-    w = hi - lo
+    units = coefficient_units(lo, hi, margin)
+    return Fraction(units, 2 ** COEFFICIENT_BITS) if units else Fraction(0)
+
+
+def coefficient_units(lo: Fraction, hi: Fraction, margin: Fraction) -> int:
+    """`coefficient(lo, hi, margin)` in units of 2^-48, from integer numerators and
+    denominators (no `Fraction` arithmetic): `lo - θ(hi - lo) = (lo(1+θ) - θ hi)`, and
+    `hi + θ(hi - lo) = (hi(1+θ) - θ lo)`, over the positive denominator `b q v`."""
     if lo > 0:
-        c = max(Fraction(0), lo - margin * w)
+        first, second = lo, hi
     elif hi < 0:
-        c = min(Fraction(0), hi + margin * w)
+        first, second = hi, lo
     else:
-        return Fraction(0)
-    scale = 2 ** COEFFICIENT_BITS
-    rounded = math.floor(abs(c) * scale)
-    return Fraction(rounded if c > 0 else -rounded, scale)
+        return 0
+    a, b = _ratio(first)
+    p, q = _ratio(second)
+    u, v = _ratio(margin)
+    num = a * q * (v + u) - u * p * b           # (first(1+θ) - θ second) · (b q v)
+    if (num <= 0) if lo > 0 else (num >= 0):    # max(0, ·) resp. min(0, ·)
+        return 0
+    rounded = abs(num) * 2 ** COEFFICIENT_BITS // (b * q * v)
+    return rounded if num > 0 else -rounded
+
+
+def _ratio(value) -> tuple[int, int]:
+    """`(numerator, denominator)` of an exact number (a float exactly)."""
+    if isinstance(value, (Fraction, int)):
+        return value.numerator, value.denominator
+    return Fraction(value).as_integer_ratio()
 
 
 def star_bounds(target, values: np.ndarray, h: Fraction, k: int,
@@ -234,10 +253,10 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
     rules = (SMOOTH_SHRINK_RULES if slack is not None else SHRINK_RULES).get(
         target.dim, surplus_rule.SHRINK_RULES[:1])
     for rule in rules:
-        c = surplus_rule.coefficients(prove, values, residuals, balanced, skip,
-                                      COEFFICIENT_BITS, simplex_bounds,
-                                      FIRST_DEPTH.get(target.dim), refine, rule, slack)
-        out = simplex_bounds(surplus_rule._with(values, c))
+        c, nodal = surplus_rule.coefficients_and_nodal(
+            prove, values, residuals, balanced, skip, COEFFICIENT_BITS, simplex_bounds,
+            FIRST_DEPTH.get(target.dim), refine, rule, slack)
+        out = simplex_bounds(nodal)
         sup = None if out is None else max(max(float(-lo.min()), float(hi.max()))
                                            for lo, hi in out.values())
         if best is None or (sup is not None and best_sup is not None and sup < best_sup):

@@ -40,9 +40,32 @@ MARGIN_CAP = Fraction(1)
 
 def toward_zero(value: Fraction, bits: int) -> Fraction:
     """`value` rounded toward zero to a multiple of `2^-bits`."""
+    return Fraction(_units(value, bits), 2 ** bits)
+
+
+def _units(value, bits: int) -> int:
+    """`toward_zero(value, bits)` in units of `2^-bits`, as an integer (exact, and some 30x
+    cheaper than the `Fraction`). A float `a`: `abs(a) * 2^bits` is exact in IEEE arithmetic
+    (scaling by a power of two only shifts the exponent) unless it overflows, so its floor is
+    exact; an overflow (or a non-finite `a`) takes the rational path, as before."""
+    if isinstance(value, float):
+        scaled = abs(value) * 2.0 ** bits
+        if math.isfinite(scaled):
+            rounded = math.floor(scaled)
+            return rounded if value > 0 else -rounded
+        value = Fraction(value)              # raises on inf/nan, as Fraction(a) did
+    value = Fraction(value)
+    rounded = abs(value.numerator) * 2 ** bits // value.denominator
+    return rounded if value > 0 else -rounded
+
+
+def _to_units(value: Fraction, bits: int) -> int | None:
+    """`value` in units of `2^-bits` if it is a multiple of `2^-bits`, else None."""
+    value = Fraction(value)
     scale = 2 ** bits
-    rounded = math.floor(abs(value) * scale)
-    return Fraction(rounded if value > 0 else -rounded, scale)
+    if scale % value.denominator:
+        return None
+    return value.numerator * (scale // value.denominator)
 
 
 def surpluses(residuals, shape, bits: int, refine=None) -> dict:
@@ -50,6 +73,13 @@ def surpluses(residuals, shape, bits: int, refine=None) -> dict:
     toward zero past the enclosure (0 where it contains 0). Where the two ends of a float
     interval round to different multiples of `2^-bits`, `refine(node)` (exact rational
     bounds, `arb_residual`) decides, so the result does not depend on float rounding."""
+    scale = 2 ** bits
+    return {node: Fraction(u, scale) for node, u in
+            _surplus_units(residuals, shape, bits, refine).items()}
+
+
+def _surplus_units(residuals, shape, bits: int, refine=None) -> dict:
+    """`surpluses` in units of `2^-bits` (integers)."""
     lo, hi = residuals
     scale = 2 ** bits
     out = {}
@@ -59,11 +89,11 @@ def surpluses(residuals, shape, bits: int, refine=None) -> dict:
                 and math.floor(abs(a) * scale) != math.floor(abs(b) * scale):
             a, b = refine(node)
         if a > 0:
-            out[node] = toward_zero(Fraction(a), bits)
+            out[node] = _units(a, bits)
         elif b < 0:
-            out[node] = toward_zero(Fraction(b), bits)
+            out[node] = _units(b, bits)
         else:
-            out[node] = Fraction(0)
+            out[node] = 0
     return out
 
 
@@ -134,24 +164,54 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
     (never past 0): where `f` is not concave (resp. convex) a whole surplus overshoots, and
     one short by the margin is proved at once by `curvature.proves`.
     """
+    return coefficients_and_nodal(prove, values, residuals, balanced, skip, bits, bounds,
+                                  first_depth, refine, rule, slack)[0]
+
+
+def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, bits: int,
+                           bounds=None, first_depth: int | None = None, refine=None,
+                           rule=SHRINK_RULES[0], slack=None) -> tuple[dict, np.ndarray]:
+    """`coefficients` and the nodal array `F + Σ c_z φ_z` it ends with (`_with(values, c)`).
+
+    Coefficients, goals and excesses are integers in units of `2^-bits` throughout (every
+    one is a multiple of `2^-bits`; the balanced values must be too, as
+    `construction.coefficient` makes them), so the arithmetic and comparisons are exact and
+    the result is the one the same rules give in `Fraction`s; `Fraction`s are made only for
+    the trial nodal values and the result."""
     shape, dim = values.shape, values.ndim
     n = shape[0] - 1
-    r = surpluses(residuals, shape, bits, refine)
-    c, goal, fails, excess = {}, {}, {}, {}
+    scale = 2 ** bits
+    fscale = 2.0 ** bits
+    cap_num, cap_den = MARGIN_CAP.numerator, MARGIN_CAP.denominator
+    units = {}
     for node, b in balanced.items():
+        u = _to_units(b, bits)
+        if u is None:
+            raise ValueError(f"balanced value {b} at node={node} is not a multiple of "
+                             f"2^-{bits}")
+        units[node] = u
+    r = _surplus_units(residuals, shape, bits, refine)
+    c, goal, fails, excess = {}, {}, {}, {}
+    for node, b in units.items():
         if node in skip:
-            c[node] = goal[node] = Fraction(0)
+            c[node] = goal[node] = 0
             continue
         s = r[node]
         if slack is not None and s != 0:
             margin = float(slack[0][node] if s > 0 else slack[1][node])
             if margin > 0 and np.isfinite(margin):
-                short = abs(s) - min(Fraction(margin), abs(s) * MARGIN_CAP)
-                s = Fraction(0) if short <= 0 else toward_zero(short if s > 0 else -short, bits)
+                # |s| - min(margin, |s|·CAP), rounded toward zero, never below 0: in units,
+                # |s| - min(ceil(margin·2^bits), ceil(|s|·CAP)) (margin·2^bits is exact,
+                # a power-of-two scaling, or inf on overflow, when the cap is the smaller)
+                size = abs(s)
+                cap = -(-size * cap_num // cap_den)
+                scaled = margin * fscale
+                short = size - (cap if scaled >= cap else min(math.ceil(scaled), cap))
+                s = 0 if short <= 0 else (short if s > 0 else -short)
         if b != 0 and ((s > 0) != (b > 0) or abs(s) < abs(b)):
             s = b                      # the surplus is at least the balanced value
         c[node] = s
-        goal[node] = b if s != 0 and b != 0 and (b > 0) == (s > 0) else Fraction(0)
+        goal[node] = b if s != 0 and b != 0 and (b > 0) == (s > 0) else 0
     # per node: unsafe (needs a proof), the sign of c, and F + c (the trial nodal values)
     unsafe = np.zeros(shape, dtype=bool)
     sign = np.zeros(shape, dtype=np.int8)
@@ -160,9 +220,9 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
     def mark(nodes):
         for node in nodes:
             value = c[node]
-            unsafe[node] = not _safe(value, balanced[node])
+            unsafe[node] = not _safe(value, units[node])
             sign[node] = (value > 0) - (value < 0)
-            trial[node] = values[node] + value if value else values[node]
+            trial[node] = values[node] + Fraction(value, scale) if value else values[node]
 
     mark(c)
     perms = [(perm, _offsets(perm)) for perm in itertools.permutations(range(dim))]
@@ -202,18 +262,21 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
                 fails[node] = fails.get(node, 0) + 1
                 if node not in excess:
                     excess[node] = c[node] - goal[node]
-                kept = rule[fails[node]] if fails[node] < len(rule) else 0
-                c[node] = goal[node] + toward_zero(excess[node] * kept, bits)
+                kept = Fraction(rule[fails[node]] if fails[node] < len(rule) else 0)
+                # toward_zero(excess·kept) in units: floor(|excess|·kept), signed
+                size = abs(excess[node]) * kept.numerator // kept.denominator
+                c[node] = goal[node] + (size if excess[node] > 0 else -size)
             mark(bad)
             changed, depth = bad, None
 
     settle({node for node in c if unsafe[node]}, first_depth)
     if bounds is not None:
-        _cap(c, goal, values, balanced, bounds, lambda nodes: (mark(nodes), settle(nodes)))
-    return c
+        _cap(c, goal, lambda: trial.copy(), _with(values, balanced), bounds,
+             lambda nodes: (mark(nodes), settle(nodes)))
+    return {node: Fraction(u, scale) if u else Fraction(0) for node, u in c.items()}, trial
 
 
-def _cap(c: dict, goal: dict, values, balanced: dict, bounds, settle) -> None:
+def _cap(c: dict, goal: dict, nodal, reference_nodal, bounds, settle) -> None:
     """Never a larger certified sup bound than `balanced` on this level.
 
     Near a cusp the naive enclosure `f(B) - A(B)` (no mean-value form where `∇f` is
@@ -222,7 +285,8 @@ def _cap(c: dict, goal: dict, values, balanced: dict, bounds, settle) -> None:
     bound (max over simplices, as the checker computes it); while some simplex's bound
     exceeds `B`, its vertices whose coefficient is not the balanced one are set to it (a
     simplex with only balanced vertices has its balanced bound, so this ends, at worst at
-    `balanced` itself), and their stars are re-proved (`settle`).
+    `balanced` itself), and their stars are re-proved (`settle`). `nodal()`: the nodal
+    array `F + Σ c_z φ_z` of the current `c`; `reference_nodal`: that of `balanced`.
     """
     def sup_by_simplex(nodal):
         out = bounds(nodal)
@@ -230,12 +294,12 @@ def _cap(c: dict, goal: dict, values, balanced: dict, bounds, settle) -> None:
             return None
         return {perm: np.maximum(-lo, hi) for perm, (lo, hi) in out.items()}
 
-    reference = sup_by_simplex(_with(values, balanced))
+    reference = sup_by_simplex(reference_nodal)
     if reference is None:
         return
     limit = max(float(a.max()) for a in reference.values())
     while True:
-        current = sup_by_simplex(_with(values, c))
+        current = sup_by_simplex(nodal())
         if current is None:
             return
         revert = set()
