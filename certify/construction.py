@@ -266,6 +266,19 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
     return best, bounds
 
 
+def _widest(bounds) -> Fraction:
+    """`max(hi - lo)` over `(lo, hi)` pairs, exactly, from integer numerators and
+    denominators (one `Fraction` at the end instead of one per pair)."""
+    best_num, best_den = None, 1
+    for lo, hi in bounds:
+        a, b = _ratio(lo)
+        p, q = _ratio(hi)
+        num, den = p * b - a * q, q * b          # hi - lo, den > 0
+        if best_num is None or num * best_den > best_num * den:
+            best_num, best_den = num, den
+    return Fraction(best_num, best_den)
+
+
 def build_levels(target, grades: int, params: Parameters = Parameters(),
                  progress: Callable[[LevelRecord], None] | None = None) -> list[LevelRecord]:
     """Run the construction until `grades` grades are filled; one record per grade."""
@@ -296,15 +309,16 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         h = mesh(level, params.ratio)
         coefficients, bounds = level_coefficients(target, values, h, params, k,
                                                   start=not records and level < LEVEL_SLACK)
-        last_w = max(hi - lo for lo, hi in bounds.values())
+        last_w = _widest(bounds.values())
         if all(lo == 0 == hi for lo, hi in bounds.values()):
             reason = "residual is zero"
             break
         hats = []
         updated = values.copy()
+        hn, hd = h.numerator, h.denominator
         for node, c in coefficients.items():
             if c:
-                hats.append(Hat(tuple(Fraction(i) * h for i in node), h, c))
+                hats.append(Hat(tuple(Fraction(i * hn, hd) for i in node), h, c))
                 updated[node] = values[node] + c
         if not hats:
             skipped.append(level)

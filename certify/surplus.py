@@ -61,7 +61,8 @@ def _units(value, bits: int) -> int:
 
 def _to_units(value: Fraction, bits: int) -> int | None:
     """`value` in units of `2^-bits` if it is a multiple of `2^-bits`, else None."""
-    value = Fraction(value)
+    if not isinstance(value, (Fraction, int)):
+        value = Fraction(value)
     scale = 2 ** bits
     if scale % value.denominator:
         return None
@@ -222,7 +223,12 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
             value = c[node]
             unsafe[node] = not _safe(value, units[node])
             sign[node] = (value > 0) - (value < 0)
-            trial[node] = values[node] + Fraction(value, scale) if value else values[node]
+            if value:                  # F(z) + value·2^-bits, one normalisation
+                base = values[node]
+                q = base.denominator
+                trial[node] = Fraction(base.numerator * scale + value * q, q * scale)
+            else:
+                trial[node] = values[node]
 
     mark(c)
     perms = [(perm, _offsets(perm)) for perm in itertools.permutations(range(dim))]
