@@ -87,7 +87,8 @@ def _int_text(n: int) -> str:
 
 def format_rational(q: Fraction) -> str:
     """Exact string form: "p" or "p/q"."""
-    q = Fraction(q)
+    if not isinstance(q, Fraction):          # a Fraction is used as is (no copy: hot path)
+        q = Fraction(q)
     if q.denominator == 1:
         return _int_text(q.numerator)
     return f"{_int_text(q.numerator)}/{_int_text(q.denominator)}"
