@@ -53,8 +53,7 @@ def _units(value, bits: int) -> int:
         if math.isfinite(scaled):
             rounded = math.floor(scaled)
             return rounded if value > 0 else -rounded
-        value = Fraction(value)              # raises on inf/nan, as Fraction(a) did
-    value = Fraction(value)
+    value = Fraction(value)                  # raises on inf/nan, as Fraction(a) did
     rounded = abs(value.numerator) * 2 ** bits // value.denominator
     return rounded if value > 0 else -rounded
 
@@ -279,7 +278,8 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
     if bounds is not None:
         _cap(c, goal, lambda: trial.copy(), _with(values, balanced), bounds,
              lambda nodes: (mark(nodes), settle(nodes)))
-    return {node: Fraction(u, scale) if u else Fraction(0) for node, u in c.items()}, trial
+    zero = Fraction(0)                      # immutable: one object serves every zero
+    return {node: Fraction(u, scale) if u else zero for node, u in c.items()}, trial
 
 
 def _cap(c: dict, goal: dict, nodal, reference_nodal, bounds, settle) -> None:
