@@ -196,16 +196,16 @@ def star_bounds(target, values: np.ndarray, h: Fraction, k: int,
 
 def _balanced(bounds: dict, skip: set, margin: Fraction) -> dict:
     """`{node: c_z}` of the balanced rule; node by node, so large levels are split over
-    `vectorised.workers(jobs)` (each chunk returns numerator/denominator pairs)."""
+    `vectorised.workers(jobs)` (each chunk returns integers in units of 2^-48)."""
     items = list(bounds.items())
 
-    def chunk(part):
-        out = [Fraction(0) if node in skip else coefficient(lo, hi, margin)
-               for node, (lo, hi) in part]
-        return [(c.numerator, c.denominator) for c in out]
+    def chunk(part):                 # integers in units of 2^-48 (`coefficient_units`)
+        return [0 if node in skip else coefficient_units(lo, hi, margin)
+                for node, (lo, hi) in part]
 
-    pairs = itertools.chain.from_iterable(vectorised.chunked(chunk, items, BALANCED_CHUNK))
-    return {node: Fraction(a, b) for (node, _), (a, b) in zip(items, pairs)}
+    units = itertools.chain.from_iterable(vectorised.chunked(chunk, items, BALANCED_CHUNK))
+    scale, zero = 2 ** COEFFICIENT_BITS, Fraction(0)
+    return {node: Fraction(u, scale) if u else zero for (node, _), u in zip(items, units)}
 
 
 #: levels of at least this many nodes compute their balanced coefficients over the workers
