@@ -51,16 +51,9 @@ NEAR = 2.0 ** -36
 PARALLEL_BOXES = 16384
 PARALLEL_NODES = 32768
 
-_CACHE: dict = {}
-_CACHE_TARGET: list = [None]
-
-
 def _cache(target) -> dict:
     """Per-target cache shared by the builder and the checker in one process."""
-    if _CACHE_TARGET[0] is not target:
-        _CACHE.clear()
-        _CACHE_TARGET[0] = target
-    return _CACHE
+    return vectorised.target_cache(target, "anchored_grid")
 
 
 def _meets(sub: np.ndarray, perm) -> np.ndarray:

@@ -30,17 +30,12 @@ import numpy as np
 
 from .expression import _Program, _diff
 from .intervals import INTERVALS, IntervalArray
+from . import vectorised
 from .vectorised import _dn, _up
 
-_CACHE: dict = {}
-_CACHE_TARGET: list = [None]
-
-
 def _cache(target) -> dict:
-    if _CACHE_TARGET[0] is not target:
-        _CACHE.clear()
-        _CACHE_TARGET[0] = target
-    return _CACHE
+    """Per-target cache shared by the builder and the checker in one process."""
+    return vectorised.target_cache(target, "curvature")
 
 
 def _program(target):

@@ -156,8 +156,18 @@ def _units(m: int, parts: int) -> list[tuple[int, int]]:
 
 # --------------------------------------------------------------------------- f data
 
-_CACHE: dict = {}
+_CACHES: dict = {}                  # {owner: {key: value}} for the current target
 _CACHE_TARGET: list = [None]
+
+
+def target_cache(target, owner: str) -> dict:
+    """The cache of `owner` (a module name) for `target`: one dict per owner, all of them
+    emptied together when another target comes (what is computed from f is kept only for
+    the target of the run; builder and checker share it in one process)."""
+    if _CACHE_TARGET[0] is not target:
+        _CACHES.clear()
+        _CACHE_TARGET[0] = target
+    return _CACHES.setdefault(owner, {})
 
 
 class FData:
@@ -288,16 +298,14 @@ def box_rows(target, indices, mid, side):
 def f_data(target, m: int) -> FData | None:
     """f data on the sub-boxes of side `1/m`, cached for the current target; None when an
     enclosure failed (ArithmeticError): callers then use the Arb path."""
-    if _CACHE_TARGET[0] is not target:
-        _CACHE.clear()
-        _CACHE_TARGET[0] = target
-    if m in _CACHE:
-        return _CACHE[m]
+    cache = target_cache(target, "f data")
+    if m in cache:
+        return cache[m]
     try:
         data = _compute(target, m)
     except ArithmeticError:         # an enclosure failed: the Arb path decides (and says so)
         data = None
-    _CACHE[m] = data
+    cache[m] = data
     return data
 
 
@@ -337,7 +345,7 @@ def _compute(target, m: int) -> FData:
 
 
 def clear_cache() -> None:
-    _CACHE.clear()
+    _CACHES.clear()
     _CACHE_TARGET[0] = None
 
 
