@@ -28,7 +28,6 @@ how many hats came before it: a level costs time proportional to its own nodes.
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction

@@ -23,9 +23,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from .certificates.anchored import simplex_sign
 from .engine.freudenthal import simplex_vertices
 from .engine.numbers import ball_bounds, to_ball
+from .engine.vectorised import _perm_offsets
 
 #: how much of a failing coefficient's excess over its balanced value the n-th retry keeps
 #: (none after the last): halving (quick to settle), or small steps first (keeps more where
@@ -38,14 +38,9 @@ SHRINK_RULES = ((Fraction(1), Fraction(1, 2), Fraction(1, 4), Fraction(1, 8)),
 MARGIN_CAP = Fraction(1)
 
 
-def toward_zero(value: Fraction, bits: int) -> Fraction:
-    """`value` rounded toward zero to a multiple of `2^-bits`."""
-    return Fraction(_units(value, bits), 2 ** bits)
-
-
 def _units(value, bits: int) -> int:
-    """`toward_zero(value, bits)` in units of `2^-bits`, as an integer (exact, and some 30x
-    cheaper than the `Fraction`). A float `a`: `abs(a) * 2^bits` is exact in IEEE arithmetic
+    """`value` rounded toward zero to a multiple of `2^-bits`, in units of `2^-bits`: an
+    integer (exact, and some 30x cheaper than a `Fraction`). A float `a`: `abs(a) * 2^bits` is exact in IEEE arithmetic
     (scaling by a power of two only shifts the exponent) unless it overflows, so its floor is
     exact; an overflow (or a non-finite `a`) takes the rational path, as before."""
     if isinstance(value, float):
@@ -68,18 +63,12 @@ def _to_units(value: Fraction, bits: int) -> int | None:
     return value.numerator * (scale // value.denominator)
 
 
-def surpluses(residuals, shape, bits: int, refine=None) -> dict:
-    """`{node: r(z)}` from intervals of `f(z) - F(z)` (flattened over the grid), rounded
-    toward zero past the enclosure (0 where it contains 0). Where the two ends of a float
-    interval round to different multiples of `2^-bits`, `refine(node)` (exact rational
-    bounds, `arb_residual`) decides, so the result does not depend on float rounding."""
-    scale = 2 ** bits
-    return {node: Fraction(u, scale) for node, u in
-            _surplus_units(residuals, shape, bits, refine).items()}
-
-
 def _surplus_units(residuals, shape, bits: int, refine=None) -> dict:
-    """`surpluses` in units of `2^-bits` (integers)."""
+    """`{node: r(z)}` in units of `2^-bits` (integers) from intervals of `f(z) - F(z)`
+    (flattened over the grid), rounded toward zero past the enclosure (0 where it contains
+    0). Where the two ends of a float interval round to different multiples of `2^-bits`,
+    `refine(node)` (exact rational bounds, `arb_residual`) decides, so the result does not
+    depend on float rounding."""
     lo, hi = residuals
     scale = 2 ** bits
     out = {}
@@ -110,7 +99,7 @@ def arb_residual(vertices, n: int, node, value: Fraction) -> tuple[Fraction, Fra
 
 
 def arb_residuals(vertices, values) -> tuple:
-    """`residuals` for `coefficients` from Arb balls (where `anchored_grid` does not
+    """`residuals` for `coefficients_and_nodal` from Arb balls (where `anchored_grid` does not
     apply): exact rational bounds of `f(z) - F(z)`, exact where `f(z)` is known exactly."""
     n = values.shape[0] - 1
     lo, hi = [], []
@@ -135,19 +124,11 @@ def _with(values, c: dict):
     return out
 
 
-def _offsets(perm) -> np.ndarray:
-    """Vertex offsets `(d+1, d)` of the simplex `perm` of a cell, along its chain."""
-    vertex, out = [0] * len(perm), [[0] * len(perm)]
-    for axis in perm:
-        vertex[axis] += 1
-        out.append(list(vertex))
-    return np.array(out, dtype=np.int64)
-
-
-def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
-                 bounds=None, first_depth: int | None = None, refine=None,
-                 rule=SHRINK_RULES[0], slack=None) -> dict:
-    """`{node: c_z}` of one level (see the module docstring).
+def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, bits: int,
+                           bounds=None, first_depth: int | None = None, refine=None,
+                           rule=SHRINK_RULES[0], slack=None) -> tuple[dict, np.ndarray]:
+    """`({node: c_z}, nodal)` of one level (see the module docstring): the coefficients and
+    the nodal array `F + Σ c_z φ_z` they end with.
 
     `prove(perm, cells, signs, nodal, depth)` proves `sign·(f - A_T) >= 0` on the simplices
     `(cell, perm)` (`cells` of shape (N, d); `A` the interpolant of the nodal array `nodal`),
@@ -155,7 +136,7 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
     with every surplus whole, uses `first_depth`: a full surplus is rarely provable where a
     shallow proof fails), and returns a bool array; `values`: nodal values of `F` on the
     level grid; `residuals`: float intervals of `f - F` at its nodes; `balanced`:
-    `{node: b_z}`; nodes in `skip` (adaptivity) get 0; `refine`: see `surpluses`. With
+    `{node: b_z}`; nodes in `skip` (adaptivity) get 0; `refine`: see `_surplus_units`. With
     `bounds(nodal)` (the checker's simplex bounds of `f - A`, `{perm: (lo, hi)}` over the
     cells, or None), nodes are also set back to their balanced value until the level's
     certified sup bound is no larger than the balanced level's (see `_cap`). With `slack`
@@ -163,21 +144,13 @@ def coefficients(prove, values, residuals, balanced: dict, skip: set, bits: int,
     proof needs on the cells around it), each surplus starts that much short of `r(z)`
     (never past 0): where `f` is not concave (resp. convex) a whole surplus overshoots, and
     one short by the margin is proved at once by `curvature.proves`.
-    """
-    return coefficients_and_nodal(prove, values, residuals, balanced, skip, bits, bounds,
-                                  first_depth, refine, rule, slack)[0]
-
-
-def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, bits: int,
-                           bounds=None, first_depth: int | None = None, refine=None,
-                           rule=SHRINK_RULES[0], slack=None) -> tuple[dict, np.ndarray]:
-    """`coefficients` and the nodal array `F + Σ c_z φ_z` it ends with (`_with(values, c)`).
 
     Coefficients, goals and excesses are integers in units of `2^-bits` throughout (every
     one is a multiple of `2^-bits`; the balanced values must be too, as
     `construction.coefficient` makes them), so the arithmetic and comparisons are exact and
     the result is the one the same rules give in `Fraction`s; `Fraction`s are made only for
-    the trial nodal values and the result."""
+    the trial nodal values and the result.
+    """
     shape, dim = values.shape, values.ndim
     n = shape[0] - 1
     scale = 2 ** bits
@@ -230,7 +203,8 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
                 trial[node] = values[node]
 
     mark(c)
-    perms = [(perm, _offsets(perm)) for perm in itertools.permutations(range(dim))]
+    perms = [(perm, np.array(_perm_offsets(perm), dtype=np.int64))
+             for perm in itertools.permutations(range(dim))]
 
     def settle(changed, depth=None):
         """Prove the stars of `changed` nodes, shrinking what fails, to a fixed point; the
@@ -268,7 +242,7 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
                 if node not in excess:
                     excess[node] = c[node] - goal[node]
                 kept = Fraction(rule[fails[node]] if fails[node] < len(rule) else 0)
-                # toward_zero(excess·kept) in units: floor(|excess|·kept), signed
+                # excess·kept rounded toward zero, in units: floor(|excess|·kept), signed
                 size = abs(excess[node]) * kept.numerator // kept.denominator
                 c[node] = goal[node] + (size if excess[node] > 0 else -size)
             mark(bad)

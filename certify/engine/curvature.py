@@ -248,19 +248,10 @@ def tighten(target, n: int, nodal, bounds: dict) -> None:
         rho_lo, rho_hi = _dn(f[0] - vhi), _up(f[1] - vlo)
         for perm, (lo, hi) in bounds.items():
             least = most = None
-            for off in _chain(perm):
+            for off in vectorised._perm_offsets(perm):
                 sl = tuple(slice(o, o + n) for o in off)
                 least = rho_lo[sl] if least is None else np.minimum(least, rho_lo[sl])
                 most = rho_hi[sl] if most is None else np.maximum(most, rho_hi[sl])
             low = np.where(np.isfinite(need[0]), _dn(least - need[0]), -np.inf)
             high = np.where(np.isfinite(need[1]), _up(most + need[1]), np.inf)
             bounds[perm] = (np.maximum(lo, low), np.minimum(hi, high))
-
-
-def _chain(perm):
-    """Vertex offsets of the simplex `perm` of a cell, along its chain."""
-    vertex, out = [0] * len(perm), [tuple([0] * len(perm))]
-    for axis in perm:
-        vertex[axis] += 1
-        out.append(tuple(vertex))
-    return out

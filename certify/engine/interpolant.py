@@ -9,6 +9,7 @@ proves nothing and nothing depends on it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import lru_cache
 
@@ -83,7 +84,6 @@ SPAN = 1e-8
 def _lattice(dim: int, side: int) -> tuple[np.ndarray, np.ndarray]:
     """Increments `a` (shape (m, d), `Σ a <= 1`) of a lattice on the chain simplex, and
     the index pairs of neighbouring lattice points (one step of one increment)."""
-    import itertools
     points = [c for c in itertools.product(range(side + 1), repeat=dim) if sum(c) <= side]
     where = {c: i for i, c in enumerate(points)}
     pairs = []
@@ -118,7 +118,6 @@ def floor_simplices(target, n: int) -> list[tuple[tuple[int, ...], tuple[int, ..
     every grade that keeps (G1) and is affine there vanishes there. Floats, lattice
     points and bisection: an **estimate** (it can miss a crossing or misjudge flatness).
     None when the grid is too large to sample or `f` is not finite in floats."""
-    import itertools
     dim = target.dim
     side = FLOOR_LATTICE.get(dim, 4)
     increments, pairs = _lattice(dim, side)

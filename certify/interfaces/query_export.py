@@ -231,11 +231,10 @@ def onnx_query_model(target, network: Network, grade: int):
     b = _OnnxBuilder()
     helper, d = b.helper, network.dim
     zero_x = [[Fraction(0)] * d]
-    features, width, readouts = "X", d, []
+    features, readouts = "X", []
     for g in network.grades[:grade]:
         for layer in g.layers:
             features = b.relu(b.gemm(features, [list(r) for r in layer.weight], list(layer.bias)))
-            width = layer.width
         readouts.append(b.gemm(features, [list(g.readout_weight)], [g.readout_bias]))
     previous = (b.gemm(b.concat(readouts[:-1]), [[Fraction(1)] * (grade - 1)], [0])
                 if grade > 1 else b.gemm("X", zero_x, [0]))
