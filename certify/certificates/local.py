@@ -71,7 +71,7 @@ class GridGrade:
                 values[index] = self.bias + sum((a * Fraction(i, base) for a, i in
                                                  zip(self.carrier, index)), Fraction(0))
         for hat in self.hats:
-            index = tuple(int(v * base) for v in hat.z)
+            index = tuple(v.numerator * (base // v.denominator) for v in hat.z)
             scale = self.alpha if hat.c > 0 else self.beta
             values[index] += hat.c if scale == 1 else scale * hat.c
         return refine_values(values, grid // base) if grid != base else values
@@ -105,8 +105,9 @@ def _recognise_one(dim, grade, inputs, canonical) -> GridGrade | None:
         if h <= 0 or (1 / h).denominator != 1:
             return None
         n = int(1 / h)
-        for hat in hats:
-            if any((v * n).denominator != 1 or not 0 <= v <= 1 for v in hat.z):
+        for hat in hats:       # every node on the grid: v = i/n with 0 <= i <= n
+            if any(n % v.denominator or not 0 <= v.numerator <= v.denominator
+                   for v in hat.z):
                 return None
     w = grade.readout_weight
     return GridGrade(tuple(hats), n, tuple(w[:dim]), w[dim], -w[dim + 1], grade.readout_bias)
@@ -127,6 +128,20 @@ class GridStep:
     def total(self) -> np.ndarray:
         """`F_k = F_{k-1} + g_k` (exact nodal values), computed once per grade."""
         return self.previous + self.g
+
+    @cached_property
+    def signs(self) -> np.ndarray:
+        """The exact sign of `g_k` at every node (int8), from floats where they decide: a
+        nonzero float has the sign of its rational, a float 0 is settled exactly."""
+        flat = self.g.ravel()
+        signs = np.sign(np.array([float(v) for v in flat], dtype=float)).astype(np.int8)
+        for i in np.flatnonzero(signs == 0):      # a float 0 may be a tiny nonzero rational
+            signs[i] = (flat[i] > 0) - (flat[i] < 0)
+        return signs.reshape(self.g.shape)
+
+    def simplex_sign(self, simplex) -> int:
+        """`_sign` of `g_k`'s vertex values on `simplex`, from the exact node signs."""
+        return _sign([int(self.signs[v]) for v in simplex_vertices(simplex)])
 
     @cached_property
     def half(self) -> np.ndarray:
@@ -248,7 +263,7 @@ def _anchored_pass(prover, step: GridStep, hard: dict) -> None:
     `F_{k-1} + g_k/2`. The (G2) safe sums stay as the scan left them (a lower bound either
     way)."""
     asked = [s for s in hard[NO_OVERSHOOT]]
-    signs = [_sign([step.g[v] for v in simplex_vertices(s)]) for s in asked]
+    signs = [step.simplex_sign(s) for s in asked]
     if not any(signs):
         return
     grid = anchored_grid.Grid(prover.target, step.grid, prover.vertices)
@@ -286,11 +301,7 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     if total is None:
         return None
     dim = step.g.ndim
-    flat = step.g.ravel()
-    signs = np.sign(np.array([float(v) for v in flat], dtype=float)).astype(np.int8)
-    for i in np.flatnonzero(signs == 0):          # a float 0 may be a tiny nonzero rational
-        signs[i] = (flat[i] > 0) - (flat[i] < 0)
-    signs = signs.reshape(step.g.shape)
+    signs = step.signs
     half = numerators = None
     perms = list(itertools.permutations(range(dim)))
     found = []                       # (cell index, perm index, claim list)
@@ -543,7 +554,7 @@ def _finer_decides(target, step: GridStep, simplex, claim: str, subdivision: int
     sign of `g` there. Cheaper than the solver for most simplices the first pass left open;
     False (the solver decides) when `g` changes sign on it or the enclosure is too wide."""
     vertices = simplex_vertices(simplex)
-    sign = _sign([step.g[v] for v in vertices])
+    sign = step.simplex_sign(simplex)
     finer = FINER.get(len(simplex[0]), 2)
     if not sign or finer <= subdivision:
         return False
@@ -569,7 +580,7 @@ def _refine_simplex(target, network, step: GridStep, simplex, claim: str,
     cell, perm = simplex
     previous = affine_on_simplex(simplex, h, step.previous)
     g = affine_on_simplex(simplex, h, step.g)
-    sign = _sign([step.g[v] for v in simplex_vertices(simplex)])
+    sign = step.simplex_sign(simplex)
     factor = Fraction(1) if claim == NO_OVERSHOOT else Fraction(1, 2)
     shifted = type(previous)(previous.origin, previous.value0 + factor * g.value0,
                              tuple(a + factor * b for a, b in zip(previous.grad, g.grad)))
