@@ -304,7 +304,7 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     signs = step.signs
     half = numerators = None
     perms = list(itertools.permutations(range(dim)))
-    found = []                       # (cell index, perm index, claim list)
+    found = []                       # (cells (N, d), perm indices, (G1) settled) per perm
     los, his = [], []
     for pi, perm in enumerate(perms):
         lo, hi = total[perm]
@@ -352,12 +352,19 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
         else:               # `_decided` on the float end points (exact comparisons with 0)
             half_lo, half_hi = half[perm]
             half_decided = ((sign > 0) & (half_lo >= 0)) | ((sign < 0) & (half_hi <= 0))
-        for cell, settled in zip(zip(*np.nonzero(undecided)), half_decided[undecided].tolist()):
-            cell = tuple(int(c) for c in cell)
-            found.append((cell, pi, [NO_OVERSHOOT] if settled else [NO_OVERSHOOT, MONOTONE]))
-    for cell, pi, claims in sorted(found, key=lambda item: (item[0], item[1])):
-        for claim in claims:
-            hard[claim].append((cell, perms[pi]))
+        cells = np.argwhere(undecided)              # row-major: the loop's cell order
+        found.append((cells, np.full(len(cells), pi), half_decided[undecided]))
+    if found:                  # in the loop's order: by cell, then by permutation
+        cells = np.concatenate([c for c, _, _ in found])
+        pis = np.concatenate([p for _, p, _ in found])
+        settled = np.concatenate([s for _, _, s in found])
+        order = np.lexsort((pis, *cells.T[::-1]))
+        for cell, pi, done in zip(map(tuple, cells[order].tolist()), pis[order].tolist(),
+                                  settled[order].tolist()):
+            simplex = (cell, perms[pi])
+            hard[NO_OVERSHOOT].append(simplex)
+            if not done:
+                hard[MONOTONE].append(simplex)
     lo, hi = np.stack(los), np.stack(his)
     modelled = None
     if lp.TIGHT and dim in (1, 2, 3):
