@@ -226,22 +226,43 @@ def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int,
         row[phi_col] = c if c > 0 else -c
         return (tuple(row), plain_q) if c > 0 else (plain_p, tuple(row))
 
-    slopes = {hats[1].h: first.weight[dim + 2:]}
+    # dictionaries keyed by (numerator, denominator): hashing a Fraction costs a modular
+    # inverse, hashing two ints nothing
+    slopes = {(hats[1].h.numerator, hats[1].h.denominator): first.weight[dim + 2:]}
     layers = ref[:2 * depth]
     head = (ZERO,) * (dim + 2)
     for previous, hat in zip(hats[1:], hats[2:]):
-        if hat.h not in slopes:
-            inv = 1 / hat.h
-            slopes[hat.h] = tuple(tuple(inv if j == i else ZERO for j in range(width))
-                                  for i in range(dim)) + \
+        h = hat.h
+        key = (h.numerator, h.denominator)
+        if key not in slopes:
+            inv = 1 / h
+            slopes[key] = tuple(tuple(inv if j == i else ZERO for j in range(width))
+                                for i in range(dim)) + \
                 tuple(tuple(-inv if j == i else ZERO for j in range(width)) for i in range(dim))
-        shifts = tuple(z / hat.h for z in hat.z)
-        layers.append(Layer(carriers + accumulators(previous.c) + slopes[hat.h],
-                            head + tuple(-v for v in shifts) + shifts))
+        shifts, negated = _shifts(hat.z, h)
+        layers.append(Layer(carriers + accumulators(previous.c) + slopes[key],
+                            head + negated + shifts))
         layers.extend(shared)
     final = ref[-1]
     layers.append(Layer(final.weight[:dim] + accumulators(hats[-1].c), final.bias))
     return layers
+
+
+def _shifts(z: Sequence[Fraction], h: Fraction):
+    """`(z / h, -z / h)` as tuples, exactly; integer Fractions made without a gcd where `z`
+    is a node of the grid of mesh `h = 1/m` (the construction's case)."""
+    out, neg = [], []
+    for v in z:
+        q, r = divmod(h.denominator, v.denominator) if h.numerator == 1 else (0, 1)
+        if r:
+            s = v / h
+            out.append(s)
+            neg.append(-s)
+        else:
+            i = v.numerator * q
+            out.append(Fraction(i))
+            neg.append(Fraction(-i))
+    return tuple(out), tuple(neg)
 
 
 def _grade_layers_reference(dim: int, hats: Sequence[Hat], inputs: int,
