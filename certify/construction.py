@@ -43,6 +43,7 @@ from .certificates.anchored import Prover
 from .engine.enclosure import simplex_residual_bounds, sub_boxes
 from .errors import UsageError
 from .engine.freudenthal import cell_simplices, mesh, nodes, refine, star_simplices
+from .engine.nodal import Nodal
 from .engine.network import Grade, Network
 from .engine.numbers import format_rational
 from .engine.realize import Hat, grade_layers, readout
@@ -161,12 +162,14 @@ def coefficient_units(lo: Fraction, hi: Fraction, margin: Fraction) -> int:
 
 def _ratio(value) -> tuple[int, int]:
     """`(numerator, denominator)` of an exact number (a float exactly)."""
+    if type(value) is float:
+        return value.as_integer_ratio()
     if isinstance(value, (Fraction, int)):
         return value.numerator, value.denominator
     return Fraction(value).as_integer_ratio()
 
 
-def star_bounds(target, values: np.ndarray, h: Fraction, k: int,
+def star_bounds(target, values, h: Fraction, k: int,
                 boxes_out: dict | None = None) -> dict:
     """`{node: (lo_z, hi_z)}` for every node of the grid that `values` lives on.
 
@@ -194,26 +197,39 @@ def star_bounds(target, values: np.ndarray, h: Fraction, k: int,
 
 
 def _balanced(bounds: dict, skip: set, margin: Fraction) -> dict:
-    """`{node: c_z}` of the balanced rule; node by node, so large levels are split over
-    `vectorised.workers(jobs)` (each chunk returns integers in units of 2^-48)."""
+    """`{node: c_z}` of the balanced rule (`Fraction`s; see `_balanced_units`)."""
+    return {node: _fraction(u) for node, u in _balanced_units(bounds, skip, margin).items()}
+
+
+def _balanced_units(bounds: dict, skip: set, margin: Fraction) -> dict:
+    """`{node: c_z}` of the balanced rule in units of 2^-48 (`coefficient_units`); node by
+    node, so large levels are split over `vectorised.workers(jobs)`."""
     items = list(bounds.items())
 
-    def chunk(part):                 # integers in units of 2^-48 (`coefficient_units`)
+    def chunk(part):
         return [0 if node in skip else coefficient_units(lo, hi, margin)
                 for node, (lo, hi) in part]
 
     units = itertools.chain.from_iterable(vectorised.chunked(chunk, items, BALANCED_CHUNK))
-    scale, zero = 2 ** COEFFICIENT_BITS, Fraction(0)
-    return {node: Fraction(u, scale) if u else zero for (node, _), u in zip(items, units)}
+    return {node: u for (node, _), u in zip(items, units)}
+
+
+_ZERO = Fraction(0)
+
+
+def _fraction(units: int) -> Fraction:
+    """A coefficient in units of 2^-48 as a `Fraction` (one immutable zero for all zeros)."""
+    return Fraction(units, 2 ** COEFFICIENT_BITS) if units else _ZERO
 
 
 #: levels of at least this many nodes compute their balanced coefficients over the workers
 BALANCED_CHUNK = 32768
 
 
-def level_coefficients(target, values: np.ndarray, h: Fraction, params: Parameters,
+def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
                        k: int, start: bool = False) -> tuple[dict, dict]:
-    """`({node: c_z}, star bounds)` of one level under `params.scheme`.
+    """`({node: c_z}, star bounds)` of one level under `params.scheme`, `c_z` in units of
+    2^-48 (integers), `values` the exact nodal values of `F` on the level grid.
 
     With `start` (no grade built yet), `surplus` leaves a level alone (all zero) where every
     balanced coefficient is zero: it starts at the level where `balanced` starts, not on a
@@ -222,7 +238,7 @@ def level_coefficients(target, values: np.ndarray, h: Fraction, params: Paramete
     bounds = star_bounds(target, values, h, k, boxes)
     skip = {node for node, (lo, hi) in bounds.items() if max(-lo, hi) <= params.tol} \
         if params.tol else set()
-    balanced = _balanced(bounds, skip, params.margin)
+    balanced = _balanced_units(bounds, skip, params.margin)
     if params.scheme == "balanced" or (start and not any(balanced.values())):
         return balanced, bounds
     grid = anchored_grid.Grid(target, values.shape[0] - 1)
@@ -285,7 +301,7 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         raise UsageError(f"grades={grades!r} must be a positive integer", "try --grades 6")
     dim = target.dim
     k = params.subdivision or default_subdivision(dim)
-    values = np.full((2,) * dim, Fraction(0), dtype=object)     # F_0 = 0 on the level-0 grid
+    values = Nodal.zeros((2,) * dim)                     # F_0 = 0 on the level-0 grid
     records: list[LevelRecord] = []
     skipped: list[int] = []
     level, last_w, reason = -1, None, None
@@ -312,17 +328,18 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         if all(lo == 0 == hi for lo, hi in bounds.values()):
             reason = "residual is zero"
             break
-        hats = []
-        updated = values.copy()
+        hats, where, units = [], [], []
         hn, hd = h.numerator, h.denominator
         for node, c in coefficients.items():
             if c:
-                hats.append(Hat(tuple(Fraction(i * hn, hd) for i in node), h, c))
-                updated[node] = values[node] + c
+                hats.append(Hat(tuple(Fraction(i * hn, hd) for i in node), h, _fraction(c)))
+                where.append(node)
+                units.append(c)
         if not hats:
             skipped.append(level)
             continue
-        values = updated
+        values = values.with_units(tuple(np.array(where, dtype=np.int64).T), units,
+                                   COEFFICIENT_BITS)
         emit(LevelRecord(level, h, hats, last_w, time.perf_counter() - start,
                          stars=len(bounds), skipped=skipped))
         skipped, start = [], time.perf_counter()

@@ -24,6 +24,7 @@ from fractions import Fraction
 import numpy as np
 
 from .engine.freudenthal import simplex_vertices
+from .engine.nodal import Nodal
 from .engine.numbers import ball_bounds, to_ball
 from .engine.vectorised import _perm_offsets
 
@@ -53,27 +54,44 @@ def _units(value, bits: int) -> int:
     return rounded if value > 0 else -rounded
 
 
-def _to_units(value: Fraction, bits: int) -> int | None:
-    """`value` in units of `2^-bits` if it is a multiple of `2^-bits`, else None."""
-    if not isinstance(value, (Fraction, int)):
-        value = Fraction(value)
-    scale = 2 ** bits
-    if scale % value.denominator:
-        return None
-    return value.numerator * (scale // value.denominator)
-
-
 def _surplus_units(residuals, shape, bits: int, refine=None) -> dict:
     """`{node: r(z)}` in units of `2^-bits` (integers) from intervals of `f(z) - F(z)`
     (flattened over the grid), rounded toward zero past the enclosure (0 where it contains
     0). Where the two ends of a float interval round to different multiples of `2^-bits`,
     `refine(node)` (exact rational bounds, `arb_residual`) decides, so the result does not
-    depend on float rounding."""
+    depend on float rounding. Float arrays are done as whole arrays (`floor(|a|·2^bits)` is
+    exact: a power-of-two scaling), nodes needing `refine`, non-finite or huge ends one by
+    one as before."""
     lo, hi = residuals
+    nodes = list(itertools.product(*(range(m) for m in shape)))
+    lo, hi = np.asarray(lo), np.asarray(hi)
+    if lo.dtype != np.float64 or hi.dtype != np.float64:
+        return _surplus_units_scalar(nodes, lo.tolist(), hi.tolist(), bits, refine)
+    fscale = 2.0 ** bits
+    with np.errstate(all="ignore"):
+        ua, ub = np.floor(np.abs(lo) * fscale), np.floor(np.abs(hi) * fscale)
+    pos = lo > 0
+    neg = ~pos & (hi < 0)
+    big = float(2 ** 62)
+    special = (pos | neg) & ~((ua < big) & (ub < big))      # also catches inf and NaN
+    if refine is not None:
+        special |= (pos | neg) & (ua != ub)
+    units = np.where(pos, ua, np.where(neg, -ub, 0.0))
+    units[special] = 0.0
+    out = dict(zip(nodes, units.astype(np.int64).tolist()))
+    where = np.nonzero(special)[0].tolist()
+    if where:
+        out.update(_surplus_units_scalar([nodes[i] for i in where], lo[where].tolist(),
+                                         hi[where].tolist(), bits, refine))
+    return out
+
+
+def _surplus_units_scalar(nodes, lo, hi, bits: int, refine) -> dict:
+    """`_surplus_units` node by node (exact rationals, or the float ends it cannot do at
+    once)."""
     scale = 2 ** bits
     out = {}
-    for node, a, b in zip(itertools.product(*(range(m) for m in shape)), lo.tolist(),
-                          hi.tolist()):
+    for node, a, b in zip(nodes, lo, hi):
         if refine is not None and (a > 0 or b < 0) \
                 and math.floor(abs(a) * scale) != math.floor(abs(b) * scale):
             a, b = refine(node)
@@ -110,23 +128,26 @@ def arb_residuals(vertices, values) -> tuple:
     return np.array(lo, dtype=object), np.array(hi, dtype=object)
 
 
-def _safe(c: Fraction, b: Fraction) -> bool:
-    """`c` between 0 and the balanced value `b` (Lemma 1's hypothesis on the whole star)."""
-    return c == 0 or (b != 0 and (c > 0) == (b > 0) and abs(c) <= abs(b))
+def _safe(c: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where `c` is between 0 and the balanced value `b` (Lemma 1's hypothesis on the whole
+    star), elementwise."""
+    return (c == 0) | ((b != 0) & ((c > 0) == (b > 0)) & (np.abs(c) <= np.abs(b)))
 
 
-def _with(values, c: dict):
-    """The nodal array `F + Σ c_z φ_z` on the level grid."""
-    out = values.copy()
-    for node, value in c.items():
-        if value:
-            out[node] = values[node] + value
-    return out
+def _with(values: Nodal, c: dict, bits: int) -> Nodal:
+    """The nodal array `F + Σ c_z φ_z` on the level grid (`c` in units of `2^-bits`)."""
+    where = [node for node, value in c.items() if value]
+    return values.with_units(_index(where, values.ndim), [c[node] for node in where], bits)
+
+
+def _index(nodes, dim: int) -> tuple:
+    """A tuple of index arrays (as `np.nonzero` gives) for a list of nodes."""
+    return tuple(np.array(nodes, dtype=np.int64).reshape(-1, dim).T)
 
 
 def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, bits: int,
                            bounds=None, first_depth: int | None = None, refine=None,
-                           rule=SHRINK_RULES[0], slack=None) -> tuple[dict, np.ndarray]:
+                           rule=SHRINK_RULES[0], slack=None) -> tuple[dict, Nodal]:
     """`({node: c_z}, nodal)` of one level (see the module docstring): the coefficients and
     the nodal array `F + Σ c_z φ_z` they end with.
 
@@ -135,8 +156,8 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
     all at once, halving boxes at most `depth` times (None: its default; the first round,
     with every surplus whole, uses `first_depth`: a full surplus is rarely provable where a
     shallow proof fails), and returns a bool array; `values`: nodal values of `F` on the
-    level grid; `residuals`: float intervals of `f - F` at its nodes; `balanced`:
-    `{node: b_z}`; nodes in `skip` (adaptivity) get 0; `refine`: see `_surplus_units`. With
+    level grid (a `Nodal`, or an array of rationals); `residuals`: float intervals of
+    `f - F` at its nodes; `balanced`: `{node: b_z}` in units of `2^-bits`; nodes in `skip` (adaptivity) get 0; `refine`: see `_surplus_units`. With
     `bounds(nodal)` (the checker's simplex bounds of `f - A`, `{perm: (lo, hi)}` over the
     cells, or None), nodes are also set back to their balanced value until the level's
     certified sup bound is no larger than the balanced level's (see `_cap`). With `slack`
@@ -145,24 +166,22 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
     (never past 0): where `f` is not concave (resp. convex) a whole surplus overshoots, and
     one short by the margin is proved at once by `curvature.proves`.
 
-    Coefficients, goals and excesses are integers in units of `2^-bits` throughout (every
-    one is a multiple of `2^-bits`; the balanced values must be too, as
-    `construction.coefficient` makes them), so the arithmetic and comparisons are exact and
-    the result is the one the same rules give in `Fraction`s; `Fraction`s are made only for
-    the trial nodal values and the result.
+    Coefficients, goals and excesses are integers in units of `2^-bits` throughout (the
+    balanced values are given so, as `construction.coefficient_units` makes them), so the
+    arithmetic and comparisons are exact and the result is the one the same rules give in
+    `Fraction`s; the trial nodal values are a `Nodal` (integer numerators over one
+    denominator). Returns `c` in units of `2^-bits` (integers) and the final trial values.
     """
+    values = Nodal.of(values)
     shape, dim = values.shape, values.ndim
     n = shape[0] - 1
-    scale = 2 ** bits
     fscale = 2.0 ** bits
     cap_num, cap_den = MARGIN_CAP.numerator, MARGIN_CAP.denominator
-    units = {}
-    for node, b in balanced.items():
-        u = _to_units(b, bits)
-        if u is None:
-            raise ValueError(f"balanced value {b} at node={node} is not a multiple of "
-                             f"2^-{bits}")
-        units[node] = u
+    units = balanced
+    for node, b in units.items():
+        if not isinstance(b, int):
+            raise TypeError(f"balanced value {b!r} at node={node} is not an integer (units "
+                            f"of 2^-{bits})")
     r = _surplus_units(residuals, shape, bits, refine)
     c, goal, fails, excess = {}, {}, {}, {}
     for node, b in units.items():
@@ -188,19 +207,19 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
     # per node: unsafe (needs a proof), the sign of c, and F + c (the trial nodal values)
     unsafe = np.zeros(shape, dtype=bool)
     sign = np.zeros(shape, dtype=np.int8)
-    trial = values.copy()
+    base = values.for_units(bits)          # F, over a denominator that 2^-bits divides
+    trial = base.copy()
 
     def mark(nodes):
-        for node in nodes:
-            value = c[node]
-            unsafe[node] = not _safe(value, units[node])
-            sign[node] = (value > 0) - (value < 0)
-            if value:                  # F(z) + value·2^-bits, one normalisation
-                base = values[node]
-                q = base.denominator
-                trial[node] = Fraction(base.numerator * scale + value * q, q * scale)
-            else:
-                trial[node] = values[node]
+        nodes = list(nodes)
+        if not nodes:
+            return
+        at = _index(nodes, dim)
+        cs = [c[node] for node in nodes]
+        cv, bv = np.array(cs), np.array([units[node] for node in nodes])
+        unsafe[at] = ~_safe(cv, bv)
+        sign[at] = (cv > 0).astype(np.int8) - (cv < 0).astype(np.int8)
+        trial.put_units(at, base, cs, bits)        # F(z) + c_z·2^-bits, exactly
 
     mark(c)
     perms = [(perm, np.array(_perm_offsets(perm), dtype=np.int64))
@@ -250,10 +269,9 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
 
     settle({node for node in c if unsafe[node]}, first_depth)
     if bounds is not None:
-        _cap(c, goal, lambda: trial.copy(), _with(values, balanced), bounds,
+        _cap(c, goal, lambda: trial.copy(), _with(base, balanced, bits), bounds,
              lambda nodes: (mark(nodes), settle(nodes)))
-    zero = Fraction(0)                      # immutable: one object serves every zero
-    return {node: Fraction(u, scale) if u else zero for node, u in c.items()}, trial
+    return c, trial
 
 
 def _cap(c: dict, goal: dict, nodal, reference_nodal, bounds, settle) -> None:

@@ -115,17 +115,13 @@ def interpolate(values: np.ndarray, h: Fraction, point: Sequence[Fraction]) -> F
     return sum((w * values[v] for w, v in zip(weights, simplex_vertices(simplex))), Fraction(0))
 
 
-def refine(values: np.ndarray, ratio: int) -> np.ndarray:
-    """Nodal values of the same piecewise-linear function on the grid `ratio` times finer.
-
-    Exact because level `ℓ+1` refines level `ℓ`: every fine node lies in one coarse simplex,
-    where the function is affine. Cost is proportional to the number of fine nodes.
-    """
-    dim = values.ndim
-    n = values.shape[0] - 1
-    fine = np.empty((n * ratio + 1,) * dim, dtype=object)
-    # one local pattern `l` (fine offset within a coarse cell) at a time, for all cells at
-    # once: the same weights as the per-node loop below, as object-array slices
+def refine_pattern(dim: int, n: int, ratio: int):
+    """How `refine` builds a grid `ratio` times finer than one with `n` intervals a side:
+    `[(fine slices, [(weight, coarse slices), ...])]`, one entry per local pattern (a fine
+    offset within a coarse cell, for all cells at once), with integer weights summing to
+    `ratio` (a single term `(ratio, ·)` where the fine nodes are coarse nodes): the fine
+    values are `Σ weight · coarse[slices] / ratio`, exactly."""
+    out = []
     for local in itertools.product(range(ratio + 1), repeat=dim):
         cells = [slice(0, n) if l < ratio else slice(n - 1, n) for l in local]
         target = tuple(slice(l, l + n * ratio, ratio) if l < ratio else slice(n * ratio, None)
@@ -139,14 +135,34 @@ def refine(values: np.ndarray, ratio: int) -> np.ndarray:
             nxt = ordered[j + 1] if j + 1 < dim else 0
             if ordered[j] != nxt:
                 terms.append((ordered[j] - nxt, tuple(vertex)))
-        terms = [(w, off) for w, off in terms if w]
-        parts = [(w, values[tuple(slice(c.start + o, c.stop + o) for c, o in zip(cells, off))])
-                 for w, off in terms]
+        out.append((target, [(w, tuple(slice(c.start + o, c.stop + o)
+                                          for c, o in zip(cells, off)))
+                             for w, off in terms if w]))
+    return out
+
+
+def refine(values, ratio: int):
+    """Nodal values of the same piecewise-linear function on the grid `ratio` times finer.
+
+    Exact because level `ℓ+1` refines level `ℓ`: every fine node lies in one coarse simplex,
+    where the function is affine. Cost is proportional to the number of fine nodes.
+    `values`: an object array of exact rationals, or a `certify.engine.nodal.Nodal`
+    (integer numerators over one denominator; refined as such, much faster).
+    """
+    if not isinstance(values, np.ndarray):
+        return values.refine(ratio)             # a Nodal
+    dim = values.ndim
+    n = values.shape[0] - 1
+    fine = np.empty((n * ratio + 1,) * dim, dtype=object)
+    # one local pattern at a time, for all cells at once: the same weights as the per-node
+    # loop below, as object-array slices
+    for target, parts in refine_pattern(dim, n, ratio):
         if len(parts) == 1:                     # a coarse node: its value, no arithmetic
-            fine[target] = parts[0][1]
+            fine[target] = values[parts[0][1]]
             continue
         total = None
-        for w, part in parts:
+        for w, source in parts:
+            part = values[source]
             part = part if w == 1 else part * w
             total = part if total is None else total + part
         fine[target] = total / ratio

@@ -358,8 +358,12 @@ def prefetch(target, grids, k: int) -> None:
 
 # --------------------------------------------------------------------------- nodal values
 
-def nodal_interval(values: np.ndarray):
-    """Float intervals around exact nodal rationals: exact where the float is the rational."""
+def nodal_interval(values):
+    """Float intervals around exact nodal rationals: exact where the float is the rational.
+    `values`: an object array of rationals, or a `nodal.Nodal` (integer numerators over one
+    denominator: whole-array integer work, no per-node `Fraction`)."""
+    if not isinstance(values, np.ndarray):
+        return values.interval()
     parts = chunked(_nearest, values.ravel(), PARALLEL_NODES)
     floats = np.concatenate([p[0] for p in parts])
     exact = np.concatenate([p[1] for p in parts])
@@ -466,7 +470,8 @@ def residual_bounds_from(data: FData, nodal, n: int, k: int):
 
 
 def star_bounds(target, values: np.ndarray, h: Fraction, k: int):
-    """`{node: (lo_z, hi_z)}` as `construction.star_bounds`, or None (use the Arb path)."""
+    """`{node: (lo_z, hi_z)}` as `construction.star_bounds`, or None (use the Arb path);
+    the bounds are floats (exact numbers, as good as the `Fraction`s of the same value)."""
     n = values.shape[0] - 1
     if Fraction(h) != Fraction(1, n):
         return None
@@ -483,8 +488,5 @@ def star_bounds(target, values: np.ndarray, h: Fraction, k: int):
             sl = tuple(slice(o, o + n) for o in off)
             node_lo[sl] = np.minimum(node_lo[sl], lo_t)
             node_hi[sl] = np.maximum(node_hi[sl], hi_t)
-    out = {}
-    lo_list, hi_list = node_lo.ravel().tolist(), node_hi.ravel().tolist()
-    for node, lo, hi in zip(itertools.product(range(n + 1), repeat=dim), lo_list, hi_list):
-        out[node] = (Fraction(lo), Fraction(hi))
-    return out
+    return dict(zip(itertools.product(range(n + 1), repeat=dim),
+                    zip(node_lo.ravel().tolist(), node_hi.ravel().tolist())))

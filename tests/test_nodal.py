@@ -1,0 +1,147 @@
+"""`certify.engine.nodal.Nodal`: exact nodal values as integers over one denominator.
+
+Property-based (hypothesis) with pinned examples: round trips to `Fraction`, float
+conversion and its exactness flags against `float(Fraction)`, refinement against the
+`Fraction` version, overflow of int64 numerators to Python ints, non-dyadic denominators.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings, strategies as st
+
+from certify.engine import freudenthal, vectorised
+from certify.engine.nodal import LIMIT, Nodal
+
+DENS = st.one_of(st.sampled_from([1, 2, 2 ** 48, 2 ** 62, 2 ** 70, 3, 3 * 2 ** 48, 10,
+                                  2 ** 1022, 2 ** 1023, 2 ** 1100]),
+                 st.integers(1, 10 ** 30))
+NUMS = st.one_of(st.integers(-2 ** 64, 2 ** 64), st.integers(-1000, 1000),
+                 st.sampled_from([0, 2 ** 53, 2 ** 53 + 1, -(2 ** 53) - 1, 2 ** 62, 2 ** 62 + 1,
+                                  2 ** 63, 3 * 2 ** 60, -(2 ** 63)]))
+
+
+def _reference(values):
+    """`(floats, exact)` the way the `Fraction` path computes them."""
+    floats = [float(v) for v in values]
+    exact = [Fraction(x) == v for x, v in zip(floats, values)]
+    return np.array(floats), np.array(exact)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(NUMS, min_size=1, max_size=12), DENS)
+@example([2 ** 53 + 1, 2 ** 54, 1, -3], 1)               # inexact / exact beyond 2^53
+@example([2 ** 62 + 1, 2 ** 63 + 2, 5], 2 ** 48)          # object numerators, dyadic
+@example([1, 2, 3, 1 << 200], 3)                          # non-dyadic, exact where v/3 is
+@example([7, -7], 2 ** 1100)                              # dyadic past the scaling range
+@example([0], 10)
+def test_floats_round_trip_and_exactness(nums, den):
+    values = [Fraction(v, den) for v in nums]
+    array = np.array(nums, dtype=object)
+    nodal = Nodal(array, den)
+    assert list(nodal.fractions()) == values
+    assert [nodal[i] for i in range(len(nums))] == values
+    floats, exact = nodal.floats()
+    ref_floats, ref_exact = _reference(values)
+    assert np.array_equal(floats, ref_floats) and np.array_equal(exact, ref_exact)
+    lo, hi = nodal.interval()
+    assert all(Fraction(a) <= v <= Fraction(b) for a, b, v in zip(lo, hi, values))
+    assert np.array_equal((lo == hi), exact)
+    # the Fraction path of `vectorised.nodal_interval` gives the same intervals
+    old = vectorised.nodal_interval(np.array(values, dtype=object))
+    assert np.array_equal(old[0], lo) and np.array_equal(old[1], hi)
+    assert Nodal.of(np.array(values, dtype=object)).fractions().tolist() == values
+
+
+@pytest.mark.parametrize("nums, dtype", [([1, -2, LIMIT], np.int64),
+                                         ([1, -2, LIMIT + 1], object),
+                                         ([-(LIMIT + 1)], object)])
+def test_int64_where_the_numerators_fit(nums, dtype):
+    nodal = Nodal(np.array(nums, dtype=object), 4).pack()
+    assert nodal.num.dtype == dtype
+    assert nodal.fractions().tolist() == [Fraction(v, 4) for v in nums]
+
+
+def test_int64_numerators_overflow_to_python_ints():
+    nodal = Nodal(np.array([LIMIT, -LIMIT, 3], dtype=np.int64), 2 ** 48)
+    assert nodal.num.dtype == np.int64
+    bigger = nodal.over(2 ** 50)
+    assert bigger.num.dtype == object and bigger.fractions().tolist() == \
+        nodal.fractions().tolist()
+    refined = nodal.refine(2)
+    assert refined.num.dtype == object and refined.den == 2 ** 49
+    added = nodal.with_units((np.array([0]),), [LIMIT], 48)
+    assert added.num.dtype == object
+    assert added[0] == Fraction(LIMIT, 2 ** 48) * 2 and added[1] == nodal[1]
+    assert nodal.num.dtype == np.int64 and nodal[0] == Fraction(LIMIT, 2 ** 48)  # unchanged
+    # and back to int64 when the values fit again
+    assert Nodal(np.array([2 ** 70, 2 ** 71], dtype=object), 2 ** 20).pack().num.dtype == object
+    assert Nodal(np.array([2 ** 10, 2 ** 11], dtype=object), 2 ** 20).pack().num.dtype == np.int64
+
+
+def _rationals(draw, shape, dens):
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(shape):
+        out[index] = Fraction(draw(st.integers(-2 ** 66, 2 ** 66)), draw(dens))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data(), st.integers(1, 3), st.sampled_from([2, 3]),
+       st.sampled_from([st.just(2 ** 48), st.sampled_from([1, 2, 2 ** 60]),
+                        st.integers(1, 50)]))
+def test_refine_equals_the_fraction_refine(data, dim, ratio, dens):
+    values = _rationals(data.draw, (2,) * dim, dens)
+    nodal = Nodal.of(values)
+    fine = nodal.refine(ratio)
+    assert fine.fractions().tolist() == freudenthal.refine(values, ratio).tolist()
+    assert freudenthal.refine(nodal, ratio).fractions().tolist() == fine.fractions().tolist()
+    again = fine.refine(2)
+    assert again.fractions().tolist() == freudenthal._refine_nodewise(
+        freudenthal.refine(values, ratio), 2).tolist()
+    lo, hi = vectorised.nodal_interval(again)
+    old = vectorised.nodal_interval(again.fractions())
+    assert np.array_equal(lo, old[0]) and np.array_equal(hi, old[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-2 ** 60, 2 ** 60), min_size=6, max_size=6),
+       st.lists(st.integers(-2 ** 70, 2 ** 70), min_size=3, max_size=3),
+       st.sampled_from([1, 3, 2 ** 40, 2 ** 55, 7 * 2 ** 50]))
+@example([LIMIT // 2, 0, 1, 2, 3, 4], [LIMIT, -1, 0], 2 ** 48)
+def test_with_units_and_put_units(nums, units, den):
+    grid = Nodal(np.array(nums, dtype=object).reshape(2, 3), den).pack()
+    index = (np.array([0, 1, 1]), np.array([2, 0, 1]))
+    out = grid.with_units(index, units, 48)
+    expect = grid.fractions()
+    for i, j, u in zip(*index, units):
+        expect[i, j] += Fraction(u, 2 ** 48)
+    assert out.fractions().tolist() == expect.tolist()
+    assert out.den % 2 ** 48 == 0
+    trial = out.copy()
+    base = grid.for_units(48)
+    trial.put_units(index, base, [0, 0, 0], 48)         # back to the base values there
+    assert trial.fractions().tolist() == grid.fractions().tolist()
+    with pytest.raises(ValueError):
+        Nodal(np.zeros(2, dtype=np.int64), 3).put_units((np.array([0]),), grid.ravel(), [1], 48)
+
+
+def test_indexing_and_shape():
+    nodal = Nodal(np.arange(12, dtype=np.int64).reshape(3, 4), 6)
+    assert nodal.shape == (3, 4) and nodal.ndim == 2 and nodal.size == 12 and len(nodal) == 3
+    assert nodal[1, 2] == Fraction(6, 6) and isinstance(nodal[(2, 3)], Fraction)
+    row = nodal[1]
+    assert isinstance(row, Nodal) and row.fractions().tolist() == \
+        [Fraction(v, 6) for v in range(4, 8)]
+    picked = nodal.ravel()[np.array([11, 0])]
+    assert picked.fractions().tolist() == [Fraction(11, 6), Fraction(0)]
+    assert Nodal.zeros((2, 2)).fractions().tolist() == [[0, 0], [0, 0]]
+    with pytest.raises(ValueError):
+        Nodal(np.zeros(2, dtype=np.int64), 0)
+    with pytest.raises(TypeError):
+        Nodal(np.zeros(2), 1)
+    with pytest.raises(ValueError):
+        nodal.over(9)
