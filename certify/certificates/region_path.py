@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
+import numpy as np
 from flint import arb, ctx, fmpq
 
 from .anchored import _exact_value
@@ -615,6 +616,9 @@ def check_grade(target, network, grade: int, regions: list[Region], ps, limits: 
     outcomes, safe = check_claims(target, network, grade, regions, limits, claims)
     lemma2 = outcomes[NO_OVERSHOOT].status == PROVED or \
         (outcomes[MONOTONE].status == PROVED and len(safe) > 0)
+    floats = _float_evidence(target, regions, ps, limits, lemma2, outcomes, safe)
+    if floats is not None:
+        return floats
     pieces, totals = measure(target, regions, ps, not lemma2, limits.seconds / 2,
                              min(limits.seconds / 10, 3.0), max(8 * len(regions), 4000))
     ps = [Fraction(p) for p in ps]
@@ -628,3 +632,36 @@ def check_grade(target, network, grade: int, regions: list[Region], ps, limits: 
         g_zero=not any(any(r.g) for r in regions), regions=len(regions),
         sup_witness=tuple(x.limit_denominator(2 ** 64) for x in
                           (frac(c) for c in witness.sup_vertex)), region_norms=norms)
+
+
+def _float_evidence(target, regions, ps, limits, lemma2, outcomes, safe):
+    """The norms of `check_grade` from float intervals (`region_float`), or None where
+    those cannot serve: a non-integer `p`, a non-finite enclosure, or exact data (a
+    piecewise-linear target) whose decrease the floats leave undecided, or a nonzero `g`
+    whose `∫|g|^p` they cannot tell from 0 — the exact path then decides."""
+    from . import region_float
+    ps = [Fraction(p) for p in ps]
+    if not regions or not all(_is_int(p) and p >= 1 for p in ps):
+        return None
+    result = region_float.measure(
+        target, regions, ps, not lemma2, limits.seconds / 2, min(limits.seconds / 10, 3.0),
+        max(8 * len(regions), 4000), max(1000, len(regions)),
+        MAX_DEPTH.get(regions[0].poly.dim, 12))
+    if result is None:
+        return None
+    batch, norms = result
+    g_zero = not any(any(r.g) for r in regions)
+    g_all = {p: region_float.lower_total(batch.gpow[p]) for p in ps}
+    if not batch.delta.any() and not lemma2 and norms.undecided():
+        return None
+    if not g_zero and not all(g_all.values()):
+        return None
+    in_safe = np.array([region in safe for _, region, _ in batch.pieces], dtype=bool)
+    g_safe = {p: region_float.lower_total(np.where(in_safe, batch.gpow[p], 0.0)) for p in ps}
+    top = Fraction(float(batch.sup.max()))
+    i = int(np.argmax(batch.key))
+    vertex = batch.pieces[i][0].vertices[int(batch.best[i])]
+    return RegionEvidence(
+        outcomes, top, norms, g_all, g_safe, g_zero=g_zero, regions=len(regions),
+        sup_witness=tuple(x.limit_denominator(2 ** 64) for x in (frac(c) for c in vertex)),
+        region_norms=norms)
