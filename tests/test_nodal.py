@@ -145,3 +145,21 @@ def test_indexing_and_shape():
         Nodal(np.zeros(2), 1)
     with pytest.raises(ValueError):
         nodal.over(9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(NUMS, min_size=3, max_size=3), DENS, st.lists(NUMS, min_size=3, max_size=3),
+       DENS)
+@example([0, 0, 0], 1, [1, -1, 0], 10 ** 400)           # int64 zeros over a huge denominator
+@example([LIMIT, -LIMIT, 1], 2 ** 48, [LIMIT, LIMIT, -1], 2 ** 48)     # int64 sum overflows
+@example([1, 2, 3], 3, [5, 0, -7], 2 ** 48)              # non-dyadic and dyadic together
+def test_sum_halved_and_signs(a_nums, a_den, b_nums, b_den):
+    a = Nodal(np.array(a_nums, dtype=object), a_den).pack()
+    b = Nodal(np.array(b_nums, dtype=object), b_den).pack()
+    total = a + b
+    expected = [Fraction(x, a_den) + Fraction(y, b_den) for x, y in zip(a_nums, b_nums)]
+    assert total.fractions().tolist() == expected
+    assert (a + b.halved()).fractions().tolist() == \
+        [Fraction(x, a_den) + Fraction(y, 2 * b_den) for x, y in zip(a_nums, b_nums)]
+    assert total.signs().tolist() == [(v > 0) - (v < 0) for v in expected]
+    assert Nodal.zeros((3,)).over(10 ** 400).fractions().tolist() == [0, 0, 0]

@@ -132,8 +132,8 @@ class Sampler:
             self.f = target.floats(points)
             if plan and all(step is not None for step in plan):
                 self.outputs = np.stack(
-                    [interpolate_floats(np.array([float(v) for v in step.g.ravel()])
-                                        .reshape(step.g.shape), points) for step in plan],
+                    [interpolate_floats(step.g.floats()[0].reshape(step.g.shape), points)
+                     for step in plan],
                     axis=1)
             else:
                 self.outputs = network.outputs_floats(points)

@@ -37,9 +37,10 @@ from ..engine import lp, taylor, vectorised
 from .anchored import Prover
 from ..engine.enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_box, \
     sub_boxes
-from ..engine.freudenthal import cell_simplices, refine as refine_values, simplex_vertices, \
+from ..engine.freudenthal import cell_simplices, simplex_vertices, \
     simplex_volume
 from ..engine.lp import NormEnclosure, simplex_power_lower
+from ..engine.nodal import Nodal
 from ..engine.numbers import ball_bounds, to_ball
 from ..engine.realize import Hat, readout, recognise_grade
 from .refine import REFUTED, Evidence, Limits, Outcome, refine
@@ -60,22 +61,34 @@ class GridGrade:
     beta: Fraction
     bias: Fraction
 
-    def nodal(self, dim: int, grid: int) -> np.ndarray:
-        """Values of `g` at the nodes of the grid with `grid` intervals a side."""
+    def nodal(self, dim: int, grid: int) -> Nodal:
+        """Values of `g` at the nodes of the grid with `grid` intervals a side (exact,
+        integer numerators over one denominator)."""
         base = self.n or grid
-        values = np.empty((base + 1,) * dim, dtype=object)
-        if not any(self.carrier):                 # the construction's readout: no affine part
-            values.fill(Fraction(self.bias))
-        else:
-            for index in itertools.product(range(base + 1), repeat=dim):
-                values[index] = self.bias + sum((a * Fraction(i, base) for a, i in
-                                                 zip(self.carrier, index)), Fraction(0))
+        shape = (base + 1,) * dim
+        terms = []                  # (node index, value added there)
         for hat in self.hats:
             index = tuple(v.numerator * (base // v.denominator) for v in hat.z)
             scale = self.alpha if hat.c > 0 else self.beta
-            values[index] += hat.c if scale == 1 else scale * hat.c
-        return refine_values(values, grid // base) if grid != base else values
-
+            terms.append((index, hat.c if scale == 1 else scale * hat.c))
+        if any(self.carrier):       # an affine part: not the construction's readout (rare)
+            values = np.empty(shape, dtype=object)
+            for index in itertools.product(range(base + 1), repeat=dim):
+                values[index] = self.bias + sum((a * Fraction(i, base) for a, i in
+                                                 zip(self.carrier, index)), Fraction(0))
+            for index, value in terms:
+                values[index] += value
+            out = Nodal.of(values)
+        else:
+            bias = Fraction(self.bias)
+            den = bias.denominator
+            for _, value in terms:
+                den = den * value.denominator // math.gcd(den, value.denominator)
+            num = np.full(shape, bias.numerator * (den // bias.denominator), dtype=object)
+            for index, value in terms:
+                num[index] += value.numerator * (den // value.denominator)
+            out = Nodal(num, den).pack()
+        return out.refine(grid // base) if grid != base else out
 
 
 def recognise(network) -> list[GridGrade | None]:
@@ -119,34 +132,29 @@ class GridStep:
 
     grade: int
     grid: int
-    previous: np.ndarray
-    g: np.ndarray
+    previous: Nodal
+    g: Nodal
     hats: int
     trivial: bool
 
     @cached_property
-    def total(self) -> np.ndarray:
+    def total(self) -> Nodal:
         """`F_k = F_{k-1} + g_k` (exact nodal values), computed once per grade."""
         return self.previous + self.g
 
     @cached_property
     def signs(self) -> np.ndarray:
-        """The exact sign of `g_k` at every node (int8), from floats where they decide: a
-        nonzero float has the sign of its rational, a float 0 is settled exactly."""
-        flat = self.g.ravel()
-        signs = np.sign(np.array([float(v) for v in flat], dtype=float)).astype(np.int8)
-        for i in np.flatnonzero(signs == 0):      # a float 0 may be a tiny nonzero rational
-            signs[i] = (flat[i] > 0) - (flat[i] < 0)
-        return signs.reshape(self.g.shape)
+        """The exact sign of `g_k` at every node (int8)."""
+        return self.g.signs()
 
     def simplex_sign(self, simplex) -> int:
         """`_sign` of `g_k`'s vertex values on `simplex`, from the exact node signs."""
         return _sign([int(self.signs[v]) for v in simplex_vertices(simplex)])
 
     @cached_property
-    def half(self) -> np.ndarray:
+    def half(self) -> Nodal:
         """`F_{k-1} + g_k / 2`, whose residual (G1) compares with (exact, computed once)."""
-        return self.previous + self.g / 2
+        return self.previous + self.g.halved()
 
 
 def grid_plan(network, recognised) -> list[GridStep | None]:
@@ -154,7 +162,7 @@ def grid_plan(network, recognised) -> list[GridStep | None]:
     dim = network.dim
     steps: list[GridStep | None] = []
     grid = 1
-    values = np.full((2,) * dim, Fraction(0), dtype=object)
+    values = Nodal.zeros((2,) * dim)
     alive = True
     for k, gg in enumerate(recognised, start=1):
         if not alive or gg is None:
@@ -167,12 +175,12 @@ def grid_plan(network, recognised) -> list[GridStep | None]:
             steps.append(None)
             continue
         if new_grid != grid:
-            values = refine_values(values, new_grid // grid)
+            values = values.refine(new_grid // grid)
             grid = new_grid
         g = gg.nodal(dim, grid)
         # g is affine on every simplex of this grid, so g ≡ 0 iff every exact nodal value is 0
         # (decided from what the grade computes, not from how its weights look)
-        trivial = not any(v != 0 for v in g.flat)
+        trivial = not g.num.any()
         step = GridStep(k, grid, values, g, len(gg.hats), trivial)
         steps.append(step)
         values = step.total
@@ -446,13 +454,9 @@ def _certified_pieces(norms, first: int, stop: int) -> None:
                                   vol, a, b)
 
 
-def _common_numerators(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """(|v| * D as exact Python ints in an object array, D): D the lcm of the denominators."""
-    flat = [v if type(v) is Fraction else Fraction(v) for v in values.ravel().tolist()]
-    den = math.lcm(*{v.denominator for v in flat})
-    ints = np.empty(len(flat), dtype=object)
-    ints[:] = [abs(v.numerator) * (den // v.denominator) for v in flat]
-    return ints.reshape(values.shape), den
+def _common_numerators(values: Nodal) -> tuple[np.ndarray, int]:
+    """(|v| * D as exact Python ints in an object array, D): D the common denominator."""
+    return np.abs(values.num).astype(object), values.den
 
 
 def _power_sums(verts: list, one_signed: np.ndarray, decided: np.ndarray,

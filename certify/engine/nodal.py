@@ -25,6 +25,8 @@ API (`Nodal`, numpy-like where it can be):
   exactness read off the integers; otherwise a correctly rounded `int / int` per element.
 - `.interval()`: float arrays `(lo, hi)` of the same shape around the exact values: the
   float itself where exact, else its two neighbours (`vectorised.nodal_interval`).
+- `a + b` (exact, over the lcm of the denominators), `.halved()`, `.signs()` (exact
+  int8 signs).
 - `.refine(ratio)`: the nodal values of the same piecewise-linear function on the grid
   `ratio` times finer (`freudenthal.refine`; exact: numerators are summed with integer
   weights and the denominator multiplied by `ratio`).
@@ -218,8 +220,8 @@ class Nodal:
             raise ValueError(f"den={den} is not a multiple of {self.den}")
         factor = den // self.den
         num = self.num
-        if num.dtype == np.int64 and _max_abs(num) * factor > LIMIT:
-            num = _as_object(num)
+        if num.dtype == np.int64 and (factor > LIMIT or _max_abs(num) * factor > LIMIT):
+            num = _as_object(num)              # (numpy refuses a factor beyond int64)
         return Nodal._raw(num * factor, den)
 
     def for_units(self, bits: int) -> "Nodal":
@@ -245,12 +247,32 @@ class Nodal:
         factor = self.den >> bits
         start = base.num[index]
         bound = _max_abs(start) + _max_abs(units) * factor
-        if self.num.dtype == np.int64 and (bound > LIMIT or start.dtype == object
-                                           or units.dtype == object):
+        if self.num.dtype == np.int64 and (bound > LIMIT or factor > LIMIT
+                                           or start.dtype == object or units.dtype == object):
             self.num = _as_object(self.num)
         if self.num.dtype == object:
             start, units = _as_object(start), _as_object(units)
         self.num[index] = start + units * factor
+
+    def __add__(self, other: "Nodal") -> "Nodal":
+        """The exact sum, over the lcm of the two denominators."""
+        den = self.den * other.den // math.gcd(self.den, other.den)
+        a, b = self.over(den).num, other.over(den).num
+        if (a.dtype == np.int64 and b.dtype == np.int64
+                and _max_abs(a) + _max_abs(b) > LIMIT):
+            a = _as_object(a)
+        return Nodal._raw(a + b, den)
+
+    def halved(self) -> "Nodal":
+        """The values divided by 2 (the numerators kept, the denominator doubled)."""
+        return Nodal._raw(self.num, self.den * 2)
+
+    def signs(self) -> np.ndarray:
+        """The exact sign of every value (int8 array of this shape; `den > 0`)."""
+        if self.num.dtype == np.int64:
+            return np.sign(self.num).astype(np.int8)
+        return np.array([(v > 0) - (v < 0) for v in self.num.ravel().tolist()],
+                        dtype=np.int8).reshape(self.shape)
 
     def refine(self, ratio: int) -> "Nodal":
         """Nodal values of the same piecewise-linear function on the grid `ratio` times

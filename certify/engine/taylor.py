@@ -412,7 +412,12 @@ def _affine_at_centres(nodal, n: int, t, coarse, order, dim: int):
 
 
 def _nodal(nodes):
-    """Nodal values (exact rationals) as (mid, rad) float arrays of the grid's shape."""
+    """Nodal values (exact rationals, or a `nodal.Nodal`) as (mid, rad) float arrays of the
+    grid's shape: the nearest float and one ulp of it (`bernstein._exact_mid_rad`)."""
+    if hasattr(nodes, "floats"):            # a Nodal: whole-array integer work
+        mid = nodes.floats()[0]
+        return mid.reshape(nodes.shape), (np.abs(mid) * 2.0 ** -52 + 2.0 ** -1074
+                                           ).reshape(nodes.shape)
     flat = [v if type(v) is Fraction else Fraction(v)
             for v in np.asarray(nodes, dtype=object).ravel().tolist()]
     mid, rad = _exact_mid_rad(flat)
