@@ -47,6 +47,7 @@ import numpy as np
 from ..engine.intervals import IntervalArray as IA, _float_bounds
 from ..engine.lp import p_th_roots
 from ..engine.polytope import frac
+from ..engine.regions import resolve
 from ..engine.simplex_float import ZERO, absolute, abs_moments, const, down, \
     group_sum, intervals_of, positive_volume, power, simplex_volumes, take, total, up, where
 
@@ -95,18 +96,26 @@ class Batch:
 
 class RowCache:
     """The rows of `F_{k-1}`, `g_k` (and a piecewise-linear `f`) of each region as
-    intervals, converted once."""
+    intervals: the enumeration's float enclosures where it has them (no exact rows then),
+    else the exact rows converted; and whether `g` is exactly 0 on the region."""
 
     def __init__(self, regions):
         self.regions = regions
         self._rows: dict = {}
+        unknown = [r for r in regions if r.g_nonzero() is None]
+        if unknown:
+            resolve(unknown)       # g may vanish: decide that exactly (rows at once)
 
     def get(self, index: int):
         if index not in self._rows:
             region = self.regions[index]
-            self._rows[index] = (intervals_of(region.previous), intervals_of(region.g),
+            if region.g_floats is not None and region.g_nonzero():
+                previous, g = (IA(*region.previous_floats), IA(*region.g_floats))
+            else:
+                previous, g = intervals_of(region.previous), intervals_of(region.g)
+            self._rows[index] = (previous, g,
                                  None if region.f is None else intervals_of(region.f),
-                                 not any(region.g))
+                                 not region.g_nonzero())
         return self._rows[index]
 
 

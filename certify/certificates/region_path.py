@@ -44,7 +44,7 @@ from ..engine.numbers import BALL, ball_bounds, to_ball
 from ..engine.polytope import ZERO, Affine, Polytope, abs_power_integrals, ball_evaluate, \
     ball_power_integrals, ball_row, ball_volume, combine, evaluate, frac, round_dyadic
 from .refine import Evidence, Limits, Outcome, PROVED, REFUTED, UNKNOWN
-from ..engine.regions import Region
+from ..engine.regions import Region, resolve
 from ..engine.residual import MONOTONE, NO_OVERSHOOT, check_point
 
 HALF, ONE = fmpq(1, 2), fmpq(1)
@@ -257,18 +257,35 @@ def _check_part(target, network, grade, region, part, sign, claim, budget):
     return status, None, reason
 
 
+#: regions whose exact rows are made at once when the claims are decided exactly
+CHUNK = 256
+
+
+def g_is_zero(region: Region) -> bool:
+    """Is `g` identically 0 on the region? From the float enclosure where it shows a
+    nonzero coefficient, else exactly."""
+    nonzero = region.g_nonzero()
+    return not (nonzero if nonzero is not None else any(region.g))
+
+
 def check_claims(target, network, grade: int, regions: list[Region], limits: Limits,
                  claims=(MONOTONE, NO_OVERSHOOT)) -> tuple[dict[str, Outcome], set]:
     """(G1) monotone and no-overshoot on every region, and the indices of the regions where
-    no-overshoot is proved on both sides of `g = 0` (Lemma 2 applies there)."""
+    no-overshoot is proved on both sides of `g = 0` (Lemma 2 applies there). Exact rows
+    and the split by `g = 0` are made only for the regions a claim is decided on."""
     outcomes = {claim: Outcome() for claim in (MONOTONE, NO_OVERSHOOT)}
-    safe = {i for i, region in enumerate(regions) if not any(region.g)}
-    parts = []
-    for index, region in enumerate(regions):
-        if any(region.g):
+    resolve([r for r in regions if r.g_nonzero() is None])
+    zero = [g_is_zero(r) for r in regions]
+    safe = {i for i, z in enumerate(zero) if z}
+    split: dict = {}
+
+    def sides(index: int) -> list:
+        if index not in split:
+            region = regions[index]
             upper, lower = region.poly.split_by(region.g, "g")
-            parts.append((index, region, [(p, s) for p, s in ((upper, 1), (lower, -1))
-                                          if p is not None]))
+            split[index] = [(p, s) for p, s in ((upper, 1), (lower, -1)) if p is not None]
+        return split[index]
+
     for claim in (MONOTONE, NO_OVERSHOOT):
         outcome = outcomes[claim]
         if claim not in claims:
@@ -278,26 +295,33 @@ def check_claims(target, network, grade: int, regions: list[Region], limits: Lim
             outcome.status, outcome.witness = REFUTED, outcomes[MONOTONE].witness
             continue
         budget = _Budget(time.monotonic() + limits.seconds, 200_000)
-        for index, region, sides in parts:
-            statuses = []
-            for poly, sign in sides:
-                status, witness, reason = _check_part(target, network, grade, region, poly,
-                                                      sign, claim, budget)
-                statuses.append(status)
-                if reason and reason not in outcome.reasons:
-                    outcome.reasons.append(reason)
-                if status == REFUTED:
-                    outcome.status, outcome.witness = REFUTED, witness
+        todo = [i for i, z in enumerate(zero) if not z]
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start:start + CHUNK]
+            resolve([regions[i] for i in chunk])
+            for index in chunk:
+                region = regions[index]
+                statuses = []
+                for poly, sign in sides(index):
+                    status, witness, reason = _check_part(target, network, grade, region, poly,
+                                                          sign, claim, budget)
+                    statuses.append(status)
+                    if reason and reason not in outcome.reasons:
+                        outcome.reasons.append(reason)
+                    if status == REFUTED:
+                        outcome.status, outcome.witness = REFUTED, witness
+                        break
+                    if status == UNKNOWN:
+                        outcome.status = UNKNOWN
+                if outcome.status == REFUTED or budget.spent():
+                    if budget.spent() and outcome.status == PROVED:
+                        outcome.status = UNKNOWN
+                        outcome.reasons.append(f"budget spent ({budget.used} pieces)")
                     break
-                if status == UNKNOWN:
-                    outcome.status = UNKNOWN
+                if claim == NO_OVERSHOOT and all(s == PROVED for s in statuses):
+                    safe.add(index)
             if outcome.status == REFUTED or budget.spent():
-                if budget.spent() and outcome.status == PROVED:
-                    outcome.status = UNKNOWN
-                    outcome.reasons.append(f"budget spent ({budget.used} pieces)")
                 break
-            if claim == NO_OVERSHOOT and all(s == PROVED for s in statuses):
-                safe.add(index)
     return outcomes, safe
 
 
@@ -512,6 +536,7 @@ def measure(target, regions: list[Region], ps, need_decrease: bool, seconds: flo
     to decide the decrease when `need_decrease`, else to tighten the norm enclosures —
     until decided, tight, or out of budget (the bounds stay rigorous, only wider)."""
     ps = [Fraction(p) for p in ps]
+    resolve(regions)                      # the exact rows of every region, at once
     totals = _Totals(ps)
     pieces = [_piece(target, region, i, region.poly, 0, ps) for i, region in enumerate(regions)]
     for piece in pieces:
@@ -629,7 +654,7 @@ def check_grade(target, network, grade: int, regions: list[Region], ps, limits: 
     norms = RegionNorms(totals, exact=all(pc.delta == 0 for pc in pieces))
     return RegionEvidence(
         outcomes, rounded(top.sup_upper, "up"), norms, g_all, g_safe,
-        g_zero=not any(any(r.g) for r in regions), regions=len(regions),
+        g_zero=all(g_is_zero(r) for r in regions), regions=len(regions),
         sup_witness=tuple(x.limit_denominator(2 ** 64) for x in
                           (frac(c) for c in witness.sup_vertex)), region_norms=norms)
 
@@ -650,7 +675,7 @@ def _float_evidence(target, regions, ps, limits, lemma2, outcomes, safe):
     if result is None:
         return None
     batch, norms = result
-    g_zero = not any(any(r.g) for r in regions)
+    g_zero = all(g_is_zero(r) for r in regions)
     g_all = {p: region_float.lower_total(batch.gpow[p]) for p in ps}
     if not batch.delta.any() and not lemma2 and norms.undecided():
         return None

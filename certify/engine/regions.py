@@ -44,15 +44,70 @@ class RegionBudget(Exception):
     """The network has more linear regions than the budget allows (or time ran out)."""
 
 
-@dataclass(eq=False)
 class Region:
-    """One linear region of grades `1..k` (and of a piecewise-linear target, if given)."""
+    """One linear region of grades `1..k` (and of a piecewise-linear target, if given).
 
-    poly: Polytope
-    features: None                # kept for compatibility: features stay in the enumeration
-    previous: Affine              # F_{k-1} = g_1 + … + g_{k-1}
-    g: Affine                     # g_k
-    f: Affine | None              # f, when the target is piecewise linear
+    `previous` (`F_{k-1} = g_1 + … + g_{k-1}`) and `g` (`g_k`) are exact affine rows,
+    computed on first use (`resolve` does many regions at once); `previous_floats` and
+    `g_floats` are float enclosures `(lo, hi)` of their coefficients, known from the
+    enumeration (`certify.engine.activations` error bounds), so that callers that decide
+    in floats never need the exact rows."""
+
+    __slots__ = ("poly", "features", "f", "_previous", "_g", "_chain", "_parent", "_readout",
+                 "_sum", "previous_floats", "g_floats")
+
+    def __init__(self, poly: Polytope, features, previous: Affine | None, g: Affine | None,
+                 f: Affine | None, chain=None, parent=None, readout=None,
+                 previous_floats=None, g_floats=None):
+        self.poly, self.features, self.f = poly, features, f
+        self._previous, self._g = previous, g
+        self._chain, self._parent, self._readout = chain, parent, readout
+        self._sum = None
+        self.previous_floats, self.g_floats = previous_floats, g_floats
+
+    @property
+    def previous(self) -> Affine:
+        if self._previous is None:
+            resolve([self])
+        return self._previous
+
+    @property
+    def g(self) -> Affine:
+        if self._g is None:
+            resolve([self])
+        return self._g
+
+    def g_nonzero(self) -> bool | None:
+        """Is `g` certainly not identically 0 (from the float enclosure)? None: unknown."""
+        if self._g is not None:
+            return any(self._g)
+        if self.g_floats is None:
+            return None
+        lo, hi = self.g_floats
+        return True if bool(((lo > 0) | (hi < 0)).any()) else None
+
+
+def resolve(regions) -> None:
+    """Compute the exact rows of the regions that lack them, many at once: the grade
+    outputs are pulled back through the layers together (`activations.output_rows`), the
+    previous approximant is the parent region's `previous + g` (computed once per parent)."""
+    todo = [r for r in regions if r._g is None]
+    if not todo:
+        return
+    parents = list({id(r._parent): r._parent for r in todo
+                    if r._parent is not None and r._parent._sum is None}.values())
+    resolve(parents)
+    for parent in parents:
+        parent._sum = combine((fmpq(1), parent.previous), (fmpq(1), parent.g))
+    groups: dict = {}
+    for r in todo:
+        groups.setdefault(id(r._readout), []).append(r)
+    for group in groups.values():
+        readout, bias = group[0]._readout
+        for r, row in zip(group, output_rows([r._chain for r in group], readout, bias)):
+            r._g = row
+            d = len(row) - 1
+            r._previous = (ZERO,) * (d + 1) if r._parent is None else r._parent._sum
 
 
 # --------------------------------------------------------------------------- PL targets
@@ -234,14 +289,21 @@ def _with(pattern: np.ndarray, index: int, value: bool) -> np.ndarray:
 
 @dataclass(eq=False)
 class _Cell:
-    """A region during enumeration: its polytope, exact features (lazily), float features
-    with error bounds, and the affine data of the grades so far."""
+    """A region during enumeration: its polytope, exact features (lazily), the region of
+    the previous grade it lies in, and `f` (piecewise-linear target)."""
 
     poly: Polytope
     chain: Chain
-    previous: Affine
-    g: Affine
+    parent: Region | None
     f: Affine | None
+
+
+def _down(x):
+    return np.nextafter(x, -np.inf)
+
+
+def _up(x):
+    return np.nextafter(x, np.inf)
 
 
 def grade_regions(network, target=None, max_regions: int = MAX_REGIONS,
@@ -256,12 +318,13 @@ def grade_regions(network, target=None, max_regions: int = MAX_REGIONS,
     """
     d = network.dim
     clock = _Clock(max_regions, seconds)
-    zero_row = (ZERO,) * (d + 1)
     start = target_regions(target, clock) if target is not None else [(cube(d), None)]
     root = identity_chain(d)
-    cells = [_Cell(poly, root, zero_row, zero_row, f) for poly, f in start]
+    cells = [_Cell(poly, root, None, f) for poly, f in start]
     F = np.repeat(identity_floats(d)[None], len(cells), axis=0)
     E = np.zeros_like(F)
+    # float enclosure (lo, hi) of the rows of F_{k-1}, per cell
+    Q_lo, Q_hi = np.zeros((len(cells), d + 1)), np.zeros((len(cells), d + 1))
     for k, grade in enumerate(network.grades, start=1):
         for l, source in enumerate(grade.layers):
             layer = Layer(source.weight, source.bias)
@@ -273,15 +336,15 @@ def grade_regions(network, target=None, max_regions: int = MAX_REGIONS,
             for r, cell in enumerate(cells):
                 if not busy[r]:             # every neuron of one certain sign: no split
                     nxt.append(_Cell(cell.poly, extend(cell.chain, layer, positive[r]),
-                                     cell.previous, cell.g, cell.f))
+                                     cell.parent, cell.f))
                     parents.append(r)
                     patterns.append(positive[r])
                     continue
                 rows = layer.exact_rows(materialize(cell.chain), np.nonzero(need[r])[0].tolist())
                 for poly, pattern in _split_cell(cell.poly, signs[r], rows, ("n", k, l), clock,
                                                  len(nxt)):
-                    nxt.append(_Cell(poly, extend(cell.chain, layer, pattern), cell.previous,
-                                     cell.g, cell.f))
+                    nxt.append(_Cell(poly, extend(cell.chain, layer, pattern), cell.parent,
+                                     cell.f))
                     parents.append(r)
                     patterns.append(pattern)
             cells = nxt
@@ -289,15 +352,22 @@ def grade_regions(network, target=None, max_regions: int = MAX_REGIONS,
             mask = np.array(patterns, dtype=bool)[:, :, None]
             F = np.where(mask, P[parents], 0.0)
             E = np.where(mask, T[parents], 0.0)
-        readout = readout_numerators(grade.readout_weight)
-        bias = q(grade.readout_bias)
-        outputs = output_rows([cell.chain for cell in cells], readout, bias)
-        for cell, g in zip(cells, outputs):
-            cell.previous = combine((fmpq(1), cell.previous), (fmpq(1), cell.g))
-            cell.g = g
+            Q_lo, Q_hi = Q_lo[parents], Q_hi[parents]
+        readout = (readout_numerators(grade.readout_weight), q(grade.readout_bias))
+        # g_k in floats: the readout is one more layer (no ReLU), T bounds its error
+        G, T = Layer((grade.readout_weight,), (grade.readout_bias,)).propagate(F, E)
+        with np.errstate(all="ignore"):
+            G_lo, G_hi = _down(G[:, 0, :] - T[:, 0, :]), _up(G[:, 0, :] + T[:, 0, :])
+        regions = [Region(c.poly, None, None, None, c.f, c.chain, c.parent, readout,
+                          (Q_lo[r], Q_hi[r]), (G_lo[r], G_hi[r]))
+                   for r, c in enumerate(cells)]
+        for cell, region in zip(cells, regions):
+            cell.parent = region
+        with np.errstate(all="ignore"):
+            Q_lo, Q_hi = _down(Q_lo + G_lo), _up(Q_hi + G_hi)
         clock.check(len(cells))
         clock.pause()
-        yield [Region(c.poly, None, c.previous, c.g, c.f) for c in cells]
+        yield regions
         clock.resume()
 
 
