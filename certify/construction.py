@@ -44,9 +44,10 @@ from .engine.enclosure import simplex_residual_bounds, sub_boxes
 from .errors import UsageError
 from .engine.freudenthal import cell_simplices, mesh, nodes, refine, star_simplices
 from .engine.nodal import Nodal
-from .engine.network import Grade, Network
+from .engine.hat_grade import HatGrade
+from .engine.network import Network
 from .engine.numbers import format_rational
-from .engine.realize import Hat, grade_layers, readout
+from .engine.realize import Hat
 
 CONSTRUCTION = "certify-balanced-contraction/1"
 SURPLUS_CONSTRUCTION = "certify-surplus/1"
@@ -364,11 +365,9 @@ def network_from_levels(target, records: list[LevelRecord], params: Parameters,
     dim = target.dim
     grades = []
     inputs = dim
-    weight, bias = readout(dim)
     for record in records:
-        layers = grade_layers(dim, record.hats, inputs)
-        grades.append(Grade(layers, weight, bias))
-        inputs = layers[-1].width
+        grades.append(HatGrade(dim, record.hats, inputs))     # layers made when asked for
+        inputs = grades[-1].features
     meta = {
         "construction": CONSTRUCTIONS[params.scheme],
         "scheme": params.scheme,

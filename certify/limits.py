@@ -83,12 +83,12 @@ def check_network(network, force: bool = False) -> None:
         raise UsageError(f"the network has {grades} grades (budget {MAX_GRADES})", _FORCE)
     neurons = entries = 0
     for k, grade in enumerate(network.grades, start=1):
-        for layer in grade.layers:
-            if layer.width > MAX_WIDTH:
-                raise UsageError(f"grade {k} has a layer of {layer.width:,} neurons (budget "
+        for width, inputs in grade.shapes():
+            if width > MAX_WIDTH:
+                raise UsageError(f"grade {k} has a layer of {width:,} neurons (budget "
                                  f"{MAX_WIDTH:,} per layer)", _FORCE)
-            neurons += layer.width
-            entries += layer.width * (layer.inputs + 1)
+            neurons += width
+            entries += width * (inputs + 1)
     if neurons > MAX_NEURONS:
         raise UsageError(f"the network has {neurons:,} neurons (budget {MAX_NEURONS:,})", _FORCE)
     if entries > MAX_ENTRIES or entries * BYTES_PER_ENTRY > MAX_MEMORY:

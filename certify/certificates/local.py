@@ -40,6 +40,7 @@ from ..engine.enclosure import affine_on_simplex, residual_ball, simplex_residua
 from ..engine.freudenthal import cell_simplices, simplex_vertices, \
     simplex_volume
 from ..engine.lp import NormEnclosure, simplex_power_lower
+from ..engine.hat_grade import HatGrade
 from ..engine.nodal import Nodal
 from ..engine.numbers import ball_bounds, to_ball
 from ..engine.realize import Hat, readout, recognise_grade
@@ -106,7 +107,10 @@ def recognise(network) -> list[GridGrade | None]:
 def _recognise_one(dim, grade, inputs, canonical) -> GridGrade | None:
     if grade.features != dim + 2:
         return None
-    hats = recognise_grade(dim, grade.layers, canonical, inputs)
+    if isinstance(grade, HatGrade) and grade.dim == dim and grade.inputs == inputs:
+        hats = list(grade.hats)   # its layers are grade_layers(hats): what recognition reads
+    else:
+        hats = recognise_grade(dim, grade.layers, canonical, inputs)
     if hats is None:
         return None
     meshes = {hat.h for hat in hats}

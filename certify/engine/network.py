@@ -39,6 +39,10 @@ class Grade:
     _dense: list | None = field(default=None, repr=False)
     _converted: dict | None = field(default=None, repr=False)
 
+    def shapes(self) -> list[tuple[int, int]]:
+        """`(width, inputs)` of every layer, in order."""
+        return [(layer.width, layer.inputs) for layer in self.layers]
+
     @property
     def width(self) -> int:
         """The largest number of neurons in one layer."""
