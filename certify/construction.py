@@ -265,12 +265,14 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
     # second-order margins (`certify.engine.curvature`), where the grid prover (which proves them) runs
     slack = curvature.node_slack(target, n) \
         if grid.applies and Fraction(h) == Fraction(1, grid.n) else None
+    # the surpluses r(z) in units of 2^-48, once for every rule tried
+    surpluses = surplus_rule.surplus_units(residuals, values.shape, COEFFICIENT_BITS, refine)
     best, best_sup = None, None              # the shrink rule with the smaller sup bound
     rules = (SMOOTH_SHRINK_RULES if slack is not None else SHRINK_RULES).get(
         target.dim, surplus_rule.SHRINK_RULES[:1])
     for rule in rules:
         c, nodal = surplus_rule.coefficients_and_nodal(
-            prove, values, residuals, balanced, skip, COEFFICIENT_BITS, simplex_bounds,
+            prove, values, surpluses, balanced, skip, COEFFICIENT_BITS, simplex_bounds,
             FIRST_DEPTH.get(target.dim), refine, rule, slack)
         out = simplex_bounds(nodal)
         sup = None if out is None else max(max(float(-lo.min()), float(hi.max()))
@@ -331,9 +333,10 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
             break
         hats, where, units = [], [], []
         hn, hd = h.numerator, h.denominator
+        axis = [Fraction(i * hn, hd) for i in range(values.shape[0])]   # node coordinates
         for node, c in coefficients.items():
             if c:
-                hats.append(Hat(tuple(Fraction(i * hn, hd) for i in node), h, _fraction(c)))
+                hats.append(Hat(tuple([axis[i] for i in node]), h, _fraction(c)))
                 where.append(node)
                 units.append(c)
         if not hats:

@@ -54,7 +54,7 @@ def _units(value, bits: int) -> int:
     return rounded if value > 0 else -rounded
 
 
-def _surplus_units(residuals, shape, bits: int, refine=None) -> dict:
+def surplus_units(residuals, shape, bits: int, refine=None) -> dict:
     """`{node: r(z)}` in units of `2^-bits` (integers) from intervals of `f(z) - F(z)`
     (flattened over the grid), rounded toward zero past the enclosure (0 where it contains
     0). Where the two ends of a float interval round to different multiples of `2^-bits`,
@@ -87,7 +87,7 @@ def _surplus_units(residuals, shape, bits: int, refine=None) -> dict:
 
 
 def _surplus_units_scalar(nodes, lo, hi, bits: int, refine) -> dict:
-    """`_surplus_units` node by node (exact rationals, or the float ends it cannot do at
+    """`surplus_units` node by node (exact rationals, or the float ends it cannot do at
     once)."""
     scale = 2 ** bits
     out = {}
@@ -157,7 +157,8 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
     with every surplus whole, uses `first_depth`: a full surplus is rarely provable where a
     shallow proof fails), and returns a bool array; `values`: nodal values of `F` on the
     level grid (a `Nodal`, or an array of rationals); `residuals`: float intervals of
-    `f - F` at its nodes; `balanced`: `{node: b_z}` in units of `2^-bits`; nodes in `skip` (adaptivity) get 0; `refine`: see `_surplus_units`. With
+    `f - F` at its nodes, or the surpluses `surplus_units` makes of them (a dict: the
+    same for every rule tried on a level, so computed once); `balanced`: `{node: b_z}` in units of `2^-bits`; nodes in `skip` (adaptivity) get 0; `refine`: see `surplus_units`. With
     `bounds(nodal)` (the checker's simplex bounds of `f - A`, `{perm: (lo, hi)}` over the
     cells, or None), nodes are also set back to their balanced value until the level's
     certified sup bound is no larger than the balanced level's (see `_cap`). With `slack`
@@ -182,7 +183,8 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
         if not isinstance(b, int):
             raise TypeError(f"balanced value {b!r} at node={node} is not an integer (units "
                             f"of 2^-{bits})")
-    r = _surplus_units(residuals, shape, bits, refine)
+    r = residuals if isinstance(residuals, dict) else surplus_units(residuals, shape, bits,
+                                                                     refine)
     c, goal, fails, excess = {}, {}, {}, {}
     for node, b in units.items():
         if node in skip:
