@@ -203,8 +203,16 @@ def _balanced(bounds: dict, skip: set, margin: Fraction) -> dict:
 
 
 def _balanced_units(bounds: dict, skip: set, margin: Fraction) -> dict:
-    """`{node: c_z}` of the balanced rule in units of 2^-48 (`coefficient_units`); node by
-    node, so large levels are split over `vectorised.workers(jobs)`."""
+    """`{node: c_z}` of the balanced rule in units of 2^-48 (`coefficient_units`); float
+    bounds (`vectorised.StarBounds`) as whole arrays where that decides (`_balanced_floats`),
+    else node by node, so large levels are split over `vectorised.workers(jobs)`."""
+    if isinstance(bounds, vectorised.StarBounds):
+        units = _balanced_floats(bounds.lo, bounds.hi, margin)
+        if units is not None:
+            out = dict(zip(bounds, units))
+            for node in skip:
+                out[node] = 0
+            return out
     items = list(bounds.items())
 
     def chunk(part):
@@ -213,6 +221,49 @@ def _balanced_units(bounds: dict, skip: set, margin: Fraction) -> dict:
 
     units = itertools.chain.from_iterable(vectorised.chunked(chunk, items, BALANCED_CHUNK))
     return {node: u for (node, _), u in zip(items, units)}
+
+
+def _balanced_floats(lo: np.ndarray, hi: np.ndarray, margin: Fraction) -> list | None:
+    """`[coefficient_units(lo_i, hi_i, margin)]` for float arrays of star bounds, computed in
+    floats where a proven error bound decides the result, exactly (`coefficient_units`)
+    elsewhere; None where `margin` is not a small rational (then node by node).
+
+    With `θ = u/v`, `c·2^48 = s = (first·(v+u) - second·u)·2^48 / v` (`first, second` =
+    `lo, hi` where `lo > 0`, `hi, lo` where `hi < 0`). In floats: two products and a
+    difference, each with relative error <= 2^-53 (or, in the subnormal range, absolute
+    <= 2^-1075), an exact scaling by 2^48 and one division (relative <= 2^-53), so the
+    float `ŝ` is within `(2^-52 (|p1| + |p2|) + 2^-1074) 2^48 / v + 2^-53 |ŝ|` of `s` (to
+    first order); `E` below doubles each term, which also covers its own rounding. Where
+    `[ŝ - E, ŝ + E]` lies on one side of 0 and strictly inside one interval `(k, k+1)`,
+    the result (0 on the wrong side, else `±k`) is known; the other nodes (and anything
+    non-finite or beyond 2^52 units) are done exactly."""
+    u, v = margin.numerator, margin.denominator
+    if v + u > 2 ** 20:
+        return None
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    pos = lo > 0
+    neg = ~pos & (hi < 0)
+    first, second = np.where(pos, lo, hi), np.where(pos, hi, lo)
+    with np.errstate(all="ignore"):
+        p1, p2 = first * float(v + u), second * float(u)
+        s = (p1 - p2) * 2.0 ** COEFFICIENT_BITS / v
+        err = ((np.abs(p1) + np.abs(p2)) * 2.0 ** -50 + 2.0 ** -1000) \
+            * (2.0 ** COEFFICIENT_BITS / v) + np.abs(s) * 2.0 ** -51
+        below, above = s - err, s + err
+        mag_lo = np.where(pos, below, -above)          # |s| in [mag_lo, mag_hi] where it counts
+        mag_hi = np.where(pos, above, -below)
+        zero = np.where(pos, above <= 0, below >= 0)   # the max(0, ·) / min(0, ·) gives 0
+        floor_lo, floor_hi = np.floor(mag_lo), np.floor(mag_hi)
+        # a rounded end strictly inside (k, k+1) puts the exact end there too (rounding is
+        # monotone and k, k+1 are floats); an end equal to k may have been rounded up to it
+        known = (~(pos | neg)) | zero | ((mag_lo > 0) & (mag_lo > floor_lo)
+                                         & (floor_lo == floor_hi) & (mag_hi < 2.0 ** 52))
+        known &= np.isfinite(err) | ~(pos | neg)
+    units = np.where(zero | ~(pos | neg), 0.0, np.where(pos, floor_lo, -floor_lo))
+    units = np.where(known, units, 0.0).astype(np.int64).tolist()
+    for i in np.nonzero(~known)[0].tolist():
+        units[i] = coefficient_units(float(lo[i]), float(hi[i]), margin)
+    return units
 
 
 _ZERO = Fraction(0)
@@ -286,7 +337,20 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
 
 def _widest(bounds) -> Fraction:
     """`max(hi - lo)` over `(lo, hi)` pairs, exactly, from integer numerators and
-    denominators (one `Fraction` at the end instead of one per pair)."""
+    denominators (one `Fraction` at the end instead of one per pair). Float bounds
+    (`vectorised.StarBounds`): only the pairs whose float difference (relative error
+    <= 2^-53) comes within 2^-50 of the largest are compared exactly."""
+    if isinstance(bounds, vectorised.StarBounds):
+        with np.errstate(all="ignore"):
+            width = bounds.hi - bounds.lo
+        top = float(width.max()) if width.size else np.nan
+        if np.isfinite(top):
+            near = np.nonzero(width >= top - abs(top) * 2.0 ** -50 - 2.0 ** -1000)[0]
+            bounds = list(zip(bounds.lo[near].tolist(), bounds.hi[near].tolist()))
+        else:
+            bounds = bounds.values()
+    elif isinstance(bounds, dict):
+        bounds = bounds.values()
     best_num, best_den = None, 1
     for lo, hi in bounds:
         a, b = _ratio(lo)
@@ -327,7 +391,7 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         h = mesh(level, params.ratio)
         coefficients, bounds = level_coefficients(target, values, h, params, k,
                                                   start=not records and level < LEVEL_SLACK)
-        last_w = _widest(bounds.values())
+        last_w = _widest(bounds)
         if all(lo == 0 == hi for lo, hi in bounds.values()):
             reason = "residual is zero"
             break

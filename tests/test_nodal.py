@@ -163,3 +163,30 @@ def test_sum_halved_and_signs(a_nums, a_den, b_nums, b_den):
         [Fraction(x, a_den) + Fraction(y, 2 * b_den) for x, y in zip(a_nums, b_nums)]
     assert total.signs().tolist() == [(v > 0) - (v < 0) for v in expected]
     assert Nodal.zeros((3,)).over(10 ** 400).fractions().tolist() == [0, 0, 0]
+
+
+# ----------------------------------------------------------------- balanced coefficients in floats
+
+#: floats that make exact boundary cases likely: small integers times 2^-e, and extremes
+FLOATS = st.one_of(
+    st.builds(lambda m, e: m * 2.0 ** -e, st.integers(-2 ** 20, 2 ** 20), st.integers(40, 60)),
+    st.floats(-10, 10, allow_nan=False),
+    st.floats(-1e-12, 1e-12, allow_nan=False),
+    st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 2.0 ** -1022, 1e300]))
+UNIT = 2.0 ** -48
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(FLOATS, FLOATS).map(sorted), min_size=1, max_size=30),
+       st.sampled_from([Fraction(1, 4), Fraction(0), Fraction(1, 3), Fraction(4),
+                        Fraction(3, 7)]))
+@example([(k * UNIT, k * UNIT) for k in (1, 2, 3, 2 ** 20)]       # c on multiples of 2^-48
+         + [(5 * UNIT, 4 * UNIT), (1.0, 1.0), (-3 * UNIT, -3 * UNIT), (0.5, 2.5),
+            (float(np.nextafter(UNIT, 1)), UNIT), (float(np.nextafter(UNIT, 0)), UNIT)],
+         Fraction(1, 4))
+def test_balanced_floats_equal_the_exact_coefficients(pairs, margin):
+    from certify.construction import _balanced_floats, coefficient_units
+    lo = np.array([p[0] for p in pairs])
+    hi = np.array([p[1] for p in pairs])
+    fast = _balanced_floats(lo, hi, margin)
+    assert fast == [coefficient_units(float(a), float(b), margin) for a, b in pairs]

@@ -488,5 +488,16 @@ def star_bounds(target, values: np.ndarray, h: Fraction, k: int):
             sl = tuple(slice(o, o + n) for o in off)
             node_lo[sl] = np.minimum(node_lo[sl], lo_t)
             node_hi[sl] = np.maximum(node_hi[sl], hi_t)
-    return dict(zip(itertools.product(range(n + 1), repeat=dim),
-                    zip(node_lo.ravel().tolist(), node_hi.ravel().tolist())))
+    lo, hi = node_lo.ravel(), node_hi.ravel()
+    out = StarBounds(zip(itertools.product(range(n + 1), repeat=dim),
+                         zip(lo.tolist(), hi.tolist())))
+    out.lo, out.hi = lo, hi
+    return out
+
+
+class StarBounds(dict):
+    """`{node: (lo_z, hi_z)}` (floats, nodes in lexicographic order), with the same bounds
+    as flat float arrays `lo`, `hi` in that order (for whole-array work on them)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
