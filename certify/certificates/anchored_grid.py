@@ -16,7 +16,8 @@ spread of Lemma P.2). An item whose bound is >= 0 is done; the others split into
 `2^d` children meeting `T`, down to the same depth and box budget per simplex as the Arb
 prover; a simplex is proved when all its items are. `f(B)`, `f(m)` and `∇f(B)` on the
 first subdivision come from the shared `vectorised.f_data`; on finer ones they are
-computed in Arb only for the boxes asked for, and cached per grid. `ρ(v) = f(v) - A(v)`
+computed the same way (float intervals rounded outward, Arb where those are not finite)
+only for the boxes asked for, and cached per grid. `ρ(v) = f(v) - A(v)`
 is exact (an interval of one rational) where the target or SymPy gives `f(v)` exactly
 and the Arb ball would straddle 0.
 
@@ -80,55 +81,57 @@ def _upward(q: Fraction) -> float:
 
 
 class _BoxData:
-    """f data (float intervals) of sub-boxes of side `1/m`, computed on demand and kept."""
+    """f data (float intervals) of sub-boxes of side `1/m`, computed on demand and kept.
+
+    The rows come from `vectorised.index_rows` (the target's program in float intervals
+    rounded outward over all missing sub-boxes at once, Arb for the sub-boxes it cannot
+    enclose): the same enclosures, and the same soundness argument, as the first level's
+    `vectorised.f_data`. Rows are kept by the sub-box's linear index, in a sorted array."""
 
     def __init__(self, target, m: int):
         self.target, self.m = target, m
-        self.rows: dict = {}
-        self._mids: dict = {}
-        self._sides: dict = {}
+        self.keys = np.zeros(0, dtype=np.int64)          # sorted linear sub-box indices
+        self.table = np.zeros((0, 5 + 2 * target.dim))
 
-    def _mid(self, i: int):
-        """A ball containing `(i + 1/2)/m` (as `vectorised._axis_balls`)."""
-        if i not in self._mids:
-            self._mids[i] = arb(2 * i + 1) / (2 * self.m)
-        return self._mids[i]
-
-    def _side(self, i: int):
-        """A ball containing `[i/m, (i+1)/m]`, kept >= 0 (as `vectorised._axis_balls`)."""
-        if i not in self._sides:
-            ball = (arb(i) / self.m).union(arb(i + 1) / self.m)
-            self._sides[i] = ball if ball >= 0 else ball.nonnegative_part()
-        return self._sides[i]
+    def _linear(self, index: np.ndarray) -> np.ndarray:
+        return np.ravel_multi_index(tuple(index.T), (self.m,) * index.shape[1])
 
     def gather(self, index: np.ndarray):
         """Arrays (fm_lo, fm_hi, fb_lo, fb_hi, g_lo (N,d), g_hi (N,d), ok) for rows of
         global sub-box indices (shape (N, d))."""
-        keys = [tuple(r) for r in index.tolist()]
-        missing = list({key for key in keys if key not in self.rows})
-        if missing:
-            self._compute(missing)
-        table = np.stack([self.rows[key] for key in keys])
+        index = np.asarray(index, dtype=np.int64)
         dim = index.shape[1]
+        linear = self._linear(index)
+        pos = np.searchsorted(self.keys, linear)
+        found = pos < len(self.keys)
+        found[found] = self.keys[pos[found]] == linear[found]
+        if not found.all():
+            missing = np.unique(linear[~found])
+            self._compute(missing)
+            pos = np.searchsorted(self.keys, linear)
+        table = self.table[pos]
         return (table[:, 0], table[:, 1], table[:, 2], table[:, 3],
                 table[:, 4:4 + dim], table[:, 4 + dim:4 + 2 * dim], table[:, 4 + 2 * dim] > 0)
 
-    def _compute(self, keys) -> None:
+    def _compute(self, missing: np.ndarray) -> None:
         # each row depends on its key alone: under `vectorised.workers(jobs)` large batches
         # are chunked over forked processes with the same rows as here
-        tables = vectorised.chunked(self._table, keys, PARALLEL_BOXES)
-        self.rows.update(zip(keys, np.concatenate(tables)))
+        tables = vectorised.chunked(self._table, missing, PARALLEL_BOXES)
+        keys = np.concatenate([self.keys, missing])
+        table = np.concatenate([self.table] + tables)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.table = keys[order], table[order]
 
-    def _table(self, keys) -> np.ndarray:
-        fm, fb, g, ok = vectorised.box_rows(self.target, keys, self._mid, self._side)
+    def _table(self, linear: np.ndarray) -> np.ndarray:
+        index = np.array(np.unravel_index(linear, (self.m,) * self.target.dim))
+        fm, fb, g, ok = vectorised.index_rows(self.target, self.m, index)
         good = ok.copy()
         for lo, hi in g:
             good &= np.isfinite(lo) & np.isfinite(hi)
-        table = np.column_stack([*fm, *fb]
-                                + [np.where(good, lo, 0.0) for lo, _ in g]
-                                + [np.where(good, hi, 0.0) for _, hi in g]
-                                + [good.astype(float)])
-        return table
+        return np.column_stack([*fm, *fb]
+                               + [np.where(good, lo, 0.0) for lo, _ in g]
+                               + [np.where(good, hi, 0.0) for _, hi in g]
+                               + [good.astype(float)])
 
 
 class Grid:
@@ -170,28 +173,45 @@ class Grid:
     def _vertex_data(self, ids: np.ndarray, values: np.ndarray):
         """Float intervals of `A(v)` and of `ρ(v) = f(v) - A(v)` at the nodes with linear
         indices `ids`: `ρ` exact (an interval around one rational) where `f(v)` is known
-        exactly and the enclosure would touch 0."""
+        exactly and the enclosure would touch 0.
+
+        `f(v)` is the Arb ball of the node (`VertexValues.ball`, 96 bits), kept per node as
+        an exact float `c` (near the ball's centre) and a float interval `[e_lo, e_hi]`
+        around `f(v) - c` (the ball `f(v) - c` computed in Arb, converted outward as in
+        `vectorised._ball_floats`), so `f(v) ∈ [c + e_lo, c + e_hi]` exactly. Then
+        `ρ(v) ∈ [↓(↓(c - a_hi) + e_lo), ↑(↑(c - a_lo) + e_hi)]` for `A(v) ∈ [a_lo, a_hi]`:
+        each operation rounded outward (IEEE 754, as in `vectorised`), and since `c` and
+        `A(v)` agree to a few ulps, `c - a` loses nothing: `ρ` keeps the ball's precision,
+        not that of a float of `f`. That interval is intersected with the one from the
+        float interval of `f(v)` alone (both contain `ρ(v)`). Where the result touches 0,
+        or where `A(v)` is not a float and the float interval of `f(v)` alone would touch 0,
+        `ρ(v)` is computed as the Arb ball `f(v) - A(v)` (and is exact where that touches 0
+        and the target or SymPy gives `f(v)` exactly)."""
         shape = (self.n + 1,) * self.dim
         cache = _cache(self.target)
         key = ("f nodes", self.n)
         if key not in cache:
-            cache[key] = (np.full(shape, np.nan).ravel(), np.full(shape, np.nan).ravel())
-        f_lo, f_hi = cache[key]
+            size = int(np.prod(shape))
+            cache[key] = tuple(np.full(size, np.nan) for _ in range(5))
+        f_lo, f_hi, centre, e_lo, e_hi = cache[key]
         missing = ids[np.isnan(f_lo[ids])]
         if len(missing):
             points = [tuple(Fraction(int(i), self.n) for i in node)
                       for node in zip(*np.unravel_index(missing, shape))]
             parts = vectorised.chunked(self._node_floats, points, PARALLEL_NODES)
-            lo = np.concatenate([p[0] for p in parts])
-            hi = np.concatenate([p[1] for p in parts])
-            f_lo[missing], f_hi[missing] = lo, hi
+            for j, store in enumerate((f_lo, f_hi, centre, e_lo, e_hi)):
+                store[missing] = np.concatenate([p[j] for p in parts])
         exact = values.ravel()[ids]
         a_lo, a_hi = nodal_interval(exact)
         with np.errstate(all="ignore"):
-            r_lo, r_hi = _dn(f_lo[ids] - a_hi), _up(f_hi[ids] - a_lo)
-        # where the float interval touches 0, Arb's tighter ball, and where that does too,
+            c, el, eh = centre[ids], e_lo[ids], e_hi[ids]
+            r_lo = np.maximum(_dn(_dn(c - a_hi) + el), _dn(f_lo[ids] - a_hi))
+            r_hi = np.minimum(_up(_up(c - a_lo) + eh), _up(f_hi[ids] - a_lo))
+            coarse = ~((_dn(f_lo[ids] - a_hi) > 0) | (_up(f_hi[ids] - a_lo) < 0))
+        touch = ~((r_lo > 0) | (r_hi < 0)) | (coarse & (a_lo != a_hi))
+        # where the interval touches 0, Arb's ball of f(v) - A(v), and where that does too,
         # the exact value of f(v) if the target or SymPy gives one
-        for j in np.nonzero(~((r_lo > 0) | (r_hi < 0)))[0].tolist():
+        for j in np.nonzero(touch)[0].tolist():
             node = np.unravel_index(int(ids[j]), shape)
             point = tuple(Fraction(int(i), self.n) for i in node)
             lo, hi = ball_bounds(self.vertices.ball(point) - to_ball(exact[j]))
@@ -203,8 +223,17 @@ class Grid:
         return a_lo, a_hi, r_lo, r_hi
 
     def _node_floats(self, points):
-        """Float intervals of `f` at these nodes from their Arb balls (one chunk of work)."""
-        return _ball_floats([self.vertices.ball(p) for p in points])
+        """Per node (one chunk of work): the float interval of `f` from its Arb ball, and
+        `(c, e_lo, e_hi)` with `f ∈ [c + e_lo, c + e_hi]` (see `_vertex_data`)."""
+        balls = [self.vertices.ball(p) for p in points]
+        f_lo, f_hi = _ball_floats(balls)
+        centre = np.array([float(b.mid()) for b in balls], dtype=float)
+        centre = np.where(np.isfinite(centre), centre, 0.0)
+        e_lo, e_hi = _ball_floats([b - arb(c) for b, c in zip(balls, centre.tolist())])
+        bad = ~(np.isfinite(f_lo) & np.isfinite(f_hi) & np.isfinite(e_lo) & np.isfinite(e_hi))
+        # a ball that is not finite: NaN ends, so `_vertex_data` asks Arb (which raises)
+        e_lo, e_hi = np.where(bad, np.nan, e_lo), np.where(bad, np.nan, e_hi)
+        return f_lo, f_hi, centre, e_lo, e_hi
 
     # ----------------------------------------------------------------- proofs
     def proves(self, simplices, signs, values, depth: int | None = None) -> list[bool]:

@@ -218,20 +218,34 @@ MIN_VECTOR_BOXES = 4096
 
 def rows(target, m: int, first: int, stop: int):
     """One work unit: f data (float intervals) for the sub-boxes of side `1/m` whose first
-    index is in [first, stop).
+    index is in [first, stop) (`index_rows` on that slab, in C order)."""
+    dim = target.dim
+    shape = (stop - first,) + (m,) * (dim - 1)
+    index = np.indices(shape).reshape(dim, -1)
+    index[0] += first
+    return index_rows(target, m, index)
+
+
+def index_rows(target, m: int, index: np.ndarray):
+    """f data (float intervals, gradient usable flags) for the sub-boxes of side `1/m` with
+    the given integer indices (`index` of shape (d, N), one column per sub-box).
 
     Same enclosures as `enclosure.sub_box` (mid-point value, gradient over the box, value
     over the box; a gradient with a non-finite entry is not used), from two runs of the
-    target's program over all these sub-boxes at once in `certify.engine.intervals` (float
-    intervals rounded outward, elementary functions from their series); the sub-boxes
-    where that gives no finite enclosure are computed again in Arb, one by one.
+    target's program over all these sub-boxes at once in `certify.engine.intervals`: the
+    inputs are the exact float points `(i + 1/2)/m` and boxes `[i/m, (i+1)/m]` (exact for
+    `m` a power of two, else rounded outward and kept >= 0), every operation rounds outward
+    and every elementary function adds a proven remainder, so each float interval contains
+    the exact value (module docstring). The sub-boxes where that gives no finite enclosure
+    are computed again in Arb, one by one (balls containing the exact rational box). The
+    data of a sub-box depends on its index and the grid alone, never on the other indices
+    asked with it; grids of fewer than `MIN_VECTOR_BOXES` sub-boxes are done all in Arb.
     """
     dim = target.dim
-    shape = (stop - first,) + (m,) * (dim - 1)
+    index = np.asarray(index).reshape(dim, -1)
     if m ** dim < MIN_VECTOR_BOXES:         # by the grid, never the unit: same data anywhere
-        return _rows_arb(target, m, itertools.product(range(first, stop), *[range(m)] * (dim - 1)))
-    index = np.indices(shape).reshape(dim, -1).astype(float)
-    index[0] += first
+        return _rows_arb(target, m, [tuple(int(v) for v in col) for col in index.T.tolist()])
+    index = index.astype(float)
     lo, hi = _axis_interval(index, m, 0), _axis_interval(index, m, 1)
     mid = _axis_interval(2 * index + 1, 2 * m, 0)
     with np.errstate(all="ignore"):
