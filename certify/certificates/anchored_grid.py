@@ -46,10 +46,10 @@ from ..engine.vectorised import _ball_floats, _dn, _up, nodal_interval
 #: a simplex whose float bounds miss 0 by less than this is handed to the Arb prover
 NEAR = 2.0 ** -36
 
-#: batches of at least this many sub-boxes / nodes computed in Arb (about 25 µs / 14 µs
-#: each) are split over the processes of `vectorised.workers(jobs)`; smaller ones stay here
-#: (a forked pool costs about 0.1 s in a large process)
-PARALLEL_BOXES = 16384
+#: batches of at least this many sub-boxes (float intervals, a few µs each) / nodes (Arb
+#: balls, about 14 µs each) are split over the processes of `vectorised.workers(jobs)`;
+#: smaller ones stay here (a forked pool costs about 0.1 s in a large process)
+PARALLEL_BOXES = 131072
 PARALLEL_NODES = 32768
 
 def _cache(target) -> dict:
@@ -72,6 +72,15 @@ def _down(q: Fraction) -> float:
     """A float <= the rational `q`."""
     x = float(q)
     return x if Fraction(x) <= q else float(_dn(x))
+
+
+def _split(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per rational `q`: `(a, δ_lo, δ_hi)`, `a` the float nearest `q` and `δ_lo <= q - a <=
+    δ_hi` floats (`q - a` exact in Fractions, then rounded outward)."""
+    a = np.array([float(q) for q in values], dtype=float)
+    delta = np.array([float(q - Fraction(x)) for q, x in zip(values, a.tolist())], dtype=float)
+    with np.errstate(all="ignore"):
+        return a, _dn(delta), _up(delta)
 
 
 def _upward(q: Fraction) -> float:
@@ -182,11 +191,12 @@ class Grid:
         `ρ(v) ∈ [↓(↓(c - a_hi) + e_lo), ↑(↑(c - a_lo) + e_hi)]` for `A(v) ∈ [a_lo, a_hi]`:
         each operation rounded outward (IEEE 754, as in `vectorised`), and since `c` and
         `A(v)` agree to a few ulps, `c - a` loses nothing: `ρ` keeps the ball's precision,
-        not that of a float of `f`. That interval is intersected with the one from the
-        float interval of `f(v)` alone (both contain `ρ(v)`). Where the result touches 0,
-        or where `A(v)` is not a float and the float interval of `f(v)` alone would touch 0,
-        `ρ(v)` is computed as the Arb ball `f(v) - A(v)` (and is exact where that touches 0
-        and the target or SymPy gives `f(v)` exactly)."""
+        not that of a float of `f`. Where `A(v)` is not a float and that matters, it is
+        split as `a + δ` (`_split`) and `ρ ∈ (c - a) - δ + [e_lo, e_hi]`, rounded outward
+        the same way. Every interval is intersected with the one from the float interval of
+        `f(v)` alone (all contain `ρ(v)`). Where the result still touches 0, `ρ(v)` is the
+        Arb ball `f(v) - A(v)`, exact where that touches 0 and the target or SymPy gives
+        `f(v)` exactly."""
         shape = (self.n + 1,) * self.dim
         cache = _cache(self.target)
         key = ("f nodes", self.n)
@@ -208,7 +218,16 @@ class Grid:
             r_lo = np.maximum(_dn(_dn(c - a_hi) + el), _dn(f_lo[ids] - a_hi))
             r_hi = np.minimum(_up(_up(c - a_lo) + eh), _up(f_hi[ids] - a_lo))
             coarse = ~((_dn(f_lo[ids] - a_hi) > 0) | (_up(f_hi[ids] - a_lo) < 0))
-        touch = ~((r_lo > 0) | (r_hi < 0)) | (coarse & (a_lo != a_hi))
+            # where A(v) is not a float and the interval matters (it, or the float interval
+            # of f alone, touches 0): A(v) = a + δ, `a` its nearest float, δ enclosed in
+            # floats, so that ρ = (c - a) - δ + (f - c) keeps the ball's precision
+            sharpen = np.nonzero((a_lo != a_hi) & (coarse | ~((r_lo > 0) | (r_hi < 0))))[0]
+            if len(sharpen):
+                a, d_lo, d_hi = _split(exact[sharpen])
+                c, el, eh = c[sharpen], el[sharpen], eh[sharpen]
+                r_lo[sharpen] = np.maximum(r_lo[sharpen], _dn(_dn(_dn(c - a) - d_hi) + el))
+                r_hi[sharpen] = np.minimum(r_hi[sharpen], _up(_up(_up(c - a) - d_lo) + eh))
+        touch = ~((r_lo > 0) | (r_hi < 0))
         # where the interval touches 0, Arb's ball of f(v) - A(v), and where that does too,
         # the exact value of f(v) if the target or SymPy gives one
         for j in np.nonzero(touch)[0].tolist():
