@@ -45,6 +45,9 @@ from ..engine.vectorised import _ball_floats, _dn, _up, nodal_interval
 
 #: a simplex whose float bounds miss 0 by less than this is handed to the Arb prover
 NEAR = 2.0 ** -36
+#: on the finer sub-box levels, a box whose float bound is within this of 0 is decided on
+#: its Arb data (float and Arb enclosures differ by some ulps of |f| and |∇f| h, far less)
+NEAR_BOX = 2.0 ** -30
 
 #: batches of at least this many sub-boxes (float intervals, a few µs each) / nodes (Arb
 #: balls, about 14 µs each) are split over the processes of `vectorised.workers(jobs)`;
@@ -97,10 +100,25 @@ class _BoxData:
     enclose): the same enclosures, and the same soundness argument, as the first level's
     `vectorised.f_data`. Rows are kept by the sub-box's linear index, in a sorted array."""
 
-    def __init__(self, target, m: int):
-        self.target, self.m = target, m
+    def __init__(self, target, m: int, in_arb: bool = False):
+        self.target, self.m, self.in_arb = target, m, in_arb
         self.keys = np.zeros(0, dtype=np.int64)          # sorted linear sub-box indices
         self.table = np.zeros((0, 5 + 2 * target.dim))
+        self._mids: dict = {}
+        self._sides: dict = {}
+
+    def _mid(self, i: int):
+        """A ball containing `(i + 1/2)/m` (as `vectorised._axis_balls`)."""
+        if i not in self._mids:
+            self._mids[i] = arb(2 * i + 1) / (2 * self.m)
+        return self._mids[i]
+
+    def _side(self, i: int):
+        """A ball containing `[i/m, (i+1)/m]`, kept >= 0 (as `vectorised._axis_balls`)."""
+        if i not in self._sides:
+            ball = (arb(i) / self.m).union(arb(i + 1) / self.m)
+            self._sides[i] = ball if ball >= 0 else ball.nonnegative_part()
+        return self._sides[i]
 
     def _linear(self, index: np.ndarray) -> np.ndarray:
         return np.ravel_multi_index(tuple(index.T), (self.m,) * index.shape[1])
@@ -133,7 +151,11 @@ class _BoxData:
 
     def _table(self, linear: np.ndarray) -> np.ndarray:
         index = np.array(np.unravel_index(linear, (self.m,) * self.target.dim))
-        fm, fb, g, ok = vectorised.index_rows(self.target, self.m, index)
+        if self.in_arb:
+            fm, fb, g, ok = vectorised.box_rows(self.target, map(tuple, index.T.tolist()),
+                                                self._mid, self._side)
+        else:
+            fm, fb, g, ok = vectorised.index_rows(self.target, self.m, index)
         good = ok.copy()
         for lo, hi in g:
             good &= np.isfinite(lo) & np.isfinite(hi)
@@ -159,7 +181,7 @@ class Grid:
         self._h = (h, h) if Fraction(h) == Fraction(1, n) else (_dn(h), _up(h))
 
     # ----------------------------------------------------------------- f data
-    def _f_data(self, k: int, index: np.ndarray):
+    def _f_data(self, k: int, index: np.ndarray, in_arb: bool = False):
         if k == self.k0:
             b = self._base
             at = tuple(index.T)
@@ -167,10 +189,10 @@ class Grid:
             g_hi = np.stack([b.grad[a][1][at] for a in range(self.dim)], axis=1)
             return (b.fm[0][at], b.fm[1][at], b.fb[0][at], b.fb[1][at], g_lo, g_hi,
                     b.grad_ok[at])
-        key = ("boxes", self.n * k)
+        key = ("arb boxes" if in_arb else "boxes", self.n * k)
         cache = _cache(self.target)
         if key not in cache:
-            cache[key] = _BoxData(self.target, self.n * k)
+            cache[key] = _BoxData(self.target, self.n * k, in_arb)
         return cache[key].gather(index)
 
     def residuals(self, values: np.ndarray):
@@ -179,24 +201,30 @@ class Grid:
         ids = np.arange(values.size)
         return self._vertex_data(ids, values)[2:]
 
-    def _vertex_data(self, ids: np.ndarray, values: np.ndarray):
+    def _vertex_data(self, ids: np.ndarray, values: np.ndarray, plain: bool = False):
         """Float intervals of `A(v)` and of `ρ(v) = f(v) - A(v)` at the nodes with linear
         indices `ids`: `ρ` exact (an interval around one rational) where `f(v)` is known
         exactly and the enclosure would touch 0.
 
         `f(v)` is the Arb ball of the node (`VertexValues.ball`, 96 bits), kept per node as
-        an exact float `c` (near the ball's centre) and a float interval `[e_lo, e_hi]`
-        around `f(v) - c` (the ball `f(v) - c` computed in Arb, converted outward as in
-        `vectorised._ball_floats`), so `f(v) ∈ [c + e_lo, c + e_hi]` exactly. Then
-        `ρ(v) ∈ [↓(↓(c - a_hi) + e_lo), ↑(↑(c - a_lo) + e_hi)]` for `A(v) ∈ [a_lo, a_hi]`:
-        each operation rounded outward (IEEE 754, as in `vectorised`), and since `c` and
-        `A(v)` agree to a few ulps, `c - a` loses nothing: `ρ` keeps the ball's precision,
-        not that of a float of `f`. Where `A(v)` is not a float and that matters, it is
-        split as `a + δ` (`_split`) and `ρ ∈ (c - a) - δ + [e_lo, e_hi]`, rounded outward
-        the same way. Every interval is intersected with the one from the float interval of
-        `f(v)` alone (all contain `ρ(v)`). Where the result still touches 0, `ρ(v)` is the
-        Arb ball `f(v) - A(v)`, exact where that touches 0 and the target or SymPy gives
-        `f(v)` exactly."""
+        its float interval `[f_lo, f_hi]` (`vectorised._ball_floats`) and as an exact float
+        `c` (near the ball's centre) with a float interval `[e_lo, e_hi]` around `f(v) - c`
+        (the ball `f(v) - c` computed in Arb, converted outward the same way), so `f(v) ∈
+        [c + e_lo, c + e_hi]` exactly. With `A(v) ∈ [a_lo, a_hi]`, the plain enclosure is
+        `[↓(f_lo - a_hi), ↑(f_hi - a_lo)]`; the sharp one `[↓(↓(c - a_hi) + e_lo),
+        ↑(↑(c - a_lo) + e_hi)]`, each operation rounded outward (IEEE 754, as in
+        `vectorised`): `c` and `A(v)` agree to a few ulps, so `c - a` loses nothing and `ρ`
+        keeps the ball's precision, not that of a float of `f`. Where `A(v)` is not a float
+        and that matters, it is split as `a + δ` (`_split`) and `ρ ∈ (c - a) - δ + [e_lo,
+        e_hi]`, rounded outward the same way. The sharp interval is intersected with the
+        plain one (both contain `ρ(v)`). Where the result touches 0, `ρ(v)` is the Arb ball
+        `f(v) - A(v)` (`_arb_residual`, exact where that touches 0 and the target or SymPy
+        gives `f(v)` exactly).
+
+        `plain`: the plain enclosure, and Arb where it touches 0 (what this grid always
+        gave): for the second-order proof, whose float search for a point (`curvature.
+        _best_point`) may take another path on other last bits of `ρ`, so that its
+        results, hence the networks built, stay as they were."""
         shape = (self.n + 1,) * self.dim
         cache = _cache(self.target)
         key = ("f nodes", self.n)
@@ -214,32 +242,42 @@ class Grid:
         exact = values.ravel()[ids]
         a_lo, a_hi = nodal_interval(exact)
         with np.errstate(all="ignore"):
-            c, el, eh = centre[ids], e_lo[ids], e_hi[ids]
-            r_lo = np.maximum(_dn(_dn(c - a_hi) + el), _dn(f_lo[ids] - a_hi))
-            r_hi = np.minimum(_up(_up(c - a_lo) + eh), _up(f_hi[ids] - a_lo))
-            coarse = ~((_dn(f_lo[ids] - a_hi) > 0) | (_up(f_hi[ids] - a_lo) < 0))
-            # where A(v) is not a float and the interval matters (it, or the float interval
-            # of f alone, touches 0): A(v) = a + δ, `a` its nearest float, δ enclosed in
-            # floats, so that ρ = (c - a) - δ + (f - c) keeps the ball's precision
-            sharpen = np.nonzero((a_lo != a_hi) & (coarse | ~((r_lo > 0) | (r_hi < 0))))[0]
-            if len(sharpen):
-                a, d_lo, d_hi = _split(exact[sharpen])
-                c, el, eh = c[sharpen], el[sharpen], eh[sharpen]
-                r_lo[sharpen] = np.maximum(r_lo[sharpen], _dn(_dn(_dn(c - a) - d_hi) + el))
-                r_hi[sharpen] = np.minimum(r_hi[sharpen], _up(_up(_up(c - a) - d_lo) + eh))
+            r_lo, r_hi = _dn(f_lo[ids] - a_hi), _up(f_hi[ids] - a_lo)
+            coarse = ~((r_lo > 0) | (r_hi < 0))
+            if not plain:
+                c, el, eh = centre[ids], e_lo[ids], e_hi[ids]
+                r_lo = np.maximum(_dn(_dn(c - a_hi) + el), r_lo)
+                r_hi = np.minimum(_up(_up(c - a_lo) + eh), r_hi)
+                # where A(v) is not a float and the interval matters (it, or the plain one,
+                # touches 0): A(v) = a + δ, `a` its nearest float, δ enclosed in floats, so
+                # that ρ = (c - a) - δ + (f - c) keeps the ball's precision
+                sharpen = np.nonzero((a_lo != a_hi) & (coarse | ~((r_lo > 0) | (r_hi < 0))))[0]
+                if len(sharpen):
+                    a, d_lo, d_hi = _split(exact[sharpen])
+                    c, el, eh = c[sharpen], el[sharpen], eh[sharpen]
+                    r_lo[sharpen] = np.maximum(r_lo[sharpen], _dn(_dn(_dn(c - a) - d_hi) + el))
+                    r_hi[sharpen] = np.minimum(r_hi[sharpen], _up(_up(_up(c - a) - d_lo) + eh))
         touch = ~((r_lo > 0) | (r_hi < 0))
-        # where the interval touches 0, Arb's ball of f(v) - A(v), and where that does too,
-        # the exact value of f(v) if the target or SymPy gives one
         for j in np.nonzero(touch)[0].tolist():
-            node = np.unravel_index(int(ids[j]), shape)
-            point = tuple(Fraction(int(i), self.n) for i in node)
-            lo, hi = ball_bounds(self.vertices.ball(point) - to_ball(exact[j]))
+            r_lo[j], r_hi[j] = self._arb_residual(int(ids[j]), exact[j])
+        return a_lo, a_hi, r_lo, r_hi
+
+    def _arb_residual(self, node: int, value: Fraction) -> tuple[float, float]:
+        """Floats around `f(v) - value` at the node with linear index `node`, from Arb's ball
+        of it, exact where that touches 0 and the target or SymPy gives `f(v)` exactly
+        (kept per node and value: the provers ask again for the same nodal values)."""
+        memo = _cache(self.target).setdefault(("arb residuals", self.n), {})
+        key = (node, value)
+        if key not in memo:
+            shape = (self.n + 1,) * self.dim
+            point = tuple(Fraction(int(i), self.n) for i in np.unravel_index(node, shape))
+            lo, hi = ball_bounds(self.vertices.ball(point) - to_ball(value))
             if lo <= 0 <= hi:
                 f = self.vertices.exact(point)
                 if f is not None:
-                    lo = hi = f - exact[j]
-            r_lo[j], r_hi[j] = _down(lo), _upward(hi)
-        return a_lo, a_hi, r_lo, r_hi
+                    lo = hi = f - value
+            memo[key] = (_down(lo), _upward(hi))
+        return memo[key]
 
     def _node_floats(self, points):
         """Per node (one chunk of work): the float interval of `f` from its Arb ball, and
@@ -307,7 +345,7 @@ class Grid:
         shape = (self.n + 1,) * self.dim
         linear = np.ravel_multi_index(tuple(verts.reshape(-1, self.dim).T), shape)
         ids, back = np.unique(linear, return_inverse=True)
-        _, _, r_lo, r_hi = self._vertex_data(ids, values)
+        _, _, r_lo, r_hi = self._vertex_data(ids, values, plain=True)
         lo = r_lo[back].reshape(len(cells), self.dim + 1)
         hi = r_hi[back].reshape(len(cells), self.dim + 1)
         rho = np.where((signs > 0)[:, None], lo, -hi)
@@ -354,6 +392,18 @@ class Grid:
                 break
             lower = self._lower(perm, k, cells[item_t], item_sub, sign[item_t],
                                 a_lo[item_t], a_hi[item_t], rho_lo[item_t], rho_hi[item_t])
+            if k != self.k0:
+                # a bound within NEAR_BOX of 0 may be decided by the last bits of the float
+                # data: the box is decided on its Arb data, as before those levels were
+                # vectorised (farther from 0, floats and Arb decide alike)
+                redo = np.nonzero(~(np.abs(lower) >= NEAR_BOX))[0]
+                if len(redo):
+                    box_refuted = self._refuted
+                    t = item_t[redo]
+                    lower[redo] = self._lower(perm, k, cells[t], item_sub[redo], sign[t],
+                                              a_lo[t], a_hi[t], rho_lo[t], rho_hi[t], True)
+                    box_refuted[redo] = self._refuted
+                    self._refuted = box_refuted
             bad = ~(lower >= 0)
             # a box where the claim certainly fails ends its simplex's proof at once
             if self._refuted.any():
@@ -378,12 +428,13 @@ class Grid:
         proved &= ~failed
         return proved, failed & ~refuted & (near >= -NEAR)
 
-    def _lower(self, perm, k, cells, sub, sign, a_lo, a_hi, rho_lo, rho_hi) -> np.ndarray:
+    def _lower(self, perm, k, cells, sub, sign, a_lo, a_hi, rho_lo, rho_hi,
+               in_arb: bool = False) -> np.ndarray:
         """Lower bounds of `sign·(f - A)` on each item's box (rigorous; NaN means none)."""
         dim = self.dim
         h_lo, h_hi = self._h
         half = 1.0 / (2 * k)                               # exact: k is a power of two
-        fm_lo, fm_hi, fb_lo, fb_hi, g_lo, g_hi, ok = self._f_data(k, cells * k + sub)
+        fm_lo, fm_hi, fb_lo, fb_hi, g_lo, g_hi, ok = self._f_data(k, cells * k + sub, in_arb)
         with np.errstate(all="ignore"):
             diffs = [(_dn(a_lo[:, j + 1] - a_hi[:, j]), _up(a_hi[:, j + 1] - a_lo[:, j]))
                      for j in range(dim)]
