@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from certify.certificates import anchored_grid
 from certify.certificates.anchored_grid import Grid, _BoxData
 from certify.engine import vectorised
+from certify.engine.nodal import Nodal
 from certify.engine.expression import _CONTEXTS
 from certify.engine.numbers import ball_bounds, to_ball
 from certify.target import load_target
@@ -112,6 +113,9 @@ def test_vertex_residuals_contain_arb_and_are_no_wider(path, n):
     grid = Grid(target, n)
     ids = np.arange(values.size)
     a_lo, a_hi, r_lo, r_hi = grid._vertex_data(ids, values)
+    # the construction's exact nodal values (`Nodal`) give the same intervals
+    same = grid._vertex_data(ids, Nodal.of(values))
+    assert all(np.array_equal(x, y) for x, y in zip((a_lo, a_hi, r_lo, r_hi), same))
     f_lo, f_hi = anchored_grid._cache(target)[("f nodes", n)][:2]
     old = flint_ctx.prec
     flint_ctx.prec = 200                # a reference ball far tighter than the 96-bit one

@@ -79,7 +79,11 @@ def _down(q: Fraction) -> float:
 
 def _split(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per rational `q`: `(a, δ_lo, δ_hi)`, `a` the float nearest `q` and `δ_lo <= q - a <=
-    δ_hi` floats (`q - a` exact in Fractions, then rounded outward)."""
+    δ_hi` floats (`q - a` exact in Fractions, then rounded outward); `values` an array of
+    rationals or a `Nodal`."""
+    if hasattr(values, "fractions"):
+        values = values.fractions()
+    values = list(np.asarray(values, dtype=object).ravel())
     a = np.array([float(q) for q in values], dtype=float)
     delta = np.array([float(q - Fraction(x)) for q, x in zip(values, a.tolist())], dtype=float)
     with np.errstate(all="ignore"):
