@@ -215,7 +215,8 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
     sup = Fraction(0)
     hard = {MONOTONE: [], NO_OVERSHOOT: []}
     prover = Prover(target, h)
-    fast = _scan_vectorised(target, step, subdivision, vol, norms, g_lower, g_safe, hard)
+    pending: list[Pending] = []
+    fast = _scan_vectorised(target, step, subdivision, vol, norms, g_lower, g_safe, pending)
     cells = () if fast is not None else itertools.product(range(step.grid), repeat=dim)
     if fast is not None:
         sup = fast
@@ -253,8 +254,8 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
                 if _decided(sign, mlo, mhi) or prover.proves(simplex, half, sign):
                     continue
             hard[MONOTONE].append(simplex)
-    if fast is not None:
-        _anchored_pass(prover, step, hard)
+    if pending:
+        _anchored_pass(prover, step, pending[0], hard)
     outcomes = {}
     for claim in (MONOTONE, NO_OVERSHOOT):
         outcome = Outcome()
@@ -269,45 +270,71 @@ def check_grade(target, network, step: GridStep, ps, subdivision: int,
     return Evidence(outcomes, sup, norms, g_lower, g_safe, g_zero=step.trivial)
 
 
-def _anchored_pass(prover, step: GridStep, hard: dict) -> None:
-    """Drop from `hard` the simplices the vertex-anchored proof (`certify.certificates.anchored_grid`, all
-    at once) decides: no overshoot (which implies (G1)) with `F_k`, else (G1) with
-    `F_{k-1} + g_k/2`. The (G2) safe sums stay as the scan left them (a lower bound either
-    way)."""
-    asked = [s for s in hard[NO_OVERSHOOT]]
-    signs = [step.simplex_sign(s) for s in asked]
-    if not any(signs):
-        return
-    grid = anchored_grid.Grid(prover.target, step.grid, prover.vertices)
-    if grid.applies:
-        def prove(simplices, sgns, values):
-            return grid.proves(simplices, sgns, values)
-    else:
-        def prove(simplices, sgns, values):
-            return [prover.proves(s, values, g) for s, g in zip(simplices, sgns)]
-    total, half = step.total, step.half
-    solved = {NO_OVERSHOOT: set(), MONOTONE: set()}
-    for simplex, ok in zip(asked, prove(asked, signs, total)):
-        if ok:
-            solved[NO_OVERSHOOT].add(simplex)
-            solved[MONOTONE].add(simplex)
-    monotone = set(hard[MONOTONE])
-    rest = [(s, g) for s, g in zip(asked, signs)
-            if g and s in monotone and s not in solved[MONOTONE]]
-    if rest:
-        for (simplex, _), ok in zip(rest, prove([s for s, _ in rest], [g for _, g in rest],
-                                                half)):
-            if ok:
-                solved[MONOTONE].add(simplex)
-    for claim in (NO_OVERSHOOT, MONOTONE):
-        hard[claim] = [s for s in hard[claim] if s not in solved[claim]]
+def _anchored_pass(prover, step: GridStep, pending: Pending, hard: dict) -> None:
+    """Fill `hard` (in the cell loop's order) with the simplices the scan left open that the
+    vertex-anchored proof (`certify.certificates.anchored_grid`, all at once per
+    permutation) does not decide: no overshoot (which implies (G1)) with `F_k`, else (G1)
+    with `F_{k-1} + g_k/2`. The (G2) safe sums stay as the scan left them (a lower bound
+    either way)."""
+    perms = list(itertools.permutations(range(step.g.ndim)))
+    count = len(pending.cells)
+    overshoot_ok = np.zeros(count, dtype=bool)
+    monotone_ok = np.zeros(count, dtype=bool)
+    signed = pending.sign != 0
+    grid = anchored_grid.Grid(prover.target, step.grid, prover.vertices) if signed.any() \
+        else None
+
+    def prove(mask, values, out):
+        for pi, perm in enumerate(perms):
+            index = np.flatnonzero(mask & (pending.perm == pi))
+            if not len(index):
+                continue
+            if grid.applies:
+                out[index] = grid.proves_cells(perm, pending.cells[index],
+                                               pending.sign[index], values)
+            else:
+                out[index] = [prover.proves((tuple(c), perm), values, int(g)) for c, g in
+                              zip(pending.cells[index].tolist(), pending.sign[index].tolist())]
+
+    if signed.any():
+        prove(signed, step.total, overshoot_ok)
+        prove(signed & ~pending.settled & ~overshoot_ok, step.half, monotone_ok)
+    monotone_ok |= overshoot_ok
+    for i in np.flatnonzero(~overshoot_ok | ~(pending.settled | monotone_ok)).tolist():
+        simplex = (tuple(pending.cells[i].tolist()), perms[int(pending.perm[i])])
+        if not overshoot_ok[i]:
+            hard[NO_OVERSHOOT].append(simplex)
+        if not (pending.settled[i] or monotone_ok[i]):
+            hard[MONOTONE].append(simplex)
+
+
+@dataclass
+class Pending:
+    """Simplices `(cells[i], perms[perm[i]])` the scan left open, as arrays: whether the
+    (G1) enclosure settled each (`settled`) and the sign of `g_k` on it (0: mixed)."""
+
+    cells: np.ndarray
+    perm: np.ndarray
+    settled: np.ndarray
+    sign: np.ndarray
+
+    @staticmethod
+    def ordered(parts: list) -> "Pending":
+        """The parts joined in the cell loop's order: by cell, then by permutation."""
+        cells = np.concatenate([p.cells for p in parts])
+        perm = np.concatenate([p.perm for p in parts])
+        order = np.lexsort((perm, *cells.T[::-1]))
+        return Pending(cells[order], perm[order],
+                       np.concatenate([p.settled for p in parts])[order],
+                       np.concatenate([p.sign for p in parts])[order])
 
 
 def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, norms,
-                     g_lower: dict, g_safe: dict, hard: dict) -> Fraction | None:
+                     g_lower: dict, g_safe: dict, pending: list) -> Fraction | None:
     """The cell loop of `check_grade` for all simplices at once (`certify.engine.vectorised`):
-    fills `norms`, `g_lower`, `g_safe` and `hard` exactly as the loop would, in the same
-    order, and returns the sup bound; None (nothing touched) when not applicable."""
+    fills `norms`, `g_lower`, `g_safe` exactly as the loop would, appends to `pending` the
+    simplices it leaves open (in the loop's order), and returns the sup bound; None
+    (nothing touched) when not applicable."""
     n = step.grid
     total = vectorised.residual_bounds(target, step.total, n, subdivision)
     if total is None:
@@ -316,7 +343,7 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     signs = step.signs
     half = numerators = None
     perms = list(itertools.permutations(range(dim)))
-    found = []                       # (cells (N, d), perm indices, (G1) settled) per perm
+    found = []                       # a `Pending` per permutation
     los, his = [], []
     for pi, perm in enumerate(perms):
         lo, hi = total[perm]
@@ -365,18 +392,10 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
             half_lo, half_hi = half[perm]
             half_decided = ((sign > 0) & (half_lo >= 0)) | ((sign < 0) & (half_hi <= 0))
         cells = np.argwhere(undecided)              # row-major: the loop's cell order
-        found.append((cells, np.full(len(cells), pi), half_decided[undecided]))
-    if found:                  # in the loop's order: by cell, then by permutation
-        cells = np.concatenate([c for c, _, _ in found])
-        pis = np.concatenate([p for _, p, _ in found])
-        settled = np.concatenate([s for _, _, s in found])
-        order = np.lexsort((pis, *cells.T[::-1]))
-        for cell, pi, done in zip(map(tuple, cells[order].tolist()), pis[order].tolist(),
-                                  settled[order].tolist()):
-            simplex = (cell, perms[pi])
-            hard[NO_OVERSHOOT].append(simplex)
-            if not done:
-                hard[MONOTONE].append(simplex)
+        found.append(Pending(cells, np.full(len(cells), pi), half_decided[undecided],
+                             sign[undecided].astype(np.int8)))
+    if found:
+        pending.append(Pending.ordered(found))
     lo, hi = np.stack(los), np.stack(his)
     modelled = None
     if lp.TIGHT and dim in (1, 2, 3):
