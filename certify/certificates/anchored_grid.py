@@ -40,6 +40,7 @@ from flint import arb
 
 from ..engine import curvature, vectorised
 from .anchored import BOX_BUDGET, DEPTH, START, Prover, VertexValues
+from ..engine.expression import _CONTEXTS
 from ..engine.numbers import ball_bounds, to_ball
 from ..engine.vectorised import _ball_floats, _dn, _up, nodal_interval
 
@@ -54,6 +55,7 @@ NEAR_BOX = 2.0 ** -30
 #: smaller ones stay here (a forked pool costs about 0.1 s in a large process)
 PARALLEL_BOXES = 131072
 PARALLEL_NODES = 32768
+BALL = _CONTEXTS["ball"]
 
 def _cache(target) -> dict:
     """Per-target cache shared by the builder and the checker in one process."""
@@ -238,9 +240,7 @@ class Grid:
         f_lo, f_hi, centre, e_lo, e_hi = cache[key]
         missing = ids[np.isnan(f_lo[ids])]
         if len(missing):
-            points = [tuple(Fraction(int(i), self.n) for i in node)
-                      for node in zip(*np.unravel_index(missing, shape))]
-            parts = vectorised.chunked(self._node_floats, points, PARALLEL_NODES)
+            parts = vectorised.chunked(self._node_floats, missing, PARALLEL_NODES)
             for j, store in enumerate((f_lo, f_hi, centre, e_lo, e_hi)):
                 store[missing] = np.concatenate([p[j] for p in parts])
         exact = values.ravel()[ids]
@@ -283,10 +283,21 @@ class Grid:
             memo[key] = (_down(lo), _upward(hi))
         return memo[key]
 
-    def _node_floats(self, points):
-        """Per node (one chunk of work): the float interval of `f` from its Arb ball, and
-        `(c, e_lo, e_hi)` with `f ∈ [c + e_lo, c + e_hi]` (see `_vertex_data`)."""
-        balls = [self.vertices.ball(p) for p in points]
+    def _node_floats(self, ids):
+        """Per node (linear indices `ids`, one chunk of work): the float interval of `f` from
+        its Arb ball, and `(c, e_lo, e_hi)` with `f ∈ [c + e_lo, c + e_hi]` (see
+        `_vertex_data`)."""
+        nodes = zip(*(axis.tolist() for axis in
+                      np.unravel_index(np.asarray(ids), (self.n + 1,) * self.dim)))
+        if self.n & (self.n - 1) == 0:
+            # `i/n` dyadic: the exact ball `arb(i)/n` is the one `Target.ball` makes of the
+            # rational (so the same ball of f), without a Fraction or a dict per node
+            axis = [arb(i) / self.n for i in range(self.n + 1)]
+            run, ball = self.target._program.run, BALL
+            balls = [run("value", ball, [axis[i] for i in node])[0] for node in nodes]
+        else:
+            balls = [self.vertices.ball(tuple(Fraction(i, self.n) for i in node))
+                     for node in nodes]
         f_lo, f_hi = _ball_floats(balls)
         centre = np.array([float(b.mid()) for b in balls], dtype=float)
         centre = np.where(np.isfinite(centre), centre, 0.0)
