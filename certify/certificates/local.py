@@ -29,9 +29,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from flint import arb
-
-from . import anchored_grid, smt
+from . import anchored_grid, grid_norms, smt
 
 from ..engine import lp, taylor, vectorised
 from .anchored import Prover
@@ -42,7 +40,7 @@ from ..engine.freudenthal import cell_simplices, simplex_vertices, \
 from ..engine.lp import NormEnclosure, simplex_power_lower
 from ..engine.hat_grade import HatGrade
 from ..engine.nodal import Nodal
-from ..engine.numbers import ball_bounds, to_ball
+from ..engine.numbers import ball_bounds
 from ..engine.realize import Hat, readout, recognise_grade
 from .refine import REFUTED, Evidence, Limits, Outcome, refine
 from ..engine.residual import MONOTONE, NO_OVERSHOOT
@@ -360,12 +358,12 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
         exact_ps = [p for p in g_lower if p.denominator == 1 and p <= 64]
         if exact_ps:
             if numerators is None:
-                numerators = _common_numerators(step.g)
+                numerators = grid_norms.common_numerators(step.g)
             verts = [numerators[0][tuple(slice(o, o + n) for o in off)]
                      for off in vectorised._perm_offsets(perm)]
             one_signed = nonzero & (positive | negative)
             for p in exact_ps:
-                every, safe = _power_sums(verts, one_signed, decided, int(p))
+                every, safe = grid_norms.power_sums(verts, one_signed, decided, int(p))
                 scale = vol * math.factorial(dim) * math.factorial(int(p)) \
                     / math.factorial(int(p) + dim) / Fraction(numerators[1]) ** int(p)
                 g_lower[p] += scale * every
@@ -409,122 +407,13 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
             norms.add_integral(p, low, high)
         rest = [p for p in norms.ps if p not in modelled]
         if rest:
-            _add_norms(norms, vol, lo, hi, rest)
+            grid_norms.add_norms(norms, vol, lo, hi, rest)
     elif lp.TIGHT and dim <= lp.MAX_NESTED_DIM and step.grid ** dim * len(perms) <= \
-            MAX_CERTIFIED_PIECES["pl" if target.kind == "piecewise-linear" else min(dim, 2)]:
-        _add_certified_norms(target, step, norms, vol, perms, lo, hi)
+            grid_norms.MAX_CERTIFIED_PIECES["pl" if target.kind == "piecewise-linear" else min(dim, 2)]:
+        grid_norms.add_certified_norms(target, step, norms, vol, perms, lo, hi)
     else:
-        _add_norms(norms, vol, lo, hi)
+        grid_norms.add_norms(norms, vol, lo, hi)
     return max(Fraction(0), Fraction(float(max(-lo.min(), hi.max()))))
-
-
-_PIECES = None      # what forked workers need for the certified integrals (inherited)
-
-#: past this many pieces (by dimension) a grade's norms come from the (rigorous, wider)
-#: piecewise-constant bounds: the certified integrals only tighten the report and cost
-#: about 0.5 ms a segment in d = 1 (`lp.interval_power_integral`), 10 ms a simplex in d = 2
-#: (nested integration), 0.35 ms a triangle for a piecewise-linear target ("pl", exact)
-MAX_CERTIFIED_PIECES = {1: 4096, 2: 512, "pl": 8192}
-
-
-def _add_certified_norms(target, step: GridStep, norms, vol: Fraction, perms, lo, hi) -> None:
-    """The certified integrals of `certify.engine.lp` piece by piece, as the Arb loop does, with
-    the vectorised bounds `lo <= e <= hi` of each piece. Under `vectorised.workers(jobs)`
-    slabs of cells are work units in forked processes; each returns rational end points of
-    its partial sums (lower end of the lower sum, upper end of the upper sum), added here."""
-    global _PIECES
-    total = step.total
-    n, jobs = step.grid, vectorised.jobs()
-    _PIECES = (target, step, total, vol, perms, lo, hi, norms.ps)
-    try:
-        if jobs > 1 and n >= 64 and not multiprocessing.current_process().daemon:
-            bounds = np.linspace(0, n, 4 * jobs + 1).astype(int)
-            slabs = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                parts = pool.map(_certified_slab, slabs)
-            for lower, upper in parts:
-                for p in norms.ps:
-                    norms.lower[p] += to_ball(lower[p])
-                    norms.upper[p] += to_ball(upper[p])
-        else:
-            _certified_pieces(norms, 0, n)
-    finally:
-        _PIECES = None
-
-
-def _certified_slab(slab: tuple[int, int]):
-    part = NormEnclosure(_PIECES[7])
-    _certified_pieces(part, *slab)
-    return ({p: ball_bounds(part.lower[p])[0] for p in part.ps},
-            {p: ball_bounds(part.upper[p])[1] for p in part.ps})
-
-
-def _certified_pieces(norms, first: int, stop: int) -> None:
-    """Add the pieces of the cells whose first index is in [first, stop)."""
-    target, step, total, vol, perms, lo, hi, _ = _PIECES
-    h = Fraction(1, step.grid)
-    dim = step.g.ndim
-    for pi, perm in enumerate(perms):
-        for cell in itertools.product(range(first, stop), *[range(step.grid)] * (dim - 1)):
-            a, b = Fraction(float(lo[pi][cell])), Fraction(float(hi[pi][cell]))
-            if dim == 1:
-                x0 = cell[0] * h
-                norms.add_segment(target, x0, x0 + h, total[cell],
-                                  (total[cell[0] + 1] - total[cell]) / h, a, b)
-            else:
-                simplex = (cell, perm)
-                norms.add_simplex(target, simplex, h, affine_on_simplex(simplex, h, total),
-                                  vol, a, b)
-
-
-def _common_numerators(values: Nodal) -> tuple[np.ndarray, int]:
-    """(|v| * D as exact Python ints in an object array, D): D the common denominator."""
-    return np.abs(values.num).astype(object), values.den
-
-
-def _power_sums(verts: list, one_signed: np.ndarray, decided: np.ndarray,
-                p: int) -> tuple[int, int]:
-    """Exact `Σ_T h_p(|a_T|)` (integers) over the one-signed simplices, and over those of
-    them that are decided (`simplex_power_lower` without the common factor)."""
-    if not one_signed.any():
-        return 0, 0
-    values = [v[one_signed] for v in verts]
-    count = len(values[0])
-    h = [np.array([1] * count, dtype=object)] + \
-        [np.array([0] * count, dtype=object) for _ in range(p)]
-    for a in values:
-        for m in range(1, p + 1):          # h_m(new) = h_m(old) + a h_{m-1}(new)
-            h[m] = h[m] + a * h[m - 1]
-    every = sum(h[p].tolist())
-    safe = sum(h[p][decided[one_signed]].tolist())
-    return every, safe
-
-
-def _add_norms(norms, vol: Fraction, lo: np.ndarray, hi: np.ndarray, ps=None) -> None:
-    """`norms.add(vol, lo, hi)` for every piece: integer `p` summed in floats rounded
-    outward (`math.fsum` is correctly rounded, then one `nextafter`), others piece by piece."""
-    with np.errstate(all="ignore"):
-        m = np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(np.abs(lo), np.abs(hi))).ravel()
-        big = np.maximum(np.abs(lo), np.abs(hi)).ravel()
-        ball_vol = to_ball(vol)
-        for p in norms.ps if ps is None else ps:
-            if p.denominator != 1 or not 1 <= p <= 64:
-                for a, b in zip(lo.ravel().tolist(), hi.ravel().tolist()):
-                    piece = NormEnclosure([p])
-                    piece.add(vol, Fraction(a), Fraction(b))
-                    norms.lower[p] += piece.lower[p]
-                    norms.upper[p] += piece.upper[p]
-                continue
-            low, high = m, big
-            for _ in range(int(p) - 1):
-                low = np.maximum(np.nextafter(low * m, -np.inf), 0.0)
-                high = np.nextafter(high * big, np.inf)
-            s_lo = max(float(np.nextafter(math.fsum(low), -np.inf)), 0.0)
-            s_hi = float(np.nextafter(math.fsum(high), np.inf))
-            if not math.isfinite(s_hi):
-                raise ArithmeticError("an L^p enclosure overflowed")
-            norms.lower[p] += ball_vol * arb(s_lo)
-            norms.upper[p] += ball_vol * arb(s_hi)
 
 
 _HARD = None        # what forked workers need to settle hard simplices (inherited)
