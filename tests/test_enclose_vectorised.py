@@ -148,3 +148,20 @@ def test_a_wrong_network_is_still_refuted(name, k):
     bad = set_coefficient(network, k, 0, Fraction(5, 2) * residual_at_hat(target, network, k, 0))
     report = check(target, bad)
     assert report.verdict == "refuted" and report.exit_status == 1
+
+
+@pytest.mark.parametrize("path,n", [("examples/peaks2d.py", 8), ("examples/sine.py", 32)])
+def test_node_values_taken_from_the_coarser_grid_are_the_same(path, n):
+    """f at the nodes of the grid 2n: computed afresh, or partly taken from the grid n."""
+    target = _target(path)
+    shape = (2 * n + 1,) * target.dim
+    values = np.full(shape, Fraction(0), dtype=object)
+    vectorised.clear_cache()
+    Grid(target, 2 * n)._vertex_data(np.arange(values.size), values)
+    fresh = [a.copy() for a in anchored_grid._cache(target)[("f nodes", 2 * n)]]
+    vectorised.clear_cache()
+    coarse = np.full((n + 1,) * target.dim, Fraction(0), dtype=object)
+    Grid(target, n)._vertex_data(np.arange(coarse.size)[::3], coarse)
+    Grid(target, 2 * n)._vertex_data(np.arange(values.size), values)
+    reused = anchored_grid._cache(target)[("f nodes", 2 * n)]
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(fresh, reused))

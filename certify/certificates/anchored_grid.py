@@ -239,6 +239,19 @@ class Grid:
             cache[key] = tuple(np.full(size, np.nan) for _ in range(5))
         f_lo, f_hi, centre, e_lo, e_hi = cache[key]
         missing = ids[np.isnan(f_lo[ids])]
+        coarse_key = ("f nodes", self.n // 2)
+        if len(missing) and self.n % 2 == 0 and coarse_key in cache:
+            # a node of even indices is the node of halved indices on the grid n/2: the same
+            # point, hence the same ball of f (and the same floats); taken from there
+            index = np.unravel_index(missing, shape)
+            even = np.logical_and.reduce([i % 2 == 0 for i in index])
+            half = np.ravel_multi_index(tuple(i[even] // 2 for i in index),
+                                        (self.n // 2 + 1,) * self.dim)
+            known = ~np.isnan(cache[coarse_key][0][half])
+            take = missing[even][known]
+            for store, source in zip(cache[key], cache[coarse_key]):
+                store[take] = source[half[known]]
+            missing = ids[np.isnan(f_lo[ids])]
         if len(missing):
             parts = vectorised.chunked(self._node_floats, missing, PARALLEL_NODES)
             for j, store in enumerate((f_lo, f_hi, centre, e_lo, e_hi)):
