@@ -18,10 +18,11 @@ import time
 from fractions import Fraction
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 from certify.interfaces import cli
 from certify.construction import build
-from certify.engine.network import network_to_json
+from certify.engine.network import _nesting, network_to_json
 from certify.engine.numbers import decimal_bound, format_rational
 from certify.target import load_target, target_from_expression
 
@@ -159,6 +160,40 @@ def test_deep_nesting(tmp_path, capsys):
     line = refused(capsys, "check", "--target", SINE, "--network",
                    network_file(tmp_path, "[" * 100_000 + "]" * 100_000))
     assert "nested" in line
+
+
+JSON_LEAF = st.sampled_from(['1', '"a[b"', '"\\"]"', '"x\\\\"', '"{"', 'null', '"é[["'])
+JSON = st.recursive(JSON_LEAF, lambda inner: st.one_of(
+    st.lists(inner, max_size=3).map(lambda xs: "[" + ",".join(xs) + "]"),
+    st.lists(inner, max_size=3).map(
+        lambda xs: "{" + ",".join(f'"k{i}]":{x}' for i, x in enumerate(xs)) + "}")),
+    max_leaves=12)
+
+
+def _reference_nesting(text: str) -> int:
+    """Bracket depth outside strings, as the JSON parser sees them, one character at a time."""
+    depth = deepest = 0
+    inside = escaped = False
+    for c in text:
+        if inside:
+            inside, escaped = (c != '"' or escaped), (c == "\\" and not escaped)
+        elif c == '"':
+            inside = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON)
+@example('["\\\\", [[]]]')                           # an escaped backslash before a quote
+@example('{"a": "\\u00e9[", "b": [[1]]}')
+def test_nesting_depth_of_valid_json(text):
+    json.loads(text)
+    assert _nesting(text) == _reference_nesting(text)
 
 
 def test_binary_network(tmp_path, capsys):

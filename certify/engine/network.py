@@ -227,20 +227,22 @@ def network_from_json(data: Any, force: bool = False) -> Network:
     return Network(dim, grades, meta)
 
 
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def _nesting(text: str) -> int:
-    """The deepest bracket nesting of a JSON text (strings skipped), without recursion."""
-    depth = deepest = 0
-    for token in _TOKENS.finditer(text):
-        c = token.group()
-        if c in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif c in "]}":
-            depth -= 1
-    return deepest
+    """The deepest bracket nesting of a JSON text (strings skipped), without recursion: a
+    running sum over the brackets outside strings (numpy). Without a backslash every `"`
+    opens or closes a string; with one, the strings are cut out by a regular expression."""
+    if "\\" in text:
+        text = _STRINGS.sub('""', text)
+    codes = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    inside = np.bitwise_xor.accumulate((codes == 34).view(np.uint8))   # odd quotes so far
+    step = ((codes == 91) | (codes == 123)).astype(np.int8) \
+        - ((codes == 93) | (codes == 125)).astype(np.int8)          # [ { minus ] }
+    depth = np.cumsum(np.where(inside == 0, step, 0), dtype=np.int64 if len(codes) >> 31
+                      else np.int32)
+    return int(depth.max(initial=0))
 
 
 def _json_int(text: str):
