@@ -309,10 +309,27 @@ def network_to_json(network: Network) -> dict:
     def text(w):                    # most weights of a construction are 0
         return "0" if not w else format_rational(w)
 
+    # a construction grade shares layer and row objects between its hats (`realize`):
+    # each distinct object is formatted once (keyed by identity; all stay alive meanwhile)
+    rows: dict = {}
+    layers_done: dict = {}
+
+    def row_text(row):
+        out = rows.get(id(row))
+        if out is None:
+            out = rows[id(row)] = [text(w) for w in row]
+        return out
+
+    def layer_text(layer):
+        out = layers_done.get(id(layer))
+        if out is None:
+            out = layers_done[id(layer)] = {"weight": [row_text(row) for row in layer.weight],
+                                            "bias": row_text(layer.bias)}
+        return out
+
     grades = []
     for grade in network.grades:
-        layers = [{"weight": [[text(w) for w in row] for row in layer.weight],
-                   "bias": [text(b) for b in layer.bias]} for layer in grade.layers]
+        layers = [layer_text(layer) for layer in grade.layers]
         grades.append({"layers": layers,
                        "readout": {"weight": [text(w) for w in grade.readout_weight],
                                    "bias": text(grade.readout_bias)}})
