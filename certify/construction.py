@@ -310,8 +310,9 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
     def simplex_bounds(nodal):      # the checker's simplex bounds, whose max is its sup
         return vectorised.residual_bounds(target, nodal, n, k) if h == Fraction(1, n) else None
 
-    def refine(node):
-        return surplus_rule.arb_residual(grid.vertices, n, node, values[node])
+    def refine(node):               # r(z) in units of 2^-48 from f's Arb ball at the node
+        return surplus_rule.arb_residual_units(grid.vertices, n, node, int(values.num[node]),
+                                               values.den, COEFFICIENT_BITS)
 
     # second-order margins (`certify.engine.curvature`), where the grid prover (which proves them) runs
     slack = curvature.node_slack(target, n) \

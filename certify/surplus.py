@@ -22,10 +22,11 @@ import math
 from fractions import Fraction
 
 import numpy as np
+from flint import arb, fmpq
 
 from .engine.freudenthal import simplex_vertices
 from .engine.nodal import Nodal
-from .engine.numbers import ball_bounds, to_ball
+from .engine.numbers import MAX_BINARY_EXPONENT, ball_bounds, to_ball
 from .engine.vectorised import _perm_offsets
 
 #: how much of a failing coefficient's excess over its balanced value the n-th retry keeps
@@ -58,8 +59,8 @@ def surplus_units(residuals, shape, bits: int, refine=None) -> dict:
     """`{node: r(z)}` in units of `2^-bits` (integers) from intervals of `f(z) - F(z)`
     (flattened over the grid), rounded toward zero past the enclosure (0 where it contains
     0). Where the two ends of a float interval round to different multiples of `2^-bits`,
-    `refine(node)` (exact rational bounds, `arb_residual`) decides, so the result does not
-    depend on float rounding. Float arrays are done as whole arrays (`floor(|a|·2^bits)` is
+    `refine(node)` (the same rounding of exact rational bounds: `arb_residual_units`)
+    decides, so the result does not depend on float rounding. Float arrays are done as whole arrays (`floor(|a|·2^bits)` is
     exact: a power-of-two scaling), nodes needing `refine`, non-finite or huge ends one by
     one as before."""
     lo, hi = residuals
@@ -94,7 +95,8 @@ def _surplus_units_scalar(nodes, lo, hi, bits: int, refine) -> dict:
     for node, a, b in zip(nodes, lo, hi):
         if refine is not None and (a > 0 or b < 0) \
                 and math.floor(abs(a) * scale) != math.floor(abs(b) * scale):
-            a, b = refine(node)
+            out[node] = refine(node)
+            continue
         if a > 0:
             out[node] = _units(a, bits)
         elif b < 0:
@@ -114,6 +116,35 @@ def arb_residual(vertices, n: int, node, value: Fraction) -> tuple[Fraction, Fra
         if exact is not None:
             a = b = exact - value
     return a, b
+
+
+def arb_residual_units(vertices, n: int, node, num: int, den: int, bits: int) -> int:
+    """`arb_residual`'s bounds of `f(z) - num/den`, rounded as `surplus_units` rounds them
+    (toward zero past the bounds, in units of `2^-bits`; 0 where they contain 0), read
+    from the Arb ball's mid-point and radius as integers (`mid ∓ rad = (M ∓ R)·2^e`)
+    instead of `Fraction`s; where the ball contains 0 (the exact value may decide) or its
+    exponents are extreme, `arb_residual` itself."""
+    point = tuple(Fraction(int(i), n) for i in node)
+    ball = vertices.ball(point) - arb(fmpq(num, den))     # = ... - to_ball(num/den)
+    if ball.is_finite():
+        mm, me = ball.mid().man_exp()
+        rm, re = ball.rad().man_exp()
+        mm, me, rm, re = int(mm), int(me), int(rm), int(re)
+        limit = MAX_BINARY_EXPONENT // 2
+        if -limit < min(me, re) and max(me + mm.bit_length(), re + rm.bit_length()) < limit:
+            e = min(me, re)
+            mid, rad = mm << (me - e), rm << (re - e)
+            if mid - rad > 0:
+                return _scaled_floor(mid - rad, e + bits)
+            if mid + rad < 0:
+                return -_scaled_floor(-(mid + rad), e + bits)
+    a, b = arb_residual(vertices, n, node, Fraction(num, den))
+    return _units(a, bits) if a > 0 else _units(b, bits) if b < 0 else 0
+
+
+def _scaled_floor(value: int, shift: int) -> int:
+    """`floor(value · 2^shift)` for an integer `value >= 0`."""
+    return value << shift if shift >= 0 else value >> -shift
 
 
 def arb_residuals(vertices, values) -> tuple:

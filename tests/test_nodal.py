@@ -190,3 +190,33 @@ def test_balanced_floats_equal_the_exact_coefficients(pairs, margin):
     hi = np.array([p[1] for p in pairs])
     fast = _balanced_floats(lo, hi, margin)
     assert fast == [coefficient_units(float(a), float(b), margin) for a, b in pairs]
+
+
+# ----------------------------------------------------------------- surpluses from Arb balls
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 64), st.integers(-2 ** 62, 2 ** 62), st.sampled_from([1, 3, 2 ** 48,
+                                                                           2 ** 60, 2 ** 200]),
+       st.sampled_from([0, 1, 2, 3, 4, 8, 1]))
+@example(0, 0, 1, 0)             # f(0) = 0 = F(0): the ball contains 0, the exact value decides
+@example(32, 0, 1, 0)            # sin(pi) = 0 exactly
+@example(16, 1, 1, 0)            # sin(pi/2) - 1 = 0
+def test_arb_residual_units_equal_the_rounded_bounds(i, num, den, shift):
+    import math
+    import os
+    from certify import surplus
+    from certify.certificates.anchored import VertexValues
+    from certify.target import load_target
+    target = load_target(os.path.join(os.path.dirname(__file__), os.pardir, "examples",
+                                      "sine.py"))
+    vertices = VertexValues(target)
+    n = 64
+    if den == 3:        # next to f(z) itself: tiny balls, near and across multiples of 2^-48
+        value = Fraction(math.sin(2 * math.pi * i / n)) + Fraction(num % 4096 - 2048, 2 ** 60)
+    else:
+        value = Fraction(num, den) * 2 ** shift if abs(num) < 2 ** 50 else Fraction(num, den)
+    a, b = surplus.arb_residual(vertices, n, (i,), value)
+    expected = surplus._units(a, 48) if a > 0 else surplus._units(b, 48) if b < 0 else 0
+    assert surplus.arb_residual_units(vertices, n, (i,), value.numerator, value.denominator,
+                                      48) == expected
+    assert math.floor(abs(a) * 2 ** 48) >= 0
