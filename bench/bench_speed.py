@@ -18,6 +18,9 @@ larger, lower bounds and decreases not smaller) when the saved network is checke
 and, for the network built anew, the same verdicts and every value within 1e-6 relative
 (tighter star bounds may change the construction's coefficients in their last bits).
 
+With `--save` or `--compare` each run also writes its network (`--save-network`), which
+makes every layer and formats it: those timings include that; plain runs do not.
+
 Timings only: nothing here asserts anything about them.
 """
 
@@ -145,8 +148,11 @@ def main(argv=None) -> int:
             report_path = os.path.join(tmp, "report.json")
             network_path = os.path.join(tmp, "network.json")
             profile = os.path.join(args.profile, f"{key}.prof") if args.profile else None
+            # the network is written only when it is kept or compared: writing it (every
+            # layer made and formatted) is not part of `check --grades N`
+            keep = network_path if (args.save or args.compare) else None
             cpu, wall, rss = run_check(name, grades, args.jobs, report_path, profile,
-                                       save_network=network_path)
+                                       save_network=keep)
             with open(report_path) as handle:
                 report = json.load(handle)
             if args.save:
