@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from flint import fmpq
 
 from ..engine.intervals import IntervalArray as IA, _float_bounds
 from ..engine.lp import p_th_roots
@@ -299,6 +300,18 @@ def _outside(vol, S, e1, e2, gv, delta_v, owner_s, n) -> np.ndarray:
 
 # --------------------------------------------------------------------------- measure
 
+def halve(poly, level: int) -> tuple:
+    """Cut a polytope across the longest side of its bounding box, at a dyadic plane
+    `x_i = c` near the middle (chosen in floats: any plane that crosses the polytope keeps
+    the pieces exact and covering; a dyadic `c` keeps the new vertices short)."""
+    V = poly.floats()
+    lo, hi = V.min(axis=0), V.max(axis=0)
+    i = int(np.argmax(hi - lo))
+    c = fmpq(*Fraction(float((lo[i] + hi[i]) / 2)).as_integer_ratio())
+    row = tuple(fmpq(1) if j == i else fmpq(0) for j in range(poly.dim)) + (-c,)
+    return poly.split_by(row, ("bisect", level, i, c))
+
+
 class FloatNorms:
     """Norm enclosures of `e_k` (the `NormEnclosure` interface) and of `e_{k-1}` and the
     decrease, summed from a `Batch` (the interface of `region_path.RegionNorms`)."""
@@ -351,7 +364,6 @@ def measure(target, regions: list, ps, need_decrease: bool, seconds: float,
     decrease when `need_decrease`, then to tighten `‖e_k‖_p` — in rounds, within the step
     and time budgets. Returns `(batch, norms)`, or None where floats give no finite
     enclosure (the caller then runs the exact path)."""
-    from .region_path import bisect
     ps = [Fraction(p) for p in ps]
     rows = RowCache(regions)
     batch = evaluate(target, rows, [(r.poly, i, 0) for i, r in enumerate(regions)], ps)
@@ -381,7 +393,7 @@ def measure(target, regions: list, ps, need_decrease: bool, seconds: float,
             children = []
             for i in order:
                 poly, region, level = batch.pieces[i]
-                for child in bisect(poly, level):
+                for child in halve(poly, level):
                     if child is not None:
                         children.append((child, region, level + 1))
             steps_left -= count

@@ -54,7 +54,7 @@ class Region:
     in floats never need the exact rows."""
 
     __slots__ = ("poly", "features", "f", "_previous", "_g", "_chain", "_parent", "_readout",
-                 "_sum", "previous_floats", "g_floats")
+                 "_sum", "_nonzero", "previous_floats", "g_floats")
 
     def __init__(self, poly: Polytope, features, previous: Affine | None, g: Affine | None,
                  f: Affine | None, chain=None, parent=None, readout=None,
@@ -62,7 +62,7 @@ class Region:
         self.poly, self.features, self.f = poly, features, f
         self._previous, self._g = previous, g
         self._chain, self._parent, self._readout = chain, parent, readout
-        self._sum = None
+        self._sum = self._nonzero = None
         self.previous_floats, self.g_floats = previous_floats, g_floats
 
     @property
@@ -81,10 +81,10 @@ class Region:
         """Is `g` certainly not identically 0 (from the float enclosure)? None: unknown."""
         if self._g is not None:
             return any(self._g)
-        if self.g_floats is None:
-            return None
-        lo, hi = self.g_floats
-        return True if bool(((lo > 0) | (hi < 0)).any()) else None
+        if self._nonzero is None and self.g_floats is not None:
+            lo, hi = self.g_floats
+            self._nonzero = bool(((lo > 0) | (hi < 0)).any())
+        return True if self._nonzero else None
 
 
 def resolve(regions) -> None:
