@@ -203,3 +203,28 @@ def test_enumeration_float_rows_enclose_the_exact_rows():
             for exact, (lo, hi) in ((r.g, r.g_floats), (r.previous, r.previous_floats)):
                 for c, a, b in zip(exact, lo, hi):
                     assert Fraction(float(a)) <= frac(c) <= Fraction(float(b)), k
+
+
+@pytest.mark.parametrize("floats", [True, False])
+def test_claims_proved_in_floats_agree_with_the_exact_path(monkeypatch, floats):
+    # f = |x - 1/3| + 1/10 and g_1 = f/2 (two regions, g > 0): (G1) and no overshoot hold
+    # everywhere; in floats no region goes to the exact path, and without the float
+    # test the exact path proves the same
+    target = target_from_function(
+        lambda x1: sympy.Abs(x1 - sympy.Rational(1, 3)) + sympy.Rational(1, 10), "vee")
+    third, half = F(1, 3), F(1, 2)
+    network = Network(1, [Grade([Layer(((F(1),), (F(-1),)), (-third, third))],
+                                (half, half), F(1, 20))], {})
+    calls = []
+    original = region_path._check_part
+    monkeypatch.setattr(region_path, "_check_part",
+                        lambda *a: calls.append(1) or original(*a))
+    if not floats:
+        import certify.certificates.region_float as region_float
+        monkeypatch.setattr(region_float, "claims_proved",
+                            lambda t, r, idx, f: np.zeros(len(idx), dtype=bool))
+    report = check(target, network, p=[1, 2], timeout=5, falsify=False)
+    g = report.grades[0]
+    assert (g.path, g.monotone, g.no_overshoot) == ("regions", "proved", "proved")
+    assert all(lp.status == "proved" for lp in g.lp)
+    assert bool(calls) is not floats

@@ -410,3 +410,53 @@ def lower_total(values: np.ndarray) -> Fraction:
     iv = total(IA(values, values))
     lo = float(iv.lo[0])
     return Fraction(lo) if math.isfinite(lo) and lo > 0 else Fraction(0)
+
+
+# --------------------------------------------------------------------------- claims
+
+def claims_proved(target, regions: list, indices: list, factor: Fraction) -> np.ndarray:
+    """Which of the regions `indices` the claim `s (f - F - factor g) >= 0` (`s` the sign
+    of `g`) is proved on in floats: `g` certainly of one sign `s` at every vertex (so on
+    the whole region, and the region is the claim's only part), and
+    `s (L - F - factor g) - δ >= 0` certainly at every vertex (an affine function's least
+    value on a polytope is at a vertex; `f >= L - δ` and `f <= L + δ` on the region, the
+    model of `evaluate`). Everything else is left to the exact path, which is also the
+    only one that refutes (at exact points)."""
+    if not indices:
+        return np.zeros(0, dtype=bool)
+    rows = RowCache(regions)
+    pieces = [(regions[i].poly, i, 0) for i in indices]
+    n, d = len(pieces), pieces[0][0].dim
+    floats = [poly.floats() for poly, _, _ in pieces]
+    counts = np.array([len(F) for F in floats])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    Vf = np.concatenate(floats)
+    V = IA(np.maximum(down(Vf), 0.0), np.minimum(up(Vf), 1.0))
+    owner = np.repeat(np.arange(n), counts)
+    data = [rows.get(i) for i in indices]
+    prev_rows, g_rows = _stack([x[0] for x in data]), _stack([x[1] for x in data])
+    with np.errstate(all="ignore"):
+        if data[0][2] is not None:
+            f_rows = _stack([x[2] for x in data])
+            m = np.zeros((n, d))
+            C, C0 = IA(f_rows.lo[:, :d], f_rows.hi[:, :d]), IA(f_rows.lo[:, d], f_rows.hi[:, d])
+            delta = np.zeros(n)
+        else:
+            m, C, C0, delta = _models(target, pieces, np.minimum.reduceat(V.lo, starts, axis=0),
+                                      np.maximum.reduceat(V.hi, starts, axis=0))
+        fv = take(C0, owner)
+        Fv = IA(prev_rows.lo[owner, d], prev_rows.hi[owner, d])
+        gv = IA(g_rows.lo[owner, d], g_rows.hi[owner, d])
+        for i in range(d):
+            x = IA(V.lo[:, i], V.hi[:, i])
+            fv = fv + IA(C.lo[owner, i], C.hi[owner, i]) * (x - IA(m[owner, i], m[owner, i]))
+            Fv = Fv + IA(prev_rows.lo[owner, i], prev_rows.hi[owner, i]) * x
+            gv = gv + IA(g_rows.lo[owner, i], g_rows.hi[owner, i]) * x
+        h = fv - Fv - const(factor) * gv
+        positive = np.minimum.reduceat((gv.lo > 0).astype(np.int8), starts) == 1
+        negative = np.minimum.reduceat((gv.hi < 0).astype(np.int8), starts) == 1
+        low = np.minimum.reduceat(h.lo, starts)            # s = +1: min of h
+        high = np.maximum.reduceat(h.hi, starts)           # s = -1: max of h
+        margin = np.where(positive, down(low - delta), np.where(negative,
+                                                                down(-high - delta), -1.0))
+    return (positive | negative) & (margin >= 0)

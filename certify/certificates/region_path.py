@@ -43,6 +43,7 @@ from ..engine.lp import p_th_roots
 from ..engine.numbers import BALL, ball_bounds, to_ball
 from ..engine.polytope import ZERO, Affine, Polytope, abs_power_integrals, ball_evaluate, \
     ball_power_integrals, ball_row, ball_volume, combine, evaluate, frac, round_dyadic
+from . import region_float
 from .refine import Evidence, Limits, Outcome, PROVED, REFUTED, UNKNOWN
 from ..engine.regions import Region, resolve
 from ..engine.residual import MONOTONE, NO_OVERSHOOT, check_point
@@ -296,6 +297,10 @@ def check_claims(target, network, grade: int, regions: list[Region], limits: Lim
             continue
         budget = _Budget(time.monotonic() + limits.seconds, 200_000)
         todo = [i for i, z in enumerate(zero) if not z]
+        proved = region_float.claims_proved(target, regions, todo, frac(FACTORS[claim]))
+        if claim == NO_OVERSHOOT:
+            safe.update(i for i, ok in zip(todo, proved) if ok)
+        todo = [i for i, ok in zip(todo, proved) if not ok]     # the exact path decides
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
             resolve([regions[i] for i in chunk])
@@ -664,7 +669,6 @@ def _float_evidence(target, regions, ps, limits, lemma2, outcomes, safe):
     those cannot serve: a non-integer `p`, a non-finite enclosure, or exact data (a
     piecewise-linear target) whose decrease the floats leave undecided, or a nonzero `g`
     whose `∫|g|^p` they cannot tell from 0 — the exact path then decides."""
-    from . import region_float
     ps = [Fraction(p) for p in ps]
     if not regions or not all(_is_int(p) and p >= 1 for p in ps):
         return None
