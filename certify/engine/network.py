@@ -171,12 +171,40 @@ def _rational(value: Any, where: str) -> Fraction:
     return q
 
 
+#: a plain integer or fraction "p" / "p/q", the form this toolkit writes
+_PLAIN = re.compile(r"-?[0-9]{1,80}(?:/[0-9]{1,80})?")
+
+
+def _plain_rational(value: Any) -> Fraction | None:
+    """The exact value of a JSON float, a JSON integer or a plain "p" / "p/q" string well
+    inside the bounds `_rational` enforces, read without its checks (the hot path of a
+    large network file); None for anything else, which `_rational` then reads or refuses.
+    Same value as `parse_rational`: a float is its binary value, "p/q" is `p/q`."""
+    kind = type(value)
+    if kind is float:
+        return Fraction(value) if -1e299 < value < 1e299 else None
+    if kind is int:
+        return Fraction(value) if -10 ** 299 < value < 10 ** 299 else None
+    if kind is str and _PLAIN.fullmatch(value):
+        num, _, den = value.partition("/")
+        if not den:
+            return Fraction(int(num))
+        d = int(den)
+        if d:                       # |p/q| < 10^80: far inside the magnitude bound
+            return Fraction(int(num), d)
+    return None
+
+
 def _vector(data: Any, length: int | None, where: str) -> tuple[Fraction, ...]:
     if not isinstance(data, list):
         raise NetworkError(f"{where}: expected a list, got {type(data).__name__}")
     if length is not None and len(data) != length:
         raise NetworkError(f"{where}: expected {length} entries, got {len(data)}")
-    return tuple(_rational(v, f"{where}[{i}]") for i, v in enumerate(data))
+    out = []
+    for i, v in enumerate(data):
+        q = _plain_rational(v)
+        out.append(q if q is not None else _rational(v, f"{where}[{i}]"))
+    return tuple(out)
 
 
 def network_from_json(data: Any, force: bool = False) -> Network:
