@@ -201,10 +201,21 @@ def _vector(data: Any, length: int | None, where: str) -> tuple[Fraction, ...]:
     if length is not None and len(data) != length:
         raise NetworkError(f"{where}: expected {length} entries, got {len(data)}")
     out = []
+    memo = _PLAIN_MEMO
     for i, v in enumerate(data):
-        q = _plain_rational(v)
-        out.append(q if q is not None else _rational(v, f"{where}[{i}]"))
+        q = memo.get(v) if type(v) is str else None        # "0", "1", ... repeat a lot
+        if q is None:
+            q = _plain_rational(v)
+            if q is None:
+                q = _rational(v, f"{where}[{i}]")
+            elif type(v) is str and len(memo) < 65536:
+                memo[v] = q                                 # Fractions are immutable
+        out.append(q)
     return tuple(out)
+
+
+#: plain number strings already read (a file's weights repeat: most are "0", "1", "-1")
+_PLAIN_MEMO: dict[str, Fraction] = {}
 
 
 def network_from_json(data: Any, force: bool = False) -> Network:
