@@ -178,51 +178,56 @@ def _models(target, pieces, box_lo, box_hi):
     return m, C, C0, delta
 
 
+def _vertex_values(target, pieces: list, data: list):
+    """At every vertex of every piece (in order), intervals of the model of `f`, of
+    `F_{k-1}` and of `g`, from the vertices enclosed (one ulp outward, clipped to the cube)
+    and the rows `data` (`RowCache.get` per piece): `(V, owner, starts, fv, Fv, gv, delta)`,
+    `owner` the piece of each vertex, `starts` each piece's first vertex, `delta` the
+    model's remainder per piece."""
+    n, d = len(pieces), pieces[0][0].dim
+    floats = [poly.floats() for poly, _, _ in pieces]
+    counts = np.array([len(F) for F in floats])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    Vf = np.concatenate(floats)
+    V = IA(np.maximum(down(Vf), 0.0), np.minimum(up(Vf), 1.0))
+    owner = np.repeat(np.arange(n), counts)
+    prev_rows, g_rows = _stack([x[0] for x in data]), _stack([x[1] for x in data])
+    if data[0][2] is not None:
+        f_rows = _stack([x[2] for x in data])
+        m = np.zeros((n, d))
+        C, C0 = IA(f_rows.lo[:, :d], f_rows.hi[:, :d]), IA(f_rows.lo[:, d], f_rows.hi[:, d])
+        delta = np.zeros(n)
+    else:
+        m, C, C0, delta = _models(target, pieces, np.minimum.reduceat(V.lo, starts, axis=0),
+                                  np.maximum.reduceat(V.hi, starts, axis=0))
+    fv = take(C0, owner)
+    Fv = IA(prev_rows.lo[owner, d], prev_rows.hi[owner, d])
+    gv = IA(g_rows.lo[owner, d], g_rows.hi[owner, d])
+    for i in range(d):
+        x = IA(V.lo[:, i], V.hi[:, i])
+        fv = fv + IA(C.lo[owner, i], C.hi[owner, i]) * (x - IA(m[owner, i], m[owner, i]))
+        Fv = Fv + IA(prev_rows.lo[owner, i], prev_rows.hi[owner, i]) * x
+        gv = gv + IA(g_rows.lo[owner, i], g_rows.hi[owner, i]) * x
+    return V, owner, starts, fv, Fv, gv, delta
+
+
 def evaluate(target, rows: RowCache, pieces: list, ps: list) -> Batch:
     """The integrals of every piece (see the module docstring)."""
     n = len(pieces)
     d = pieces[0][0].dim
     pmax = max([int(p) for p in ps] + [2])
-    counts, floats, simplices = [], [], []
+    simplices = []
     offset = 0
     for poly, _, _ in pieces:
-        F = poly.floats()
-        floats.append(F)
-        counts.append(len(F))
         simplices.append(np.asarray(poly.simplex_indices(), dtype=np.int64).reshape(-1, d + 1)
                          + offset)
-        offset += len(F)
-    counts = np.array(counts)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    Vf = np.concatenate(floats)
-    V = IA(np.maximum(down(Vf), 0.0), np.minimum(up(Vf), 1.0))
+        offset += len(poly.floats())
     S = np.concatenate(simplices)
-    owner_v = np.repeat(np.arange(n), counts)
     owner_s = np.repeat(np.arange(n), [len(s) for s in simplices])
-    regions = [r for _, r, _ in pieces]
-    data = [rows.get(r) for r in regions]
-    prev_rows = _stack([x[0] for x in data])
-    g_rows = _stack([x[1] for x in data])
+    data = [rows.get(r) for _, r, _ in pieces]
     g_zero = np.array([x[3] for x in data], dtype=bool)
     with np.errstate(all="ignore"):
-        if data[0][2] is not None:
-            f_rows = _stack([x[2] for x in data])
-            m = np.zeros((n, d))
-            C, C0 = IA(f_rows.lo[:, :d], f_rows.hi[:, :d]), IA(f_rows.lo[:, d], f_rows.hi[:, d])
-            delta = np.zeros(n)
-        else:
-            box_lo = np.minimum.reduceat(V.lo, starts, axis=0)
-            box_hi = np.maximum.reduceat(V.hi, starts, axis=0)
-            m, C, C0, delta = _models(target, pieces, box_lo, box_hi)
-        fv = take(C0, owner_v)
-        Fv = IA(prev_rows.lo[owner_v, d], prev_rows.hi[owner_v, d])
-        gv = IA(g_rows.lo[owner_v, d], g_rows.hi[owner_v, d])
-        for i in range(d):
-            x = IA(V.lo[:, i], V.hi[:, i])
-            shifted = x - IA(m[owner_v, i], m[owner_v, i])
-            fv = fv + IA(C.lo[owner_v, i], C.hi[owner_v, i]) * shifted
-            Fv = Fv + IA(prev_rows.lo[owner_v, i], prev_rows.hi[owner_v, i]) * x
-            gv = gv + IA(g_rows.lo[owner_v, i], g_rows.hi[owner_v, i]) * x
+        V, owner_v, starts, fv, Fv, gv, delta = _vertex_values(target, pieces, data)
         e1 = fv - Fv
         e2 = e1 - gv
         vol = simplex_volumes(V, S)
@@ -426,32 +431,9 @@ def claims_proved(target, regions: list, indices: list, factor: Fraction) -> np.
         return np.zeros(0, dtype=bool)
     rows = RowCache(regions)
     pieces = [(regions[i].poly, i, 0) for i in indices]
-    n, d = len(pieces), pieces[0][0].dim
-    floats = [poly.floats() for poly, _, _ in pieces]
-    counts = np.array([len(F) for F in floats])
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    Vf = np.concatenate(floats)
-    V = IA(np.maximum(down(Vf), 0.0), np.minimum(up(Vf), 1.0))
-    owner = np.repeat(np.arange(n), counts)
     data = [rows.get(i) for i in indices]
-    prev_rows, g_rows = _stack([x[0] for x in data]), _stack([x[1] for x in data])
     with np.errstate(all="ignore"):
-        if data[0][2] is not None:
-            f_rows = _stack([x[2] for x in data])
-            m = np.zeros((n, d))
-            C, C0 = IA(f_rows.lo[:, :d], f_rows.hi[:, :d]), IA(f_rows.lo[:, d], f_rows.hi[:, d])
-            delta = np.zeros(n)
-        else:
-            m, C, C0, delta = _models(target, pieces, np.minimum.reduceat(V.lo, starts, axis=0),
-                                      np.maximum.reduceat(V.hi, starts, axis=0))
-        fv = take(C0, owner)
-        Fv = IA(prev_rows.lo[owner, d], prev_rows.hi[owner, d])
-        gv = IA(g_rows.lo[owner, d], g_rows.hi[owner, d])
-        for i in range(d):
-            x = IA(V.lo[:, i], V.hi[:, i])
-            fv = fv + IA(C.lo[owner, i], C.hi[owner, i]) * (x - IA(m[owner, i], m[owner, i]))
-            Fv = Fv + IA(prev_rows.lo[owner, i], prev_rows.hi[owner, i]) * x
-            gv = gv + IA(g_rows.lo[owner, i], g_rows.hi[owner, i]) * x
+        _, _, starts, fv, Fv, gv, delta = _vertex_values(target, pieces, data)
         h = fv - Fv - const(factor) * gv
         positive = np.minimum.reduceat((gv.lo > 0).astype(np.int8), starts) == 1
         negative = np.minimum.reduceat((gv.hi < 0).astype(np.int8), starts) == 1
