@@ -290,8 +290,9 @@ def box(lo: Sequence[fmpq], hi: Sequence[fmpq]) -> Polytope:
     return Polytope(vertices, labels)
 
 
-def _det(rows: list[list]):
-    """The determinant of a d x d matrix, d <= 3, in whatever numbers it holds (fmpq, arb)."""
+def determinant(rows: list[list]):
+    """The determinant of a d x d matrix, d <= 3, in whatever numbers it holds (fmpq, arb,
+    float `IntervalArray`s: only `+`, `-` and `*` are used)."""
     n = len(rows)
     if n == 1:
         return rows[0][0]
@@ -306,7 +307,7 @@ def simplex_volume(simplex: Sequence) -> fmpq:
     """`|det(v_1 - v_0, …, v_d - v_0)| / d!`."""
     v0 = simplex[0]
     rows = [[x - y for x, y in zip(v, v0)] for v in simplex[1:]]
-    return abs(_det(rows)) / math.factorial(len(v0))
+    return abs(determinant(rows)) / math.factorial(len(v0))
 
 
 #: `d! j! / (j + d)!`, the simplex moment factor, for d <= 3 and j <= 64
@@ -401,7 +402,7 @@ def ball_power_integrals(poly: Polytope, row: Affine, pmax: int, absolute: bool 
         values = [ball_evaluate(row_b, v) for v in balls]
         for s in part.simplex_indices():
             v0 = balls[s[0]]
-            vol = abs(_det([[x - y for x, y in zip(balls[i], v0)] for i in s[1:]])) \
+            vol = abs(determinant([[x - y for x, y in zip(balls[i], v0)] for i in s[1:]])) \
                 / math.factorial(len(v0))
             h = [arb(1)] + [arb(0)] * pmax
             for i in s:
@@ -420,5 +421,5 @@ def ball_volume(poly: Polytope) -> arb:
     total = arb(0)
     for s in poly.simplex_indices():
         v0 = balls[s[0]]
-        total += abs(_det([[x - y for x, y in zip(balls[i], v0)] for i in s[1:]]))
+        total += abs(determinant([[x - y for x, y in zip(balls[i], v0)] for i in s[1:]]))
     return total / math.factorial(poly.dim)

@@ -36,6 +36,7 @@ from fractions import Fraction
 import numpy as np
 
 from .intervals import IntervalArray as IA, _float_bounds
+from .polytope import determinant
 
 _U = 2.0 ** -53
 
@@ -120,25 +121,13 @@ def total(a: IA) -> IA:
 
 # --------------------------------------------------------------------------- simplices
 
-def _det(D) -> IA:
-    """Determinant of `D[i][j]` (interval arrays), d <= 3."""
-    n = len(D)
-    if n == 1:
-        return D[0][0]
-    if n == 2:
-        return D[0][0] * D[1][1] - D[0][1] * D[1][0]
-    a, b, c = D
-    return (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
-            + a[2] * (b[0] * c[1] - b[1] * c[0]))
-
-
 def simplex_volumes(V: IA, S: np.ndarray) -> IA:
     """Volumes of the simplices `S` (rows of vertex indices into `V`, shape (n, d))."""
     d = S.shape[1] - 1
     cols = [IA(V.lo[S[:, 0], i], V.hi[S[:, 0], i]) for i in range(d)]
     D = [[IA(V.lo[S[:, k], i], V.hi[S[:, k], i]) - cols[i] for i in range(d)]
          for k in range(1, d + 1)]
-    return absolute(_det(D)) * const(Fraction(1, math.factorial(d)))
+    return absolute(determinant(D)) * const(Fraction(1, math.factorial(d)))
 
 
 def _moments(vol: IA, vals: list, pmax: int) -> list:
