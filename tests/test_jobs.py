@@ -65,11 +65,10 @@ def test_grid_proofs_over_processes_equal_the_serial_ones(monkeypatch):
         assert np.array_equal(a, b, equal_nan=True)
 
 
-def test_nodal_intervals_over_processes_equal_the_serial_ones(monkeypatch):
+def test_nodal_intervals_under_jobs_equal_the_serial_ones():
     values = np.array([Fraction(i, 3 + i % 5) for i in range(-50, 50)] + [Fraction(1, 2 ** 60)]
                       + [Fraction(3, 4)], dtype=object).reshape(17, 6)
     serial = vectorised.nodal_interval(values)
-    monkeypatch.setattr(vectorised, "PARALLEL_NODES", 4)
     with vectorised.workers(2):
         parallel = vectorised.nodal_interval(values)
     for a, b in zip(serial, parallel):

@@ -60,6 +60,7 @@ from flint import arb
 
 from .enclosure import meets
 from .intervals import IntervalArray
+from .nodal import Nodal
 
 _DOWN, _UP = -np.inf, np.inf
 
@@ -373,31 +374,10 @@ def prefetch(target, grids, k: int) -> None:
 # --------------------------------------------------------------------------- nodal values
 
 def nodal_interval(values):
-    """Float intervals around exact nodal rationals: exact where the float is the rational.
-    `values`: an object array of rationals, or a `nodal.Nodal` (integer numerators over one
-    denominator: whole-array integer work, no per-node `Fraction`)."""
-    if not isinstance(values, np.ndarray):
-        return values.interval()
-    parts = chunked(_nearest, values.ravel(), PARALLEL_NODES)
-    floats = np.concatenate([p[0] for p in parts])
-    exact = np.concatenate([p[1] for p in parts])
-    with np.errstate(all="ignore"):
-        lo = np.where(exact, floats, _dn(floats)).reshape(values.shape)
-        hi = np.where(exact, floats, _up(floats)).reshape(values.shape)
-    return lo, hi
-
-
-#: arrays of at least this many nodal rationals (about 1.5 µs each) are converted over
-#: `workers(jobs)` (a forked pool costs about 0.1 s in a large process)
-PARALLEL_NODES = 262144
-
-
-def _nearest(flat):
-    """(the floats nearest the rationals `flat`, where each is exactly its rational)."""
-    floats = np.array([float(v) for v in flat], dtype=float)
-    exact = np.array([x.as_integer_ratio() == (v.numerator, v.denominator)
-                      for x, v in zip(floats.tolist(), flat)], dtype=bool)
-    return floats, exact
+    """Float intervals around exact nodal values (`nodal.Nodal.interval`): the float itself
+    where it is the value, else its two neighbours. `values`: a `Nodal`, or an array of
+    exact rationals (made a `Nodal` first)."""
+    return Nodal.of(values).interval()
 
 
 # --------------------------------------------------------------------------- enclosures
