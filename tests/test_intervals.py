@@ -24,7 +24,7 @@ from flint import ctx as flint_ctx
 from certify.engine import vectorised
 from certify.errors import NotExact
 from certify.engine.numbers import BALL, ball_bounds
-from certify.engine.intervals import INTERVALS, IntervalArray
+from certify.engine.intervals import INTERVALS, IntervalArray, step_down, step_up
 from certify.target import load_target
 
 mpmath.mp.dps = 40
@@ -107,6 +107,40 @@ def test_arithmetic_rounds_outward():
     assert Fraction(float(total.lo)) <= Fraction(3, 10) <= Fraction(float(total.hi))
     assert INTERVALS.convert(Fraction(1, 4)).lo == 0.25 == INTERVALS.convert(Fraction(1, 4)).hi
 
+
+
+def _edges_of_every_binade() -> np.ndarray:
+    """Powers of two from the smallest normal to the largest, the floats either side of
+    each, random mantissas in every binade, both signs, and the subnormals near 0."""
+    rng = np.random.default_rng(12)
+    powers = np.ldexp(1.0, np.arange(-1022, 1024))
+    mantissas = np.ldexp(1.0 + rng.integers(0, 2 ** 52, (20, powers.size)) / 2.0 ** 52,
+                         np.arange(-1022, 1024))
+    subnormal = np.ldexp(np.concatenate([np.arange(0, 4000), rng.integers(0, 2 ** 52, 4000)]),
+                         -1074)
+    with np.errstate(over="ignore"):
+        positive = np.concatenate([powers, np.nextafter(powers, 0), np.nextafter(powers, np.inf),
+                                   mantissas.ravel(), subnormal])
+    positive = positive[np.isfinite(positive)]
+    return np.concatenate([positive, -positive])
+
+
+def test_steps_are_nextafter_for_normal_floats_and_enclose_below():
+    """`step_up`/`step_down` (a multiply-add) equal `nextafter` wherever `|x| c` is normal
+    (so outward rounding, hence every network, is what `nextafter` gave) and step at least
+    as far everywhere else (subnormals, 0): still outward, never inward."""
+    x = _edges_of_every_binade()
+    with np.errstate(over="ignore"):
+        up, down = step_up(x), step_down(x)
+        next_up, next_down = np.nextafter(x, np.inf), np.nextafter(x, -np.inf)
+    normal = np.abs(x) >= 2.0 ** -960
+    assert np.array_equal(up[normal], next_up[normal])
+    assert np.array_equal(down[normal], next_down[normal])
+    assert np.all(up >= next_up) and np.all(down <= next_down)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert step_up(1.7976931348623157e308) == np.inf
+        assert np.isnan(step_up(-np.inf)) and np.isnan(step_down(np.inf))   # not enclosed
+    assert step_up(np.inf) == np.inf and step_down(-np.inf) == -np.inf
 
 def _inside(ball, lo, hi) -> bool:
     """The (tight, 200-bit) ball lies within the float interval [lo, hi]."""

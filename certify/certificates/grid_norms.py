@@ -20,6 +20,7 @@ from flint import arb
 
 from ..engine import vectorised
 from ..engine.enclosure import affine_on_simplex
+from ..engine.intervals import step_down, step_up
 from ..engine.lp import NormEnclosure
 from ..engine.nodal import Nodal
 from ..engine.numbers import ball_bounds, to_ball
@@ -124,8 +125,8 @@ def add_norms(norms, vol: Fraction, lo: np.ndarray, hi: np.ndarray, ps=None) -> 
                 continue
             low, high = m, big
             for _ in range(int(p) - 1):
-                low = np.maximum(np.nextafter(low * m, -np.inf), 0.0)
-                high = np.nextafter(high * big, np.inf)
+                low = np.maximum(step_down(low * m), 0.0)
+                high = step_up(high * big)
             s_lo = max(float(np.nextafter(math.fsum(low), -np.inf)), 0.0)
             s_hi = float(np.nextafter(math.fsum(high), np.inf))
             if not math.isfinite(s_hi):

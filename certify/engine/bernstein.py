@@ -31,6 +31,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .intervals import step_down, step_up
+
 _U = 2.0 ** -53
 _TINY = 2.0 ** -1000          # covers underflow in the radius computations
 
@@ -68,7 +70,7 @@ def _to_mid_rad(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     `rad` is measured from the float `mid` itself, not from the exact `(lo + hi)/2`."""
     with np.errstate(all="ignore"):
         mid = 0.5 * lo + 0.5 * hi
-        rad = np.maximum(np.nextafter(hi - mid, np.inf), np.nextafter(mid - lo, np.inf))
+        rad = np.maximum(step_up(hi - mid), step_up(mid - lo))
         bad = ~(np.isfinite(lo) & np.isfinite(hi) & np.isfinite(mid) & np.isfinite(rad))
     return np.where(bad, 0.0, mid), np.where(bad, np.inf, rad)
 
@@ -109,11 +111,11 @@ def _rowdot(am, ar, bm, br):
 
 
 def _down(mid, rad):
-    return np.nextafter(np.nextafter(mid - rad, -np.inf), -np.inf)
+    return step_down(step_down(mid - rad))
 
 
 def _up(mid, rad):
-    return np.nextafter(np.nextafter(mid + rad, np.inf), np.inf)
+    return step_up(step_up(mid + rad))
 
 
 # --------------------------------------------------------------------------- Bernstein maps
@@ -192,7 +194,7 @@ def _scaled(unit, rows, powers, s: Fraction):
     if s.numerator == 1 and s.denominator == 1 << e and e * max(powers) <= 900:
         factor = np.array([math.ldexp(1.0, -e * p) for p in powers])[:, None]
         with np.errstate(under="ignore"):
-            return mid * factor, np.nextafter(rad * factor, np.inf) + 2.0 ** -1074
+            return mid * factor, step_up(rad * factor) + 2.0 ** -1074
     return _exact_matrix([[w * s ** p for w in row] for row, p in zip(rows, powers)])
 
 
@@ -274,8 +276,8 @@ def _refine_absolute(qm, qr, p1, dim: int, perm: tuple, s: Fraction, remainder):
     bm, br = bm.reshape(len(rows), count, B), br.reshape(len(rows), count, B)
     _, (child_lo, child_hi) = _simplex_bounds(bm, br, vol, remainder[rows, None], Gm, Gr)
     grow = 1 + 2 * _gamma(count + 2)            # sums of `count` nonnegative floats
-    sum_lo = np.nextafter(np.sum(child_lo, axis=1) / grow, -np.inf)
-    sum_hi = np.nextafter(np.sum(child_hi, axis=1) * grow, np.inf)
+    sum_lo = step_down(np.sum(child_lo, axis=1) / grow)
+    sum_hi = step_up(np.sum(child_hi, axis=1) * grow)
     low, high = low.copy(), high.copy()
     low[rows] = np.maximum(low[rows], np.maximum(sum_lo, 0.0))
     high[rows] = np.maximum(np.minimum(high[rows], sum_hi), low[rows])

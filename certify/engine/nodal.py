@@ -46,6 +46,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from .intervals import step_down, step_up
+
 #: int64 numerators are kept at most this in absolute value (headroom for one addition)
 LIMIT = 2 ** 62
 
@@ -207,8 +209,8 @@ class Nodal:
         is exact, else the floats either side of it (one ulp: `lo <= value <= hi`)."""
         x, exact = self.floats()
         with np.errstate(all="ignore"):
-            lo = np.where(exact, x, np.nextafter(x, -np.inf)).reshape(self.shape)
-            hi = np.where(exact, x, np.nextafter(x, np.inf)).reshape(self.shape)
+            lo = np.where(exact, x, step_down(x)).reshape(self.shape)
+            hi = np.where(exact, x, step_up(x)).reshape(self.shape)
         return lo, hi
 
     # ------------------------------------------------------------------ exact operations

@@ -32,6 +32,7 @@ from flint import fmpq
 
 from .activations import Chain, Layer, batched_vertex_signs, extend, identity_chain, \
     identity_floats, materialize, output_rows, readout_numerators
+from .intervals import step_down, step_up
 from .polytope import ZERO, Affine, Polytope, combine, cube, evaluate, q
 
 #: default largest number of regions one network may have on this path
@@ -298,12 +299,7 @@ class _Cell:
     f: Affine | None
 
 
-def _down(x):
-    return np.nextafter(x, -np.inf)
-
-
-def _up(x):
-    return np.nextafter(x, np.inf)
+_down, _up = step_down, step_up
 
 
 def grade_regions(network, target=None, max_regions: int = MAX_REGIONS,

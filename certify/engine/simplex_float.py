@@ -35,18 +35,13 @@ from fractions import Fraction
 
 import numpy as np
 
-from .intervals import IntervalArray as IA, _float_bounds
+from .intervals import IntervalArray as IA, _float_bounds, step_down, step_up
 from .polytope import determinant
 
 _U = 2.0 ** -53
 
 
-def down(x):
-    return np.nextafter(x, -np.inf)
-
-
-def up(x):
-    return np.nextafter(x, np.inf)
+down, up = step_down, step_up
 
 
 def const(q) -> IA:

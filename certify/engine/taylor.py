@@ -39,7 +39,7 @@ from flint import arb, fmpq
 from .bernstein import (_TINY, _U, _bernstein_map, _exact_mid_rad, _factorial, _gamma, _indices,
                         _inflate, _matmul, _refine_absolute, _simplex_bounds, _taylor_indices,
                         _to_mid_rad)
-from .intervals import IntervalArray
+from .intervals import IntervalArray, step_down, step_up
 
 #: sub-cells per grade (the derivative programs run once over all of them, in float
 #: intervals): cells are split while there are fewer than this; unsplit grids up to MAX_CELLS
@@ -237,8 +237,8 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
     coarse_vol = float(Fraction(1, n ** dim * math.factorial(dim)))
     out = {}
     for p in wanted:
-        low = np.maximum(np.nextafter(sums[p][0] / grow, -np.inf), 0.0)
-        high = np.nextafter(sums[p][1] * grow, np.inf)
+        low = np.maximum(step_down(sums[p][0] / grow), 0.0)
+        high = step_up(sums[p][1] * grow)
         crude_lo = np.maximum(least ** int(p) * coarse_vol * (1 - 16 * _U) - _TINY, 0.0)
         crude_hi = most ** int(p) * coarse_vol * (1 + 16 * _U) + _TINY
         low = np.maximum(low, crude_lo)

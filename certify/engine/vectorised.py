@@ -11,7 +11,8 @@ grids, and any sub-box where that gives no finite enclosure, are computed in Arb
 containing the exact rational box (as `enclosure.sub_box` does), then turned into float
 intervals:
 a ball `mid ± rad` becomes `[↓(↓m̂ - ↑r̂), ↑(↑m̂ + ↑r̂)]`, where `m̂, r̂` are the floats
-nearest to (or truncated from) `mid, rad` and `↓x, ↑x` are `np.nextafter(x, ∓inf)`.
+nearest to (or truncated from) `mid, rad` and `↓x, ↑x` are the next floats below and above
+`x` (`intervals.step_down`, `step_up`).
 Converting an exact binary number to float64 errs by less than one unit in the last
 place (ulp), so `↓m̂ <= mid <= ↑m̂` and `rad <= ↑r̂`. f data depends on the target and the
 geometry only, never on a network: it is cached per `(target, n, k)` and shared by
@@ -22,8 +23,8 @@ cannot reuse anything stale.
 so its exact result lies within one ulp of the computed one: `↓(a ∘ b) <= a ∘ b <=
 ↑(a ∘ b)`. Each interval operation below computes its lower end point as `↓` of the
 rounded result from lower data, its upper end point as `↑` of upper data (interval
-arithmetic with outward rounding emulated by one `nextafter` per operation; underflow to
-subnormals or zero still errs by less than the spacing `nextafter` steps over). Products
+arithmetic with outward rounding emulated by one step to the next float per operation;
+underflow to subnormals or zero still errs by less than the spacing that step covers). Products
 by the exact scalars `t_m = (s + 1/2)/k` and `1/(2k)` (k a power of two, so both are
 exact) keep their sign pattern. Absolute values and max/min of end points are exact.
 
@@ -59,18 +60,8 @@ import numpy as np
 from flint import arb
 
 from .enclosure import meets
-from .intervals import IntervalArray
+from .intervals import IntervalArray, step_down as _dn, step_up as _up
 from .nodal import Nodal
-
-_DOWN, _UP = -np.inf, np.inf
-
-
-def _dn(x):
-    return np.nextafter(x, _DOWN)
-
-
-def _up(x):
-    return np.nextafter(x, _UP)
 
 
 def applies(k: int) -> bool:
