@@ -142,6 +142,17 @@ def test_steps_are_nextafter_for_normal_floats_and_enclose_below():
         assert np.isnan(step_up(-np.inf)) and np.isnan(step_down(np.inf))   # not enclosed
     assert step_up(np.inf) == np.inf and step_down(-np.inf) == -np.inf
 
+
+def test_sin_cos_in_one_pass_is_sin_and_cos():
+    """`sin_cos` (what compiled targets call when f or its gradient has both sin u and
+    cos u) gives exactly `sin` and `cos`, also across the quarter boundaries and extrema."""
+    lo = np.linspace(-20.0, 20.0, 4001)
+    for width in (0.0, 1e-3, 0.5, 7.0):
+        a = IntervalArray(lo, lo + width)
+        s, c = INTERVALS.sin_cos(a)
+        for got, want in ((s, INTERVALS.sin(a)), (c, INTERVALS.cos(a))):
+            assert np.array_equal(got.lo, want.lo) and np.array_equal(got.hi, want.hi)
+
 def _inside(ball, lo, hi) -> bool:
     """The (tight, 200-bit) ball lies within the float interval [lo, hi]."""
     low, high = ball_bounds(ball)

@@ -297,12 +297,26 @@ class _Program:
 
     def _function(self, key, exprs):
         lines, memo = [], {}
+        # sin u and cos u of one argument (f and its gradient have both) come from one
+        # `ctx.sin_cos(u)`, which a context may compute in one pass
+        trig: dict = {}
+        for e in exprs:
+            for node in sympy.preorder_traversal(e):
+                if node.func in (sympy.sin, sympy.cos) and node.free_symbols:
+                    trig.setdefault(node.args[0], {})[node.func] = node
 
         def sub(e):
             if e in self.names:
                 return self.names[e]
             if not e.free_symbols:
                 return self._const(e)
+            pair = trig.get(e.args[0]) if e.func in (sympy.sin, sympy.cos) else None
+            if e not in memo and pair is not None and len(pair) == 2:
+                argument = sub(e.args[0])
+                for node in (pair[sympy.sin], pair[sympy.cos]):
+                    memo[node] = f"t{len(memo)}"
+                lines.append(f"    {memo[pair[sympy.sin]]}, {memo[pair[sympy.cos]]} = "
+                             f"ctx.sin_cos({argument})")
             if e not in memo:
                 code = self._op(e, sub)
                 memo[e] = f"t{len(memo)}"

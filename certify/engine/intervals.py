@@ -292,13 +292,16 @@ def _sin_cos_point(x) -> tuple[IntervalArray, IntervalArray]:
     s = IntervalArray(_dn(s - _up(s_error + extra)), _up(s + _up(s_error + extra)))
     c = IntervalArray(_dn(c - _up(c_error + extra)), _up(c + _up(c_error + extra)))
     quarter = np.mod(k, 4).astype(np.int64)
+    odd, half = (quarter & 1).astype(bool), quarter >= 2
 
-    def pick(options):
-        lo = np.choose(quarter, [o.lo for o in options])
-        hi = np.choose(quarter, [o.hi for o in options])
+    def pick(first, second, negate):
+        """`first` where the quarter is even, else `second`; negated where `negate`."""
+        lo, hi = np.where(odd, second.lo, first.lo), np.where(odd, second.hi, first.hi)
+        lo, hi = np.where(negate, -hi, lo), np.where(negate, -lo, hi)
         return _nan_where(IntervalArray(lo, hi), bad)
 
-    return pick([s, c, -s, -c]), pick([c, -s, -c, s])
+    # sin x = (s, c, -s, -c) and cos x = (c, -s, -c, s) by the quarter k mod 4
+    return pick(s, c, half), pick(c, s, half != odd)
 
 
 def _contains_point(a, b, offset: float, period: float):
@@ -308,11 +311,11 @@ def _contains_point(a, b, offset: float, period: float):
     return offset + first * period <= b + 1e-9 * (1.0 + np.abs(b))
 
 
-def _sin_or_cos(a: IntervalArray, which: int) -> IntervalArray:
+def _sin_or_cos(a: IntervalArray, which: int, ends=None) -> IntervalArray:
     """sin (`which = 0`) or cos (1) over intervals: end points, then ±1 where an extremum
-    may lie inside."""
-    lo_end = _sin_cos_point(a.lo)[which]
-    hi_end = _sin_cos_point(a.hi)[which]
+    may lie inside. `ends`: `_sin_cos_point` at `a.lo` and at `a.hi`, if already known."""
+    lo_ends, hi_ends = ends or (_sin_cos_point(a.lo), _sin_cos_point(a.hi))
+    lo_end, hi_end = lo_ends[which], hi_ends[which]
     lo = np.minimum(lo_end.lo, hi_end.lo)
     hi = np.maximum(lo_end.hi, hi_end.hi)
     peak, trough = (math.pi / 2, -math.pi / 2) if which == 0 else (0.0, math.pi)
@@ -401,6 +404,10 @@ class IntervalContext(Context):
 
     def sin(self, a): return _sin_or_cos(a, 0)
     def cos(self, a): return _sin_or_cos(a, 1)
+
+    def sin_cos(self, a):
+        ends = (_sin_cos_point(a.lo), _sin_cos_point(a.hi))   # one series pass serves both
+        return _sin_or_cos(a, 0, ends), _sin_or_cos(a, 1, ends)
 
     def tan(self, a):
         # increasing between poles; a pole inside (cos may vanish) gives NaN

@@ -239,6 +239,11 @@ class Context:
 
     def sin(self, a): self._missing("sin")
     def cos(self, a): self._missing("cos")
+
+    def sin_cos(self, a):
+        """`(sin a, cos a)`; a context that computes both in one pass overrides this."""
+        return self.sin(a), self.cos(a)
+
     def tan(self, a): self._missing("tan")
     def exp(self, a): self._missing("exp")
     def log(self, a): self._missing("log")
