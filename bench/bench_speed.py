@@ -10,7 +10,9 @@
 Each run is a fresh `python -m certify check --target examples/T.py --grades N --quiet`
 process; the table gives hats, cells (simplices of all grades' grids), CPU seconds of the
 process (user + system; steadier than wall on a shared machine), wall seconds, peak
-resident memory, ms per hat, bytes per hat, and the *float floor*: one numpy pass over the
+resident memory, ms per hat, the start-up (CPU of a process that only imports and loads
+the target, mostly SymPy, which every target file imports) and ms per hat of the work
+after it, bytes per hat, and the *float floor*: one numpy pass over the
 same sub-boxes (f and its gradient in float64 at every sub-box midpoint of every grade),
 which no rigorous method can beat. `--compare DIR` checks that every report has the same
 verdicts as the saved one and that bounds only tightened (sup and norm upper bounds not
@@ -44,7 +46,7 @@ RUNS = [("sine", 10), ("sine", 14), ("peaks2d", 6), ("peaks2d", 7), ("smooth3d",
         ("smooth3d", 5)]
 LARGE = [("sine", 16), ("peaks2d", 8), ("smooth3d", 6)]
 HEADERS = ["run", "verdict", "hats", "cells", "CPU s", "wall s", "peak MiB", "ms/hat",
-           "KB/hat", "floor ms", "x floor"]
+           "start s", "work ms/hat", "KB/hat", "floor ms", "x floor"]
 
 
 def run_check(name: str, grades: int, jobs: int, report: str, profile: str | None,
@@ -67,6 +69,22 @@ def run_check(name: str, grades: int, jobs: int, report: str, profile: str | Non
         raise SystemExit(f"{name} --grades {grades}: certify exited {proc.returncode}")
     # the rusage of a waited-for child includes its own waited-for children (--jobs workers)
     return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss * 1024
+
+
+def startup_cpu(name: str) -> float:
+    """CPU seconds of a process that only starts: imports what `check --grades N` imports
+    and loads the target (SymPy alone is most of it), then exits; best of three."""
+    code = ("from certify.interfaces import cli; from certify.certificates import checker; "
+            "from certify import construction; from certify.target import load_target; "
+            f"load_target({os.path.join(ROOT, 'examples', name + '.py')!r})")
+    best = math.inf
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"start-up of {name} failed")
+        best = min(best, usage.ru_utime + usage.ru_stime)
+    return best
 
 
 def cells_of(dim: int, grades: int, ratio: int = 2) -> int:
@@ -178,9 +196,11 @@ def main(argv=None) -> int:
                                      for p in compare(old, json.load(handle))]
         hats = sum(g["hats"] or 0 for g in report["grades"])
         floor = float_floor(name, grades)
+        start = startup_cpu(name)
         rows.append([f"{name} {grades}", report["verdict"], f"{hats}",
                      f"{cells_of(report['dim'], grades)}", f"{cpu:.2f}", f"{wall:.2f}",
-                     f"{rss / 2 ** 20:.0f}", f"{cpu / hats * 1e3:.3f}",
+                     f"{rss / 2 ** 20:.0f}", f"{cpu / hats * 1e3:.3f}", f"{start:.2f}",
+                     f"{(cpu - start) / hats * 1e3:.3f}",
                      f"{rss / hats / 1024:.1f}", f"{floor * 1e3:.1f}", f"{cpu / floor:.0f}"])
     widths = [max(len(r[i]) for r in [HEADERS] + rows) for i in range(len(HEADERS))]
     print(f"certify check --grades N, jobs={args.jobs}, load average "
@@ -188,7 +208,8 @@ def main(argv=None) -> int:
     for row in [HEADERS] + rows:
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
     print("CPU = user+system seconds of the process and its workers; peak = largest RSS; "
-          "ms/hat and KB/hat use CPU and peak memory; x floor = CPU / float floor")
+          "ms/hat and KB/hat use CPU and peak memory; start = CPU of a process that only imports "
+          "and loads the target; work ms/hat = (CPU - start) / hats; x floor = CPU / float floor")
     if args.compare:
         print("reports vs " + args.compare + ": " + ("identical verdicts, no bound looser"
                                                       if not failures else "DIFFER"))
