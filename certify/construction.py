@@ -362,6 +362,21 @@ def _widest(bounds) -> Fraction:
     return Fraction(best_num, best_den)
 
 
+def _all_zero(bounds) -> bool:
+    """Whether every star bound is `[0, 0]` (float bounds as whole arrays)."""
+    if isinstance(bounds, vectorised.StarBounds):
+        return bool(np.all(bounds.lo == 0) and np.all(bounds.hi == 0))
+    return all(lo == 0 == hi for lo, hi in bounds.values())
+
+
+def _coordinates(h: Fraction, nodes: list) -> dict:
+    """`{i: i·h}` (`Fraction`s) for the node indices that occur in `nodes`, only those
+    (a level's hats use a part of its grid's `N^ℓ + 1` coordinates)."""
+    used = np.unique(np.array(nodes, dtype=np.int64)).tolist()
+    hn, hd = h.numerator, h.denominator
+    return {i: Fraction(i * hn, hd) for i in used}
+
+
 def build_levels(target, grades: int, params: Parameters = Parameters(),
                  progress: Callable[[LevelRecord], None] | None = None) -> list[LevelRecord]:
     """Run the construction until `grades` grades are filled; one record per grade."""
@@ -393,20 +408,17 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         coefficients, bounds = level_coefficients(target, values, h, params, k,
                                                   start=not records and level < LEVEL_SLACK)
         last_w = _widest(bounds)
-        if all(lo == 0 == hi for lo, hi in bounds.values()):
+        if _all_zero(bounds):
             reason = "residual is zero"
             break
-        hats, where, units = [], [], []
-        hn, hd = h.numerator, h.denominator
-        axis = [Fraction(i * hn, hd) for i in range(values.shape[0])]   # node coordinates
-        for node, c in coefficients.items():
-            if c:
-                hats.append(Hat(tuple([axis[i] for i in node]), h, _fraction(c)))
-                where.append(node)
-                units.append(c)
-        if not hats:
+        kept = [(node, c) for node, c in coefficients.items() if c]
+        if not kept:
             skipped.append(level)
             continue
+        where = [node for node, _ in kept]
+        units = [c for _, c in kept]
+        axis = _coordinates(h, where)
+        hats = [Hat(tuple([axis[i] for i in node]), h, _fraction(c)) for node, c in kept]
         values = values.with_units(tuple(np.array(where, dtype=np.int64).T), units,
                                    COEFFICIENT_BITS)
         emit(LevelRecord(level, h, hats, last_w, time.perf_counter() - start,
@@ -449,12 +461,32 @@ def network_from_levels(target, records: list[LevelRecord], params: Parameters,
             "grade": k, "level": r.level, "mesh": format_rational(r.mesh),
             "skipped": list(r.skipped),
             "oscillation": format_rational(r.oscillation),
-            "hats": [{"node": [format_rational(v) for v in hat.z], "c": format_rational(hat.c)}
-                     for hat in r.hats],
+            "hats": _hat_texts(r.hats),
             **({"trivial": r.trivial} if r.trivial else {}),
         } for k, r in enumerate(records, start=1)],
     }
     return Network(dim, grades, meta)
+
+
+def _hat_texts(hats: list[Hat]) -> list[dict]:
+    """`meta`'s `{"node": [...], "c": ...}` of each hat; the text of a coordinate is made
+    once per `Fraction` object (a level's hats share their coordinates: `_coordinates`)."""
+    texts: dict = {}
+
+    def text(v):
+        key = id(v)
+        if key not in texts:
+            texts[key] = (v, _rational_text(v))      # v kept alive: its id stays its own
+        return texts[key][1]
+    return [{"node": [text(v) for v in hat.z], "c": _rational_text(hat.c)} for hat in hats]
+
+
+def _rational_text(q: Fraction) -> str:
+    """`format_rational(q)` (the same text), without its checks for the usual small terms."""
+    p, d = q.numerator, q.denominator
+    if p.bit_length() < 10_000 and d.bit_length() < 10_000:
+        return str(p) if d == 1 else f"{p}/{d}"
+    return format_rational(q)
 
 
 def build(target, grades: int, ratio: int = DEFAULT_RATIO, margin=DEFAULT_MARGIN,
