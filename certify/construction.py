@@ -322,10 +322,11 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
     best, best_sup = None, None              # the shrink rule with the smaller sup bound
     rules = (SMOOTH_SHRINK_RULES if slack is not None else SHRINK_RULES).get(
         target.dim, surplus_rule.SHRINK_RULES[:1])
+    first: dict = {}                          # the first proof round, the same for every rule
     for rule in rules:
         c, nodal = surplus_rule.coefficients_and_nodal(
             prove, values, surpluses, balanced, skip, COEFFICIENT_BITS, simplex_bounds,
-            FIRST_DEPTH.get(target.dim), refine, rule, slack)
+            FIRST_DEPTH.get(target.dim), refine, rule, slack, first)
         out = simplex_bounds(nodal)
         sup = None if out is None else max(max(float(-lo.min()), float(hi.max()))
                                            for lo, hi in out.values())

@@ -178,7 +178,8 @@ def _index(nodes, dim: int) -> tuple:
 
 def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, bits: int,
                            bounds=None, first_depth: int | None = None, refine=None,
-                           rule=SHRINK_RULES[0], slack=None) -> tuple[dict, Nodal]:
+                           rule=SHRINK_RULES[0], slack=None,
+                           first: dict | None = None) -> tuple[dict, Nodal]:
     """`({node: c_z}, nodal)` of one level (see the module docstring): the coefficients and
     the nodal array `F + Σ c_z φ_z` they end with.
 
@@ -197,6 +198,11 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
     proof needs on the cells around it), each surplus starts that much short of `r(z)`
     (never past 0): where `f` is not concave (resp. convex) a whole surplus overshoots, and
     one short by the margin is proved at once by `curvature.proves`.
+
+    `first`: a dict shared by the rules tried on one level (same other arguments): every
+    rule starts from the same coefficients and proves the same simplices in its first
+    round (the rules differ only once a coefficient has failed), so the first rule keeps
+    that round's failing nodes there and the others take them instead of proving again.
 
     Coefficients, goals and excesses are integers in units of `2^-bits` throughout (the
     balanced values are given so, as `construction.coefficient_units` makes them), so the
@@ -258,37 +264,19 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
     perms = [(perm, np.array(_perm_offsets(perm), dtype=np.int64))
              for perm in itertools.permutations(range(dim))]
 
-    def settle(changed, depth=None):
+    def settle(changed, depth=None, known=None):
         """Prove the stars of `changed` nodes, shrinking what fails, to a fixed point; the
-        first round halves boxes at most `depth` times (None: the prover's default)."""
+        first round halves boxes at most `depth` times (None: the prover's default). With
+        `known` (a dict), the first round's failing nodes are taken from `known["bad"]`
+        where present, else found and stored there."""
         while changed:
-            moved = np.array(sorted(changed), dtype=np.int64).reshape(-1, dim)
-            bad = set()
-            for perm, offsets in perms:
-                near = np.zeros((n,) * dim, dtype=bool)      # cells whose simplex has a moved vertex
-                for off in offsets:
-                    cells = moved - off
-                    inside = np.all((cells >= 0) & (cells < n), axis=1)
-                    near[tuple(cells[inside].T)] = True
-                cells = np.argwhere(near)
-                if not len(cells):
-                    continue
-                verts = cells[:, None, :] + offsets[None, :, :]         # (K, d+1, d)
-                at = tuple(np.moveaxis(verts, 2, 0))
-                vu, vs = unsafe[at], sign[at]
-                keep = vu.any(axis=1)                # all vertices safe: Lemma 1, no proof
-                cells, verts, vu, vs = cells[keep], verts[keep], vu[keep], vs[keep]
-                nonzero = (vs != 0).any(axis=1)
-                s = np.where(nonzero & (vs >= 0).all(axis=1), 1,
-                             np.where(nonzero & (vs <= 0).all(axis=1), -1, 0))
-                ok = np.zeros(len(cells), dtype=bool)
-                ask = np.nonzero(s != 0)[0]
-                if len(ask):
-                    ok[ask] = prove(perm, cells[ask], s[ask], trial, depth)
-                failed = ~ok
-                if failed.any():
-                    for v in verts[failed][vu[failed]].tolist():
-                        bad.add(tuple(v))
+            if known is not None and "bad" in known:
+                bad = set(known["bad"])
+            else:
+                bad = failing(changed, depth)
+                if known is not None:
+                    known["bad"] = frozenset(bad)
+            known = None
             for node in bad:
                 fails[node] = fails.get(node, 0) + 1
                 if node not in excess:
@@ -300,7 +288,38 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
             mark(bad)
             changed, depth = bad, None
 
-    settle({node for node in c if unsafe[node]}, first_depth)
+    def failing(changed, depth):
+        """The unsafe vertices of the simplices around `changed` nodes whose proof fails."""
+        moved = np.array(sorted(changed), dtype=np.int64).reshape(-1, dim)
+        bad = set()
+        for perm, offsets in perms:
+            near = np.zeros((n,) * dim, dtype=bool)      # cells whose simplex has a moved vertex
+            for off in offsets:
+                cells = moved - off
+                inside = np.all((cells >= 0) & (cells < n), axis=1)
+                near[tuple(cells[inside].T)] = True
+            cells = np.argwhere(near)
+            if not len(cells):
+                continue
+            verts = cells[:, None, :] + offsets[None, :, :]         # (K, d+1, d)
+            at = tuple(np.moveaxis(verts, 2, 0))
+            vu, vs = unsafe[at], sign[at]
+            keep = vu.any(axis=1)                # all vertices safe: Lemma 1, no proof
+            cells, verts, vu, vs = cells[keep], verts[keep], vu[keep], vs[keep]
+            nonzero = (vs != 0).any(axis=1)
+            s = np.where(nonzero & (vs >= 0).all(axis=1), 1,
+                         np.where(nonzero & (vs <= 0).all(axis=1), -1, 0))
+            ok = np.zeros(len(cells), dtype=bool)
+            ask = np.nonzero(s != 0)[0]
+            if len(ask):
+                ok[ask] = prove(perm, cells[ask], s[ask], trial, depth)
+            failed = ~ok
+            if failed.any():
+                for v in verts[failed][vu[failed]].tolist():
+                    bad.add(tuple(v))
+        return bad
+
+    settle({node for node in c if unsafe[node]}, first_depth, first)
     if bounds is not None:
         _cap(c, goal, lambda: trial.copy(), _with(base, balanced, bits), bounds,
              lambda nodes: (mark(nodes), settle(nodes)))

@@ -56,6 +56,27 @@ def test_floats_round_trip_and_exactness(nums, den):
     assert Nodal.of(np.array(values, dtype=object)).fractions().tolist() == values
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(NUMS, min_size=1, max_size=12), DENS, st.booleans())
+@example([2 ** 53 + 1, -(2 ** 63) - 3, 5], 2 ** 48, False)     # object numerators, dyadic
+@example([2 ** 53 + 1, 3, -7], 2 ** 60, True)                  # int64 numerators
+@example([7, -7], 2 ** 1100, False)                             # past the scaling range
+def test_remainders_equal_the_fraction_split(nums, den, pack):
+    """`Nodal.remainders` (what `anchored_grid._split` uses for dyadic values) gives the
+    nearest float and `float(q - Fraction(x))` exactly as the `Fraction` path does."""
+    nodal = Nodal(np.array(nums, dtype=object), den)
+    if pack:
+        nodal = nodal.pack()
+    values = [Fraction(v, den) for v in nums]
+    split = nodal.remainders()
+    if den & (den - 1) or den.bit_length() - 1 > 1022:
+        assert split is None
+        return
+    floats = [float(v) for v in values]
+    rest = [float(v - Fraction(x)) for v, x in zip(values, floats)]
+    assert np.array_equal(split[0], floats) and np.array_equal(split[1], rest)
+
+
 @pytest.mark.parametrize("nums, dtype", [([1, -2, LIMIT], np.int64),
                                          ([1, -2, LIMIT + 1], object),
                                          ([-(LIMIT + 1)], object)])

@@ -83,7 +83,12 @@ def _split(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per rational `q`: `(a, δ_lo, δ_hi)`, `a` the float nearest `q` and `δ_lo <= q - a <=
     δ_hi` floats (`q - a` exact in Fractions, then rounded outward); `values` an array of
     rationals or a `Nodal`."""
-    if hasattr(values, "fractions"):
+    if hasattr(values, "remainders"):
+        split = values.remainders()
+        if split is not None:
+            a, delta = split
+            with np.errstate(all="ignore"):
+                return a, _dn(delta), _up(delta)
         values = values.fractions()
     values = list(np.asarray(values, dtype=object).ravel())
     a = np.array([float(q) for q in values], dtype=float)

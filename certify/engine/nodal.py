@@ -50,6 +50,8 @@ from .intervals import step_down, step_up
 
 #: int64 numerators are kept at most this in absolute value (headroom for one addition)
 LIMIT = 2 ** 62
+#: elementwise `int` over an array (floats to exact Python ints), in one C loop
+_INT = np.frompyfunc(int, 1, 1)
 
 
 def _max_abs(num: np.ndarray) -> int:
@@ -191,11 +193,11 @@ class Nodal:
             scaled = num.astype(np.float64)            # round to nearest, |num| <= 2^62
             exact = scaled.astype(np.int64) == num      # exact: |scaled| <= 2^62 < 2^63
             return scaled * 2.0 ** -e, exact
+        if e is not None:           # Python ints: the same per element, in C loops
+            scaled = num.astype(np.float64)            # float(v): correctly rounded (CPython)
+            exact = (num == _INT(scaled)).astype(bool)     # exact integer comparison
+            return scaled * 2.0 ** -e, exact
         ints = num.tolist()
-        if e is not None:
-            scaled = [float(v) for v in ints]          # correctly rounded (CPython)
-            exact = [x == v for x, v in zip(scaled, ints)]    # exact int/float comparison
-            return np.array(scaled, dtype=np.float64) * 2.0 ** -e, np.array(exact, dtype=bool)
         den = self.den
         xs = [v / den for v in ints]                   # correctly rounded true division
         exact = []
@@ -203,6 +205,26 @@ class Nodal:
             p, q = x.as_integer_ratio()
             exact.append(p * den == v * q)
         return np.array(xs, dtype=np.float64), np.array(exact, dtype=bool)
+
+    def remainders(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """`(x, δ)`, flat float64 arrays: `x` the floats nearest to the values (as `floats`)
+        and `δ = value - x`, exactly (as `float(q - Fraction(x))` gives it), for `den = 2^e`
+        (e <= 1022); else None. With `X = x·2^e`, an integer, `δ = (num - X)·2^-e`; `num - X`
+        is an exact integer, its float correctly rounded (and exact below 2^53), and the
+        scaling by `2^-e` is exact: `|num - X| >= 1` keeps it in the normal range."""
+        e = self._exponent()
+        if e is None:
+            return None
+        num = self.num.ravel()
+        try:
+            scaled = num.astype(np.float64)            # correctly rounded, as in `floats`
+        except OverflowError:                          # a numerator beyond floats
+            return None
+        if num.dtype == np.int64:                      # |num| <= 2^62: X fits in int64
+            rest = (num - scaled.astype(np.int64)).astype(np.float64)
+        else:                                          # Python ints, C loops over objects
+            rest = (num - _INT(scaled)).astype(np.float64)  # X an exact Python int
+        return scaled * 2.0 ** -e, rest * 2.0 ** -e
 
     def interval(self) -> tuple[np.ndarray, np.ndarray]:
         """Float arrays `(lo, hi)` (this shape) around the values: the nearest float where it
