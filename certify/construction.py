@@ -197,30 +197,40 @@ def star_bounds(target, values, h: Fraction, k: int,
     return out
 
 
-def _balanced(bounds: dict, skip: set, margin: Fraction) -> dict:
+def _balanced(bounds: dict, skip, margin: Fraction) -> dict:
     """`{node: c_z}` of the balanced rule (`Fraction`s; see `_balanced_units`)."""
-    return {node: _fraction(u) for node, u in _balanced_units(bounds, skip, margin).items()}
+    units = _balanced_units(bounds, _skip_mask(bounds, skip), margin).tolist()
+    return {node: _fraction(u) for node, u in zip(bounds, units)}
 
 
-def _balanced_units(bounds: dict, skip: set, margin: Fraction) -> dict:
-    """`{node: c_z}` of the balanced rule in units of 2^-48 (`coefficient_units`); float
-    bounds (`vectorised.StarBounds`) as whole arrays where that decides (`_balanced_floats`),
-    else node by node, so large levels are split over `vectorised.workers(jobs)`."""
+def _skip_mask(bounds: dict, skip) -> np.ndarray | None:
+    """A set of nodes to skip as a flat bool array in the order of `bounds` (None: none)."""
+    if skip is None or isinstance(skip, np.ndarray) or not skip:
+        return skip if isinstance(skip, np.ndarray) else None
+    return np.array([node in skip for node in bounds], dtype=bool)
+
+
+def _balanced_units(bounds: dict, skip: np.ndarray | None, margin: Fraction) -> np.ndarray:
+    """`c_z` of the balanced rule in units of 2^-48 (`coefficient_units`), a flat array in
+    the order of `bounds` (C order over the grid; int64, object where one does not fit),
+    0 where `skip` (a flat bool array, or None); float bounds (`vectorised.StarBounds`) as
+    whole arrays where that decides (`_balanced_floats`), else node by node, so large
+    levels are split over `vectorised.workers(jobs)`."""
+    units = None
     if isinstance(bounds, vectorised.StarBounds):
         units = _balanced_floats(bounds.lo, bounds.hi, margin)
-        if units is not None:
-            out = dict(zip(bounds, units))
-            for node in skip:
-                out[node] = 0
-            return out
-    items = list(bounds.items())
+    if units is None:
+        items = list(bounds.values())
 
-    def chunk(part):
-        return [0 if node in skip else coefficient_units(lo, hi, margin)
-                for node, (lo, hi) in part]
+        def chunk(part):
+            return [coefficient_units(lo, hi, margin) for lo, hi in part]
 
-    units = itertools.chain.from_iterable(vectorised.chunked(chunk, items, BALANCED_CHUNK))
-    return {node: u for (node, _), u in zip(items, units)}
+        units = itertools.chain.from_iterable(vectorised.chunked(chunk, items,
+                                                                 BALANCED_CHUNK))
+    out = surplus_rule.int_array(units)
+    if skip is not None:
+        out[skip] = 0
+    return out
 
 
 def _balanced_floats(lo: np.ndarray, hi: np.ndarray, margin: Fraction) -> list | None:
@@ -279,19 +289,20 @@ BALANCED_CHUNK = 32768
 
 
 def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
-                       k: int, start: bool = False) -> tuple[dict, dict]:
-    """`({node: c_z}, star bounds)` of one level under `params.scheme`, `c_z` in units of
-    2^-48 (integers), `values` the exact nodal values of `F` on the level grid.
+                       k: int, start: bool = False) -> tuple[np.ndarray, dict]:
+    """`(c, star bounds)` of one level under `params.scheme`: `c` the coefficients `c_z` in
+    units of 2^-48 (integers), a flat array in C order over the level grid (int64, object
+    where one does not fit), `values` the exact nodal values of `F` on the level grid.
 
     With `start` (no grade built yet), `surplus` leaves a level alone (all zero) where every
     balanced coefficient is zero: it starts at the level where `balanced` starts, not on a
     coarser grid whose interpolant would spend a grade for little (smooth3d's level 0)."""
     boxes = {} if params.scheme == "surplus" else None
     bounds = star_bounds(target, values, h, k, boxes)
-    skip = {node for node, (lo, hi) in bounds.items() if max(-lo, hi) <= params.tol} \
-        if params.tol else set()
+    skip = np.array([max(-lo, hi) <= params.tol for lo, hi in bounds.values()],
+                    dtype=bool) if params.tol else None
     balanced = _balanced_units(bounds, skip, params.margin)
-    if params.scheme == "balanced" or (start and not any(balanced.values())):
+    if params.scheme == "balanced" or (start and not np.any(balanced != 0)):
         return balanced, bounds
     grid = anchored_grid.Grid(target, values.shape[0] - 1)
     if grid.applies and Fraction(h) == Fraction(1, grid.n):
@@ -412,16 +423,17 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         if _all_zero(bounds):
             reason = "residual is zero"
             break
-        kept = [(node, c) for node, c in coefficients.items() if c]
-        if not kept:
+        kept = np.flatnonzero(coefficients != 0)          # C order: the nodes' order
+        if not len(kept):
             skipped.append(level)
             continue
-        where = [node for node, _ in kept]
-        units = [c for _, c in kept]
+        index = np.unravel_index(kept, values.shape)
+        where = list(zip(*(axis.tolist() for axis in index)))
+        units = coefficients[kept].tolist()
         axis = _coordinates(h, where)
-        hats = [Hat(tuple([axis[i] for i in node]), h, _fraction(c)) for node, c in kept]
-        values = values.with_units(tuple(np.array(where, dtype=np.int64).T), units,
-                                   COEFFICIENT_BITS)
+        hats = [Hat(tuple([axis[i] for i in node]), h, _fraction(c))
+                for node, c in zip(where, units)]
+        values = values.with_units(index, units, COEFFICIENT_BITS)
         emit(LevelRecord(level, h, hats, last_w, time.perf_counter() - start,
                          stars=len(bounds), skipped=skipped))
         skipped, start = [], time.perf_counter()

@@ -24,8 +24,7 @@ from fractions import Fraction
 import numpy as np
 from flint import arb, fmpq
 
-from .engine.freudenthal import simplex_vertices
-from .engine.nodal import Nodal
+from .engine.nodal import LIMIT, Nodal
 from .engine.numbers import MAX_BINARY_EXPONENT, ball_bounds, to_ball
 from .engine.vectorised import _perm_offsets
 
@@ -55,19 +54,21 @@ def _units(value, bits: int) -> int:
     return rounded if value > 0 else -rounded
 
 
-def surplus_units(residuals, shape, bits: int, refine=None) -> dict:
-    """`{node: r(z)}` in units of `2^-bits` (integers) from intervals of `f(z) - F(z)`
-    (flattened over the grid), rounded toward zero past the enclosure (0 where it contains
-    0). Where the two ends of a float interval round to different multiples of `2^-bits`,
-    `refine(node)` (the same rounding of exact rational bounds: `arb_residual_units`)
-    decides, so the result does not depend on float rounding. Float arrays are done as whole arrays (`floor(|a|·2^bits)` is
-    exact: a power-of-two scaling), nodes needing `refine`, non-finite or huge ends one by
-    one as before."""
+def surplus_units(residuals, shape, bits: int, refine=None) -> np.ndarray:
+    """`r(z)` in units of `2^-bits` (integers: a flat int64 array in C order over the grid,
+    object where one does not fit) from intervals of `f(z) - F(z)` (flattened over the
+    grid), rounded toward zero past the enclosure (0 where it contains 0). Where the two
+    ends of a float interval round to different multiples of `2^-bits`, `refine(node)` (the
+    same rounding of exact rational bounds: `arb_residual_units`) decides, so the result
+    does not depend on float rounding. Float arrays are done as whole arrays
+    (`floor(|a|·2^bits)` is exact: a power-of-two scaling), nodes needing `refine`,
+    non-finite or huge ends one by one as before."""
     lo, hi = residuals
-    nodes = list(itertools.product(*(range(m) for m in shape)))
     lo, hi = np.asarray(lo), np.asarray(hi)
     if lo.dtype != np.float64 or hi.dtype != np.float64:
-        return _surplus_units_scalar(nodes, lo.tolist(), hi.tolist(), bits, refine)
+        where = np.arange(lo.size)
+        return int_array(_surplus_units_scalar(_nodes(where, shape), lo.tolist(), hi.tolist(),
+                                               bits, refine))
     fscale = 2.0 ** bits
     with np.errstate(all="ignore"):
         ua, ub = np.floor(np.abs(lo) * fscale), np.floor(np.abs(hi) * fscale)
@@ -79,30 +80,47 @@ def surplus_units(residuals, shape, bits: int, refine=None) -> dict:
         special |= (pos | neg) & (ua != ub)
     units = np.where(pos, ua, np.where(neg, -ub, 0.0))
     units[special] = 0.0
-    out = dict(zip(nodes, units.astype(np.int64).tolist()))
-    where = np.nonzero(special)[0].tolist()
-    if where:
-        out.update(_surplus_units_scalar([nodes[i] for i in where], lo[where].tolist(),
-                                         hi[where].tolist(), bits, refine))
+    out = units.astype(np.int64)
+    where = np.nonzero(special)[0]
+    if len(where):
+        rest = _surplus_units_scalar(_nodes(where, shape), lo[where].tolist(),
+                                     hi[where].tolist(), bits, refine)
+        if any(abs(u) > LIMIT for u in rest):
+            out = out.astype(object)
+        out[where] = rest
     return out
 
 
-def _surplus_units_scalar(nodes, lo, hi, bits: int, refine) -> dict:
+def _nodes(flat: np.ndarray, shape) -> list[tuple]:
+    """Node index tuples (Python ints) of flat C-order indices."""
+    return list(zip(*(axis.tolist() for axis in np.unravel_index(flat, shape))))
+
+
+def int_array(values) -> np.ndarray:
+    """Integers as a flat int64 array where all fit within `LIMIT`, else an object array."""
+    values = list(values)
+    if values and max(map(abs, values)) > LIMIT:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    return np.array(values, dtype=np.int64).reshape(-1)
+
+
+def _surplus_units_scalar(nodes, lo, hi, bits: int, refine) -> list:
     """`surplus_units` node by node (exact rationals, or the float ends it cannot do at
-    once)."""
+    once), in the order of `nodes`."""
     scale = 2 ** bits
-    out = {}
+    out = []
     for node, a, b in zip(nodes, lo, hi):
         if refine is not None and (a > 0 or b < 0) \
                 and math.floor(abs(a) * scale) != math.floor(abs(b) * scale):
-            out[node] = refine(node)
-            continue
-        if a > 0:
-            out[node] = _units(a, bits)
+            out.append(refine(node))
+        elif a > 0:
+            out.append(_units(a, bits))
         elif b < 0:
-            out[node] = _units(b, bits)
+            out.append(_units(b, bits))
         else:
-            out[node] = 0
+            out.append(0)
     return out
 
 
@@ -165,22 +183,79 @@ def _safe(c: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (c == 0) | ((b != 0) & ((c > 0) == (b > 0)) & (np.abs(c) <= np.abs(b)))
 
 
-def _with(values: Nodal, c: dict, bits: int) -> Nodal:
-    """The nodal array `F + Σ c_z φ_z` on the level grid (`c` in units of `2^-bits`)."""
-    where = [node for node, value in c.items() if value]
-    return values.with_units(_index(where, values.ndim), [c[node] for node in where], bits)
+def _with(values: Nodal, c: np.ndarray, bits: int) -> Nodal:
+    """The nodal array `F + Σ c_z φ_z` on the level grid (`c` flat, in units of `2^-bits`)."""
+    where = np.flatnonzero(c != 0)
+    return values.with_units(np.unravel_index(where, values.shape), c[where], bits)
 
 
-def _index(nodes, dim: int) -> tuple:
-    """A tuple of index arrays (as `np.nonzero` gives) for a list of nodes."""
-    return tuple(np.array(nodes, dtype=np.int64).reshape(-1, dim).T)
+def _start(s: int, b: int, margin: float | None, fscale: float) -> tuple[int, int]:
+    """`(c_z, goal_z)` of one node at the start (see `coefficients_and_nodal`), exactly:
+    `s` the surplus, `b` the balanced value (units), `margin` the node's slack or None."""
+    if margin is not None and s != 0 and margin > 0 and np.isfinite(margin):
+        # |s| - min(margin, |s|·CAP), rounded toward zero, never below 0: in units,
+        # |s| - min(ceil(margin·2^bits), ceil(|s|·CAP)) (margin·2^bits is exact,
+        # a power-of-two scaling, or inf on overflow, when the cap is the smaller)
+        size = abs(s)
+        cap = -(-size * MARGIN_CAP.numerator // MARGIN_CAP.denominator)
+        scaled = margin * fscale
+        short = size - (cap if scaled >= cap else min(math.ceil(scaled), cap))
+        s = 0 if short <= 0 else (short if s > 0 else -short)
+    if b != 0 and ((s > 0) != (b > 0) or abs(s) < abs(b)):
+        s = b                      # the surplus is at least the balanced value
+    return s, (b if s != 0 and b != 0 and (b > 0) == (s > 0) else 0)
 
 
-def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, bits: int,
+def _starts(r: np.ndarray, b: np.ndarray, margin: np.ndarray | None, bits: int):
+    """`_start` over flat arrays: `(c, goal)`. Where the numbers are int64 below 2^52 (and
+    the cap is `|s|` itself), the same steps as whole-array operations, every comparison
+    exact (int64, or floats compared with integers below 2^53, which floats hold exactly);
+    elsewhere `_start` node by node."""
+    fscale = 2.0 ** bits
+    size = np.abs(r)
+    plain = (r.dtype == np.int64 and b.dtype == np.int64 and MARGIN_CAP == 1)
+    small = (size < 2 ** 52) if plain else np.zeros(r.shape, dtype=bool)
+    s = r.copy()
+    if margin is not None and plain:
+        with np.errstate(all="ignore"):
+            m = margin.astype(np.float64)
+            use = small & (r != 0) & (m > 0) & np.isfinite(m)
+            scaled = m * fscale
+            # cap = |s|; min(ceil(scaled), cap) where scaled < cap (< 2^52: ceil exact)
+            cut = np.where(use & (scaled < size), np.ceil(np.where(use, scaled, 0.0)), 0.0)
+            cut = np.where(use & ~(scaled < size), size, cut.astype(np.int64))
+        short = size - cut
+        s = np.where(use, np.where(short <= 0, 0, np.where(r > 0, short, -short)), r)
+    if plain:
+        take = (b != 0) & (((s > 0) != (b > 0)) | (np.abs(s) < np.abs(b)))
+        s = np.where(take, b, s)
+        goal = np.where((s != 0) & (b != 0) & ((b > 0) == (s > 0)), b, 0)
+    else:
+        s, goal = s.astype(object), np.zeros(r.shape, dtype=object)
+    rest = np.flatnonzero(~small)
+    if len(rest):
+        if s.dtype != object:
+            s, goal = s.astype(object), goal.astype(object)
+        ms = None if margin is None else margin[rest].tolist()
+        for j, i in enumerate(rest.tolist()):
+            s[i], goal[i] = _start(int(r[i]), int(b[i]), None if ms is None else ms[j],
+                                   fscale)
+        s, goal = _packed(s), _packed(goal)
+    return s, goal
+
+
+def _packed(values: np.ndarray) -> np.ndarray:
+    """An int array as int64 where every value fits within `LIMIT` (else as it is)."""
+    if values.dtype == object and (not values.size or max(map(abs, values.tolist())) <= LIMIT):
+        return values.astype(np.int64)
+    return values
+
+
+def coefficients_and_nodal(prove, values, residuals, balanced, skip, bits: int,
                            bounds=None, first_depth: int | None = None, refine=None,
                            rule=SHRINK_RULES[0], slack=None,
-                           first: dict | None = None) -> tuple[dict, Nodal]:
-    """`({node: c_z}, nodal)` of one level (see the module docstring): the coefficients and
+                           first: dict | None = None) -> tuple[np.ndarray, Nodal]:
+    """`(c, nodal)` of one level (see the module docstring): the coefficients and
     the nodal array `F + Σ c_z φ_z` they end with.
 
     `prove(perm, cells, signs, nodal, depth)` proves `sign·(f - A_T) >= 0` on the simplices
@@ -189,8 +264,11 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
     with every surplus whole, uses `first_depth`: a full surplus is rarely provable where a
     shallow proof fails), and returns a bool array; `values`: nodal values of `F` on the
     level grid (a `Nodal`, or an array of rationals); `residuals`: float intervals of
-    `f - F` at its nodes, or the surpluses `surplus_units` makes of them (a dict: the
-    same for every rule tried on a level, so computed once); `balanced`: `{node: b_z}` in units of `2^-bits`; nodes in `skip` (adaptivity) get 0; `refine`: see `surplus_units`. With
+    `f - F` at its nodes, or the surpluses `surplus_units` makes of them (an array: the
+    same for every rule tried on a level, so computed once); `balanced`: the `b_z` in
+    units of `2^-bits`; nodes where `skip` (adaptivity; a bool array or None) get 0;
+    `refine`: see `surplus_units`. Per-node arrays are flat, in C order over the grid,
+    int64 (object where a number does not fit). With
     `bounds(nodal)` (the checker's simplex bounds of `f - A`, `{perm: (lo, hi)}` over the
     cells, or None), nodes are also set back to their balanced value until the level's
     certified sup bound is no larger than the balanced level's (see `_cap`). With `slack`
@@ -213,85 +291,84 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
     values = Nodal.of(values)
     shape, dim = values.shape, values.ndim
     n = shape[0] - 1
-    fscale = 2.0 ** bits
-    cap_num, cap_den = MARGIN_CAP.numerator, MARGIN_CAP.denominator
-    units = balanced
-    for node, b in units.items():
-        if not isinstance(b, int):
-            raise TypeError(f"balanced value {b!r} at node={node} is not an integer (units "
-                            f"of 2^-{bits})")
-    r = residuals if isinstance(residuals, dict) else surplus_units(residuals, shape, bits,
-                                                                     refine)
-    c, goal, fails, excess = {}, {}, {}, {}
-    for node, b in units.items():
-        if node in skip:
-            c[node] = goal[node] = 0
-            continue
-        s = r[node]
-        if slack is not None and s != 0:
-            margin = float(slack[0][node] if s > 0 else slack[1][node])
-            if margin > 0 and np.isfinite(margin):
-                # |s| - min(margin, |s|·CAP), rounded toward zero, never below 0: in units,
-                # |s| - min(ceil(margin·2^bits), ceil(|s|·CAP)) (margin·2^bits is exact,
-                # a power-of-two scaling, or inf on overflow, when the cap is the smaller)
-                size = abs(s)
-                cap = -(-size * cap_num // cap_den)
-                scaled = margin * fscale
-                short = size - (cap if scaled >= cap else min(math.ceil(scaled), cap))
-                s = 0 if short <= 0 else (short if s > 0 else -short)
-        if b != 0 and ((s > 0) != (b > 0) or abs(s) < abs(b)):
-            s = b                      # the surplus is at least the balanced value
-        c[node] = s
-        goal[node] = b if s != 0 and b != 0 and (b > 0) == (s > 0) else 0
+    units = _packed(np.asarray(balanced).reshape(-1))
+    r = residuals if isinstance(residuals, np.ndarray) else surplus_units(residuals, shape,
+                                                                           bits, refine)
+    margin = None
+    if slack is not None:
+        margin = np.where(r > 0, slack[0].reshape(-1), slack[1].reshape(-1))
+    c, goal = _starts(_packed(r), units, margin, bits)
+    if skip is not None and np.any(skip):
+        skip = np.asarray(skip, dtype=bool).reshape(-1)
+        c, goal = _packed(np.where(skip, 0, c)), _packed(np.where(skip, 0, goal))
+    fails = np.zeros(c.size, dtype=np.int64)
+    excess = np.zeros(c.size, dtype=c.dtype)
+    has_excess = np.zeros(c.size, dtype=bool)
+    keep_num = np.array([Fraction(k).numerator for k in rule] + [0], dtype=np.int64)
+    keep_den = np.array([Fraction(k).denominator for k in rule] + [1], dtype=np.int64)
     # per node: unsafe (needs a proof), the sign of c, and F + c (the trial nodal values)
     unsafe = np.zeros(shape, dtype=bool)
     sign = np.zeros(shape, dtype=np.int8)
     base = values.for_units(bits)          # F, over a denominator that 2^-bits divides
     trial = base.copy()
+    flat_unsafe, flat_sign = unsafe.reshape(-1), sign.reshape(-1)
 
-    def mark(nodes):
-        nodes = list(nodes)
-        if not nodes:
+    def mark(idx):
+        if not len(idx):
             return
-        at = _index(nodes, dim)
-        cs = [c[node] for node in nodes]
-        cv, bv = np.array(cs), np.array([units[node] for node in nodes])
-        unsafe[at] = ~_safe(cv, bv)
-        sign[at] = (cv > 0).astype(np.int8) - (cv < 0).astype(np.int8)
-        trial.put_units(at, base, cs, bits)        # F(z) + c_z·2^-bits, exactly
+        cv, bv = c[idx], units[idx]
+        flat_unsafe[idx] = ~_safe(cv, bv)
+        flat_sign[idx] = (cv > 0).astype(np.int8) - (cv < 0).astype(np.int8)
+        trial.put_units(np.unravel_index(idx, shape), base, cv, bits)   # F(z) + c_z·2^-bits
 
-    mark(c)
+    mark(np.arange(c.size))
     perms = [(perm, np.array(_perm_offsets(perm), dtype=np.int64))
              for perm in itertools.permutations(range(dim))]
 
     def settle(changed, depth=None, known=None):
-        """Prove the stars of `changed` nodes, shrinking what fails, to a fixed point; the
-        first round halves boxes at most `depth` times (None: the prover's default). With
-        `known` (a dict), the first round's failing nodes are taken from `known["bad"]`
-        where present, else found and stored there."""
-        while changed:
+        """Prove the stars of `changed` nodes (flat indices), shrinking what fails, to a
+        fixed point; the first round halves boxes at most `depth` times (None: the prover's
+        default). With `known` (a dict), the first round's failing nodes are taken from
+        `known["bad"]` where present, else found and stored there."""
+        nonlocal c, excess
+        while len(changed):
             if known is not None and "bad" in known:
-                bad = set(known["bad"])
+                bad = known["bad"]
             else:
                 bad = failing(changed, depth)
                 if known is not None:
-                    known["bad"] = frozenset(bad)
+                    known["bad"] = bad
             known = None
-            for node in bad:
-                fails[node] = fails.get(node, 0) + 1
-                if node not in excess:
-                    excess[node] = c[node] - goal[node]
-                kept = Fraction(rule[fails[node]] if fails[node] < len(rule) else 0)
-                # excess·kept rounded toward zero, in units: floor(|excess|·kept), signed
-                size = abs(excess[node]) * kept.numerator // kept.denominator
-                c[node] = goal[node] + (size if excess[node] > 0 else -size)
+            if not len(bad):
+                break
+            fails[bad] += 1
+            new = bad[~has_excess[bad]]
+            diff = c[new] - goal[new]
+            if excess.dtype != object and (diff.dtype == object or np.abs(diff).max(
+                    initial=0) > LIMIT // max(1, int(keep_num.max()))):
+                excess = excess.astype(object)
+            excess[new] = diff
+            has_excess[new] = True
+            # excess·kept rounded toward zero, in units: floor(|excess|·kept), signed,
+            # kept = rule[fails] (0 past the rule's end)
+            at = np.minimum(fails[bad], len(rule))
+            ex = excess[bad]
+            num, den = keep_num[at], keep_den[at]
+            if ex.dtype == object:
+                num, den = num.astype(object), den.astype(object)
+            size = np.abs(ex) * num // den
+            value = goal[bad] + np.where(ex > 0, size, -size)
+            if c.dtype != object and value.dtype == object:
+                c = c.astype(object)
+            c[bad] = value
             mark(bad)
             changed, depth = bad, None
 
     def failing(changed, depth):
-        """The unsafe vertices of the simplices around `changed` nodes whose proof fails."""
-        moved = np.array(sorted(changed), dtype=np.int64).reshape(-1, dim)
-        bad = set()
+        """The unsafe vertices (sorted flat indices) of the simplices around `changed`
+        nodes whose proof fails."""
+        moved = np.stack(np.unravel_index(changed, shape), axis=1)
+        bad = []
         for perm, offsets in perms:
             near = np.zeros((n,) * dim, dtype=bool)      # cells whose simplex has a moved vertex
             for off in offsets:
@@ -315,18 +392,23 @@ def coefficients_and_nodal(prove, values, residuals, balanced: dict, skip: set, 
                 ok[ask] = prove(perm, cells[ask], s[ask], trial, depth)
             failed = ~ok
             if failed.any():
-                for v in verts[failed][vu[failed]].tolist():
-                    bad.add(tuple(v))
-        return bad
+                hit = verts[failed][vu[failed]]
+                bad.append(np.ravel_multi_index(tuple(hit.T), shape))
+        return np.unique(np.concatenate(bad)) if bad else np.zeros(0, dtype=np.int64)
 
-    settle({node for node in c if unsafe[node]}, first_depth, first)
+    settle(np.flatnonzero(flat_unsafe), first_depth, first)
     if bounds is not None:
-        _cap(c, goal, lambda: trial.copy(), _with(base, balanced, bits), bounds,
-             lambda nodes: (mark(nodes), settle(nodes)))
+        def revert(idx):
+            c[idx] = goal[idx]
+            mark(idx)
+            settle(idx)
+        _cap(lambda: c, goal, lambda: trial.copy(), _with(base, units, bits), bounds,
+             revert, shape)
     return c, trial
 
 
-def _cap(c: dict, goal: dict, nodal, reference_nodal, bounds, settle) -> None:
+def _cap(coefficients, goal: np.ndarray, nodal, reference_nodal, bounds, revert,
+         shape) -> None:
     """Never a larger certified sup bound than `balanced` on this level.
 
     Near a cusp the naive enclosure `f(B) - A(B)` (no mean-value form where `∇f` is
@@ -335,8 +417,9 @@ def _cap(c: dict, goal: dict, nodal, reference_nodal, bounds, settle) -> None:
     bound (max over simplices, as the checker computes it); while some simplex's bound
     exceeds `B`, its vertices whose coefficient is not the balanced one are set to it (a
     simplex with only balanced vertices has its balanced bound, so this ends, at worst at
-    `balanced` itself), and their stars are re-proved (`settle`). `nodal()`: the nodal
-    array `F + Σ c_z φ_z` of the current `c`; `reference_nodal`: that of `balanced`.
+    `balanced` itself), and their stars are re-proved (`revert(flat indices)`).
+    `coefficients()`: the current flat coefficients; `nodal()`: the nodal array
+    `F + Σ c_z φ_z` of them; `reference_nodal`: that of `balanced`.
     """
     def sup_by_simplex(nodal):
         out = bounds(nodal)
@@ -352,14 +435,19 @@ def _cap(c: dict, goal: dict, nodal, reference_nodal, bounds, settle) -> None:
         current = sup_by_simplex(nodal())
         if current is None:
             return
-        revert = set()
+        c = coefficients()
+        found = []
         for perm, sup in current.items():
-            for cell in zip(*np.nonzero(sup > limit)):
-                for v in simplex_vertices((tuple(int(i) for i in cell), perm)):
-                    if c[v] != goal[v]:
-                        revert.add(v)
-        if not revert:
+            cells = np.argwhere(sup > limit)
+            if not len(cells):
+                continue
+            offsets = np.array(_perm_offsets(perm), dtype=np.int64)
+            verts = (cells[:, None, :] + offsets[None, :, :]).reshape(-1, len(shape))
+            found.append(np.ravel_multi_index(tuple(verts.T), shape))
+        if not found:
             return
-        for node in revert:
-            c[node] = goal[node]
-        settle(revert)
+        idx = np.unique(np.concatenate(found))
+        idx = idx[c[idx] != goal[idx]]
+        if not len(idx):
+            return
+        revert(idx)
