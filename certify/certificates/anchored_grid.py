@@ -279,27 +279,31 @@ class Grid:
                     c, el, eh = c[sharpen], el[sharpen], eh[sharpen]
                     r_lo[sharpen] = np.maximum(r_lo[sharpen], _dn(_dn(_dn(c - a) - d_hi) + el))
                     r_hi[sharpen] = np.minimum(r_hi[sharpen], _up(_up(_up(c - a) - d_lo) + eh))
-        touch = ~((r_lo > 0) | (r_hi < 0))
-        for j in np.nonzero(touch)[0].tolist():
-            r_lo[j], r_hi[j] = self._arb_residual(int(ids[j]), exact[j])
+        touch = np.nonzero(~((r_lo > 0) | (r_hi < 0)))[0]
+        if len(touch):
+            memo = _cache(self.target).setdefault(("arb residuals", self.n), {})
+            den = exact.den
+            for j, node, num in zip(touch.tolist(), ids[touch].tolist(),
+                                    exact.num.ravel()[touch].tolist()):
+                key = (node, num, den)           # integers: no Fraction made for a known one
+                if key not in memo:
+                    memo[key] = self._arb_residual(node, Fraction(num, den))
+                r_lo[j], r_hi[j] = memo[key]
         return a_lo, a_hi, r_lo, r_hi
 
     def _arb_residual(self, node: int, value: Fraction) -> tuple[float, float]:
         """Floats around `f(v) - value` at the node with linear index `node`, from Arb's ball
         of it, exact where that touches 0 and the target or SymPy gives `f(v)` exactly
-        (kept per node and value: the provers ask again for the same nodal values)."""
-        memo = _cache(self.target).setdefault(("arb residuals", self.n), {})
-        key = (node, value)
-        if key not in memo:
-            shape = (self.n + 1,) * self.dim
-            point = tuple(Fraction(int(i), self.n) for i in np.unravel_index(node, shape))
-            lo, hi = ball_bounds(self.vertices.ball(point) - to_ball(value))
-            if lo <= 0 <= hi:
-                f = self.vertices.exact(point)
-                if f is not None:
-                    lo = hi = f - value
-            memo[key] = (_down(lo), _upward(hi))
-        return memo[key]
+        (`_vertex_data` keeps them per node and value: the provers ask again for the same
+        nodal values)."""
+        shape = (self.n + 1,) * self.dim
+        point = tuple(Fraction(int(i), self.n) for i in np.unravel_index(node, shape))
+        lo, hi = ball_bounds(self.vertices.ball(point) - to_ball(value))
+        if lo <= 0 <= hi:
+            f = self.vertices.exact(point)
+            if f is not None:
+                lo = hi = f - value
+        return _down(lo), _upward(hi)
 
     def _node_floats(self, ids):
         """Per node (linear indices `ids`, one chunk of work): the float interval of `f` from

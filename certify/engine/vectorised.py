@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+from collections.abc import Mapping
 from contextlib import contextmanager
 from fractions import Fraction
 
@@ -515,16 +516,32 @@ def star_bounds(target, values: np.ndarray, h: Fraction, k: int):
             sl = tuple(slice(o, o + n) for o in off)
             node_lo[sl] = np.minimum(node_lo[sl], lo_t)
             node_hi[sl] = np.maximum(node_hi[sl], hi_t)
-    lo, hi = node_lo.ravel(), node_hi.ravel()
-    out = StarBounds(zip(itertools.product(range(n + 1), repeat=dim),
-                         zip(lo.tolist(), hi.tolist())))
-    out.lo, out.hi = lo, hi
-    return out
+    return StarBounds(node_lo.ravel(), node_hi.ravel(), shape)
 
 
-class StarBounds(dict):
-    """`{node: (lo_z, hi_z)}` (floats, nodes in lexicographic order), with the same bounds
-    as flat float arrays `lo`, `hi` in that order (for whole-array work on them)."""
+class StarBounds(Mapping):
+    """`{node: (lo_z, hi_z)}` (floats, nodes in lexicographic order), read from flat float
+    arrays `lo`, `hi` in that order (kept for whole-array work on them); no per-node
+    entries are made unless asked for (a level's callers mostly use the arrays)."""
 
-    lo: np.ndarray
-    hi: np.ndarray
+    def __init__(self, lo: np.ndarray, hi: np.ndarray, shape: tuple):
+        self.lo, self.hi, self.shape = lo, hi, tuple(shape)
+
+    def __getitem__(self, node):
+        try:
+            i = int(np.ravel_multi_index(tuple(node), self.shape))
+        except (ValueError, TypeError):
+            raise KeyError(node) from None
+        return float(self.lo[i]), float(self.hi[i])
+
+    def __iter__(self):
+        return itertools.product(*(range(m) for m in self.shape))
+
+    def __len__(self) -> int:
+        return self.lo.size
+
+    def values(self) -> list:
+        return list(zip(self.lo.tolist(), self.hi.tolist()))
+
+    def items(self) -> list:
+        return list(zip(self, self.values()))
