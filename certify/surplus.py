@@ -322,8 +322,13 @@ def coefficients_and_nodal(prove, values, residuals, balanced, skip, bits: int,
         trial.put_units(np.unravel_index(idx, shape), base, cv, bits)   # F(z) + c_z·2^-bits
 
     mark(np.arange(c.size))
-    perms = [(perm, np.array(_perm_offsets(perm), dtype=np.int64))
-             for perm in itertools.permutations(range(dim))]
+    # flat (C order) indices: of a cell among the n^d cells, of a node among the nodes
+    cell_strides = np.array([n ** (dim - 1 - a) for a in range(dim)], dtype=np.int64)
+    node_strides = np.array([(n + 1) ** (dim - 1 - a) for a in range(dim)], dtype=np.int64)
+    perms = []                  # per permutation: vertex offsets, and as flat node steps
+    for perm in itertools.permutations(range(dim)):
+        offsets = np.array(_perm_offsets(perm), dtype=np.int64)
+        perms.append((perm, offsets, offsets @ node_strides))
 
     def settle(changed, depth=None, known=None):
         """Prove the stars of `changed` nodes (flat indices), shrinking what fails, to a
@@ -369,18 +374,18 @@ def coefficients_and_nodal(prove, values, residuals, balanced, skip, bits: int,
         nodes whose proof fails."""
         moved = np.stack(np.unravel_index(changed, shape), axis=1)
         bad = []
-        for perm, offsets in perms:
-            near = np.zeros((n,) * dim, dtype=bool)      # cells whose simplex has a moved vertex
+        for perm, offsets, steps in perms:
+            near = np.zeros(n ** dim, dtype=bool)      # cells whose simplex has a moved vertex
             for off in offsets:
                 cells = moved - off
                 inside = np.all((cells >= 0) & (cells < n), axis=1)
-                near[tuple(cells[inside].T)] = True
-            cells = np.argwhere(near)
+                near[cells[inside] @ cell_strides] = True
+            cells = np.flatnonzero(near)                 # C order, as np.argwhere gives
             if not len(cells):
                 continue
-            verts = cells[:, None, :] + offsets[None, :, :]         # (K, d+1, d)
-            at = tuple(np.moveaxis(verts, 2, 0))
-            vu, vs = unsafe[at], sign[at]
+            cells = np.stack(np.unravel_index(cells, (n,) * dim), axis=1)
+            verts = (cells @ node_strides)[:, None] + steps[None, :]     # (K, d+1) node ids
+            vu, vs = flat_unsafe[verts], flat_sign[verts]
             keep = vu.any(axis=1)                # all vertices safe: Lemma 1, no proof
             cells, verts, vu, vs = cells[keep], verts[keep], vu[keep], vs[keep]
             nonzero = (vs != 0).any(axis=1)
@@ -392,8 +397,7 @@ def coefficients_and_nodal(prove, values, residuals, balanced, skip, bits: int,
                 ok[ask] = prove(perm, cells[ask], s[ask], trial, depth)
             failed = ~ok
             if failed.any():
-                hit = verts[failed][vu[failed]]
-                bad.append(np.ravel_multi_index(tuple(hit.T), shape))
+                bad.append(verts[failed][vu[failed]])
         return np.unique(np.concatenate(bad)) if bad else np.zeros(0, dtype=np.int64)
 
     settle(np.flatnonzero(flat_unsafe), first_depth, first)

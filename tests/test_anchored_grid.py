@@ -82,3 +82,15 @@ def test_an_exact_zero_residual_is_proved():
     over = values.copy()
     over[1] = F(1) + F(1, 2 ** 30)            # A(1/4) above f(1/4) = 1
     assert grid.proves(simplices[:2], [1, 1], over) == [False, False]
+
+
+def test_unique_nodes_equals_numpy_unique():
+    """`anchored_grid._unique_nodes` (marking the grid) gives what `np.unique` gives."""
+    from certify.certificates.anchored_grid import _unique_nodes
+    rng = np.random.default_rng(7)
+    for shape in [(5,), (9, 9), (4, 4, 4)]:
+        for count in (0, 1, 7, 300):
+            linear = rng.integers(0, int(np.prod(shape)), size=count)
+            ids, back = _unique_nodes(linear, shape)
+            want_ids, want_back = np.unique(linear, return_inverse=True)
+            assert np.array_equal(ids, want_ids) and np.array_equal(back, want_back.ravel())

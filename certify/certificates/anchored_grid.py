@@ -41,6 +41,7 @@ from flint import arb
 from ..engine import curvature, vectorised
 from .anchored import BOX_BUDGET, DEPTH, START, Prover, VertexValues
 from ..engine.expression import _CONTEXTS
+from ..engine.nodal import Nodal
 from ..engine.numbers import ball_bounds, to_ball
 from ..engine.vectorised import _ball_floats, _dn, _up, nodal_interval
 
@@ -71,6 +72,18 @@ def _meets(sub: np.ndarray, perm) -> np.ndarray:
     for a, b in zip(perm, perm[1:]):
         ok &= sub[:, a] >= sub[:, b]
     return ok
+
+
+def _unique_nodes(linear: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(linear, return_inverse=True)` for flat node indices of a grid of `shape`
+    (sorted ids, and each entry's position among them), by marking the grid's nodes
+    instead of sorting: linear in the entries and the nodes."""
+    mark = np.zeros(int(np.prod(shape)), dtype=bool)
+    mark[linear] = True
+    ids = np.flatnonzero(mark)
+    where = np.zeros(mark.size, dtype=np.int64)
+    where[ids] = np.arange(len(ids))
+    return ids, where[linear]
 
 
 def _down(q: Fraction) -> float:
@@ -261,7 +274,7 @@ class Grid:
             parts = vectorised.chunked(self._node_floats, missing, PARALLEL_NODES)
             for j, store in enumerate((f_lo, f_hi, centre, e_lo, e_hi)):
                 store[missing] = np.concatenate([p[j] for p in parts])
-        exact = values.ravel()[ids]
+        exact = Nodal.of(values).ravel()[ids]        # exact rationals: a Nodal
         a_lo, a_hi = nodal_interval(exact)
         with np.errstate(all="ignore"):
             r_lo, r_hi = _dn(f_lo[ids] - a_hi), _up(f_hi[ids] - a_lo)
@@ -381,7 +394,7 @@ class Grid:
         verts = cells[:, None, :] + offsets[None, :, :]
         shape = (self.n + 1,) * self.dim
         linear = np.ravel_multi_index(tuple(verts.reshape(-1, self.dim).T), shape)
-        ids, back = np.unique(linear, return_inverse=True)
+        ids, back = _unique_nodes(linear, shape)
         _, _, r_lo, r_hi = self._vertex_data(ids, values, plain=True)
         lo = r_lo[back].reshape(len(cells), self.dim + 1)
         hi = r_hi[back].reshape(len(cells), self.dim + 1)
@@ -402,7 +415,7 @@ class Grid:
         # nodal intervals of A and vertex residuals ρ(v), per simplex vertex
         shape = (self.n + 1,) * dim
         linear = np.ravel_multi_index(tuple(vert_nodes.reshape(-1, dim).T), shape)
-        ids, back = np.unique(linear, return_inverse=True)
+        ids, back = _unique_nodes(linear, shape)
         a_lo, a_hi, r_lo, r_hi = self._vertex_data(ids, values)
         a_lo, a_hi = a_lo[back].reshape(count, dim + 1), a_hi[back].reshape(count, dim + 1)
         rho_lo = r_lo[back].reshape(count, dim + 1)
