@@ -168,10 +168,10 @@ class _BoxData:
         # each row depends on its key alone: under `vectorised.workers(jobs)` large batches
         # are chunked over forked processes with the same rows as here
         tables = vectorised.chunked(self._table, missing, PARALLEL_BOXES)
-        keys = np.concatenate([self.keys, missing])
-        table = np.concatenate([self.table] + tables)
-        order = np.argsort(keys, kind="stable")
-        self.keys, self.table = keys[order], table[order]
+        # `missing` is sorted and new: merged into the sorted keys (a copy, no sort)
+        at = np.searchsorted(self.keys, missing)
+        self.keys = np.insert(self.keys, at, missing)
+        self.table = np.insert(self.table, at, np.concatenate(tables), axis=0)
 
     def _table(self, linear: np.ndarray) -> np.ndarray:
         index = np.array(np.unravel_index(linear, (self.m,) * self.target.dim))
@@ -333,9 +333,9 @@ class Grid:
         else:
             balls = [self.vertices.ball(tuple(Fraction(i, self.n) for i in node))
                      for node in nodes]
-        f_lo, f_hi = _ball_floats(balls)
-        centre = np.array([float(b.mid()) for b in balls], dtype=float)
-        centre = np.where(np.isfinite(centre), centre, 0.0)
+        mids = np.array([float(b.mid()) for b in balls], dtype=float)
+        f_lo, f_hi = _ball_floats(balls, mids)
+        centre = np.where(np.isfinite(mids), mids, 0.0)
         e_lo, e_hi = _ball_floats([b - arb(c) for b, c in zip(balls, centre.tolist())])
         bad = ~(np.isfinite(f_lo) & np.isfinite(f_hi) & np.isfinite(e_lo) & np.isfinite(e_hi))
         # a ball that is not finite: NaN ends, so `_vertex_data` asks Arb (which raises)

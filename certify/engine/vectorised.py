@@ -178,9 +178,11 @@ class FData:
         return all(bool(np.isfinite(a).all()) for a in arrays)
 
 
-def _ball_floats(balls):
-    """(lo, hi) float arrays enclosing each ball (see the module docstring)."""
-    mids = np.array([float(b.mid()) for b in balls], dtype=float)
+def _ball_floats(balls, mids: np.ndarray | None = None):
+    """(lo, hi) float arrays enclosing each ball (see the module docstring); `mids`: the
+    floats of their mid-points, where the caller has them already."""
+    if mids is None:
+        mids = np.array([float(b.mid()) for b in balls], dtype=float)
     rads = np.array([float(b.rad()) for b in balls], dtype=float)
     with np.errstate(all="ignore"):
         rad = _up(rads)
