@@ -94,3 +94,17 @@ def test_unique_nodes_equals_numpy_unique():
             ids, back = _unique_nodes(linear, shape)
             want_ids, want_back = np.unique(linear, return_inverse=True)
             assert np.array_equal(ids, want_ids) and np.array_equal(back, want_back.ravel())
+
+
+def test_vertex_ids_equal_ravel_multi_index():
+    """`anchored_grid._vertex_ids` gives the flat ids of `cells[:, None] + offsets`."""
+    from certify.certificates.anchored_grid import _vertex_ids
+    from certify.engine.vectorised import _perm_offsets
+    rng = np.random.default_rng(3)
+    for dim, n in [(1, 9), (2, 6), (3, 4)]:
+        shape = (n + 1,) * dim
+        cells = rng.integers(0, n, size=(25, dim))
+        for perm in itertools.permutations(range(dim)):
+            verts = cells[:, None, :] + np.array(_perm_offsets(perm))[None, :, :]
+            want = np.ravel_multi_index(tuple(verts.reshape(-1, dim).T), shape)
+            assert np.array_equal(_vertex_ids(cells, perm, shape), want)

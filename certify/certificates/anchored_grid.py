@@ -86,6 +86,16 @@ def _unique_nodes(linear: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
     return ids, where[linear]
 
 
+def _vertex_ids(cells: np.ndarray, perm, shape) -> np.ndarray:
+    """Flat (C order) node indices of the vertices of the simplices `(cell, perm)`, `cells`
+    of shape (N, d): N·(d+1) entries, simplex by simplex along the chain `perm` (what
+    `np.ravel_multi_index` gives for `cells[:, None] + offsets`, without that array)."""
+    strides = np.array([int(np.prod(shape[a + 1:])) for a in range(len(shape))],
+                       dtype=np.int64)
+    steps = np.array(vectorised._perm_offsets(perm), dtype=np.int64) @ strides
+    return ((np.asarray(cells, dtype=np.int64) @ strides)[:, None] + steps[None, :]).ravel()
+
+
 def _down(q: Fraction) -> float:
     """A float <= the rational `q`."""
     x = float(q)
@@ -390,11 +400,8 @@ class Grid:
         `ρ(v)` as the box-by-box proof."""
         if not curvature.applies(self.target):
             return np.zeros(len(cells), dtype=bool)
-        offsets = np.array(vectorised._perm_offsets(perm), dtype=np.int64)
-        verts = cells[:, None, :] + offsets[None, :, :]
         shape = (self.n + 1,) * self.dim
-        linear = np.ravel_multi_index(tuple(verts.reshape(-1, self.dim).T), shape)
-        ids, back = _unique_nodes(linear, shape)
+        ids, back = _unique_nodes(_vertex_ids(cells, perm, shape), shape)
         _, _, r_lo, r_hi = self._vertex_data(ids, values, plain=True)
         lo = r_lo[back].reshape(len(cells), self.dim + 1)
         hi = r_hi[back].reshape(len(cells), self.dim + 1)
@@ -410,12 +417,9 @@ class Grid:
         dim, count = self.dim, len(cells)
         cells = np.asarray(cells, dtype=np.int64).reshape(count, dim)
         sign = np.asarray(signs, dtype=np.int64)
-        offsets = np.array(vectorised._perm_offsets(perm), dtype=np.int64)     # (d+1, d)
-        vert_nodes = cells[:, None, :] + offsets[None, :, :]                  # (N, d+1, d)
         # nodal intervals of A and vertex residuals ρ(v), per simplex vertex
         shape = (self.n + 1,) * dim
-        linear = np.ravel_multi_index(tuple(vert_nodes.reshape(-1, dim).T), shape)
-        ids, back = _unique_nodes(linear, shape)
+        ids, back = _unique_nodes(_vertex_ids(cells, perm, shape), shape)
         a_lo, a_hi, r_lo, r_hi = self._vertex_data(ids, values)
         a_lo, a_hi = a_lo[back].reshape(count, dim + 1), a_hi[back].reshape(count, dim + 1)
         rho_lo = r_lo[back].reshape(count, dim + 1)
