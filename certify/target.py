@@ -22,6 +22,7 @@ import sympy
 from flint import arb
 
 from .errors import NotExact, TargetError
+from .lipschitz import piecewise_linear_slope, verify_lipschitz
 from .engine.numbers import BallContext, ExactContext, ball_bounds, parse_rational
 from .engine.expression import (Sgn, Step, _CONTEXTS, _IV, _UNARY, _Iv, _Program, _adapt, _ball_of,
                          _diff)
@@ -425,7 +426,7 @@ def _target(dim, symbols, expr, name, lipschitz, path) -> Target:
     kind = _classify(expr, symbols)
     verified, note = None, None
     if claimed is not None:
-        if kind == "piecewise-linear" and _piecewise_linear_slope(program, dim) <= claimed:
+        if kind == "piecewise-linear" and piecewise_linear_slope(program, dim) <= claimed:
             verified = claimed
         else:
             verified, note = verify_lipschitz(program, dim, claimed)
@@ -451,178 +452,6 @@ def _check_magnitude(target: Target) -> None:
                           f"10^{_decade(max(abs(lo), abs(hi)))} "
                           "on the cube, beyond the float range used for sampling (10^300)",
                           "scale f down")
-
-
-class _AnyKink(type(_CONTEXTS["exact"])):
-    """EXACT whose kink factors all take the values in `choices`, whatever their argument."""
-
-    def __init__(self):
-        self.choices, self.used = (), 0
-
-    def _pick(self, values):
-        i, self.used = self.used, self.used + 1
-        return Fraction(values[self.choices[i] if i < len(self.choices) else 0])
-
-    def sgn(self, a): return self._pick((-1, 1))
-    def step(self, a): return self._pick((0, 1))
-
-
-def _piecewise_linear_slope(program: _Program, dim: int, most: int = 12):
-    """For a piecewise-linear f: the largest ||∇f||_1 over every choice of its kink factors
-    (exact; each piece's gradient is one of them), or +inf past `most` kinks."""
-    ctx = _AnyKink()
-
-    def norm(choices):
-        ctx.choices, ctx.used = choices, 0
-        return sum(abs(Fraction(g)) for g in program.run("grad", ctx, [Fraction(0)] * dim))
-    try:
-        first = norm(())
-        if ctx.used > most:
-            return float("inf")
-        return max([first] + [norm(c) for c in itertools.product((0, 1), repeat=ctx.used)])
-    except (ArithmeticError, NotExact, TypeError, ValueError):
-        return float("inf")
-
-
-LIPSCHITZ_BOXES = 4000          # bisection budget of verify_lipschitz
-_MAX_KINKS = 8                  # undecided kink factors enumerated on one box
-
-
-class _KinkChoice(type(_CONTEXTS["ball"])):
-    """BALL whose undecided kink factors (a Sgn or Step whose argument's ball holds 0) take
-    the values given in `choices`: at almost every point each factor is exactly one of
-    them, so the largest gradient over all choices bounds the essential supremum."""
-
-    def __init__(self):
-        self.choices, self.undecided = (), 0
-
-    def _pick(self, values):
-        i, self.undecided = self.undecided, self.undecided + 1
-        return values[self.choices[i] if i < len(self.choices) else 0]
-
-    def sgn(self, a):
-        return super().sgn(a) if a > 0 or a < 0 else self._pick((-arb(1), arb(1)))
-
-    def step(self, a):
-        return super().step(a) if a > 0 or a < 0 else self._pick((arb(0), arb(1)))
-
-
-_CHOICE = _KinkChoice()
-
-
-class _Undecided(Exception):
-    """A kink factor whose argument's sign is not decided on the box."""
-
-
-class _IntervalKinks(type(_IV)):
-    """The interval context (exact end points: tight at the cube's faces) with kink factors
-    decided by sign, or `_Undecided`."""
-
-    def sgn(self, a):
-        if a.lo > 0:
-            return self.convert(1)
-        if a.hi < 0:
-            return self.convert(-1)
-        raise _Undecided
-
-    def step(self, a):
-        if a.lo > 0:
-            return self.convert(1)
-        if a.hi < 0:
-            return self.convert(0)
-        raise _Undecided
-
-    def cpow(self, a, e):
-        return self.pow(a, e, clip=True)
-
-
-_INTERVAL_KINKS = _IntervalKinks()
-
-
-def _interval_norm_upper(program: _Program, lo, hi) -> Fraction | None:
-    """||∇f||_1 bounded with interval end points over [lo, hi], None if undecided."""
-    try:
-        grad = program.run("grad", _INTERVAL_KINKS,
-                           [_Iv(_ball_of(a), _ball_of(b)) for a, b in zip(lo, hi)])
-        return sum(max(abs(ball_bounds(g.lo)[0]), abs(ball_bounds(g.hi)[1])) for g in grad)
-    except (_Undecided, ArithmeticError, ValueError, ZeroDivisionError, TypeError,
-            AttributeError, NotExact):
-        return None
-
-
-def _gradient_norm_upper(program: _Program, box) -> Fraction | None:
-    """An upper bound of ||∇f||_1 at almost every point of the box, None if not finite."""
-    def norm(choices):
-        _CHOICE.choices, _CHOICE.undecided = choices, 0
-        grad = program.run("grad", _CHOICE, box)
-        if not all(g.is_finite() for g in grad):
-            return None
-        return sum(ball_bounds(abs(g))[1] for g in grad)
-    first = norm(())
-    kinks = _CHOICE.undecided
-    if first is None or kinks == 0:
-        return first
-    if kinks > _MAX_KINKS:
-        grad = program.run("grad", _CONTEXTS["ball"], box)
-        return sum(ball_bounds(abs(g))[1] for g in grad) if all(g.is_finite() for g in grad) \
-            else None
-    bounds = [norm(c) for c in itertools.product((0, 1), repeat=kinks)]
-    return None if None in bounds else max(bounds)
-
-
-def verify_lipschitz(program: _Program, dim: int, claimed: Fraction,
-                     budget: int = LIPSCHITZ_BOXES) -> tuple[Fraction | None, str | None]:
-    """Prove `ess sup ||∇f||_1 <= claimed` over [0,1]^d by bisection with Arb enclosures of
-    the gradient (kink factors enumerated, `_KinkChoice`): (the verified constant, None),
-    or (None, why not).
-
-    For a continuous, piecewise smooth f on the convex cube that bound is the max-norm
-    Lipschitz constant: |f(x)-f(y)| <= L ||x-y||_inf. A claim that is tight where the
-    constants are not dyadic (3/2 = 1/3 + ...) cannot be met by balls exactly; it is then
-    verified as `claimed (1 + 2^-64)`, and that slightly larger constant is the one used.
-    """
-    ball = _CONTEXTS["ball"]
-    slack = claimed * (1 + Fraction(1, 2 ** 64))
-    used = claimed
-    zero, one = Fraction(0), Fraction(1)
-    queue, count = deque([((zero,) * dim, (one,) * dim)]), 0
-    while queue:
-        lo, hi = queue.popleft()
-        count += 1
-        if count > budget:
-            return None, (f"LIPSCHITZ={claimed} not established: ess sup ||grad f||_1 <= "
-                          f"{claimed} not proved within {budget} boxes")
-        upper = _interval_norm_upper(program, lo, hi)
-        if upper is None or upper > claimed:
-            _, box = Target._balls(lo, hi)
-            try:
-                ball_upper = _gradient_norm_upper(program, box)
-            except (ArithmeticError, ValueError, ZeroDivisionError):
-                ball_upper = None
-            if ball_upper is not None and (upper is None or ball_upper < upper):
-                upper = ball_upper
-        if upper is not None and upper <= slack:
-            if upper > claimed:
-                used = slack
-            continue
-        mid = tuple((a + b) / 2 for a, b in zip(lo, hi))
-        try:
-            at = program.run("grad", ball, [_ball_of(v) for v in mid])
-            if all(g.is_finite() for g in at):
-                lower = sum(max(ball_bounds(abs(g))[0], 0) for g in at)
-                if lower > claimed:
-                    return None, (f"LIPSCHITZ={claimed} is false: ||grad f(x)||_1 >= "
-                                  f"{float(lower):.6g} at x=({', '.join(map(str, mid))})")
-        except (ArithmeticError, ValueError, ZeroDivisionError):
-            pass
-        i = max(range(dim), key=lambda j: hi[j] - lo[j])
-        if hi[i] - lo[i] < _MIN_WIDTH:
-            return None, (f"LIPSCHITZ={claimed} not established: no enclosure of the "
-                          f"gradient of f within it near x=({', '.join(map(str, mid))})")
-        m = (lo[i] + hi[i]) / 2
-        queue.append((lo, hi[:i] + (m,) + hi[i + 1:]))
-        queue.append((lo[:i] + (m,) + lo[i + 1:], hi))
-    return used, None
 
 
 def _compile(expr, symbols, proven) -> _Program:
