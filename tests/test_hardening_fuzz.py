@@ -98,10 +98,14 @@ def test_fuzz_network_bytes(tmp_path_factory, capsys, raw):
 atoms = st.sampled_from(["x1", "x1", "1", "2", "1/3", "0", "pi", "E", "10**6", "0.5", "1e3"])
 unary = st.sampled_from(["sin", "cos", "exp", "log", "sqrt", "Abs", "atan", "tanh", "tan",
                          "floor", "sign", "", "-"])
-binary = st.sampled_from(["+", "-", "*", "/", "**"])
+binary = st.sampled_from(["+", "-", "*", "/"])
+# powers by small exponents only: a tower such as (10**6)**(10**6) is evaluated by Python and
+# SymPy inside the target file itself, before certify sees f, and can run for hours
+exponents = st.sampled_from(["2", "3", "-1", "1/2", "(1/3)", "x1", "(-x1)", "0.5"])
 formulas = st.recursive(atoms, lambda inner: st.one_of(
     st.tuples(unary, inner).map(lambda t: f"{t[0]}({t[1]})"),
     st.tuples(inner, binary, inner).map(lambda t: f"({t[0]}{t[1]}{t[2]})"),
+    st.tuples(inner, exponents).map(lambda t: f"({t[0]}**{t[1]})"),
     st.tuples(inner, inner).map(lambda t: f"Max({t[0]}, {t[1]})")), max_leaves=6)
 
 
