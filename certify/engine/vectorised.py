@@ -52,6 +52,7 @@ per-simplex Arb path, which then behaves as before (including raising Arithmetic
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -216,12 +217,20 @@ def rows(target, m: int, first: int, stop: int):
     index is in [first, stop) (`index_rows` on that slab, in C order)."""
     dim = target.dim
     shape = (stop - first,) + (m,) * (dim - 1)
+    if dim > 1 and m ** dim >= MIN_VECTOR_BOXES:
+        # the slab is a whole grid: each coordinate as an axis of an open mesh, so a part of
+        # f that depends on fewer coordinates (sin(pi x1) in sin(pi x1) cos(pi x2)) is computed
+        # once per row, not per sub-box; numpy broadcasting gives every sub-box the same
+        # operations on the same floats, so the data are identical to the flat path's
+        axes = [np.arange(first, stop) if j == 0 else np.arange(m) for j in range(dim)]
+        mesh = [a.reshape([-1 if i == j else 1 for i in range(dim)]) for j, a in enumerate(axes)]
+        return index_rows(target, m, mesh, shape)
     index = np.indices(shape).reshape(dim, -1)
     index[0] += first
     return index_rows(target, m, index)
 
 
-def index_rows(target, m: int, index: np.ndarray):
+def index_rows(target, m: int, index, mesh_shape: tuple | None = None):
     """f data (float intervals, gradient usable flags) for the sub-boxes of side `1/m` with
     the given integer indices (`index` of shape (d, N), one column per sub-box).
 
@@ -235,27 +244,34 @@ def index_rows(target, m: int, index: np.ndarray):
     are computed again in Arb, one by one (balls containing the exact rational box). The
     data of a sub-box depends on its index and the grid alone, never on the other indices
     asked with it; grids of fewer than `MIN_VECTOR_BOXES` sub-boxes are done all in Arb.
+    With `mesh_shape`, `index` is an open mesh (one broadcastable integer array per axis,
+    `rows`) of the sub-boxes of that shape, taken in C order.
     """
     dim = target.dim
-    index = np.asarray(index).reshape(dim, -1)
-    if m ** dim < MIN_VECTOR_BOXES:         # by the grid, never the unit: same data anywhere
-        return _rows_arb(target, m, [tuple(int(v) for v in col) for col in index.T.tolist()])
-    index = index.astype(float)
-    lo, hi = _axis_interval(index, m, 0), _axis_interval(index, m, 1)
-    mid = _axis_interval(2 * index + 1, 2 * m, 0)
+    if mesh_shape is None:
+        index = np.asarray(index).reshape(dim, -1)
+        if m ** dim < MIN_VECTOR_BOXES:     # by the grid, never the unit: same data anywhere
+            return _rows_arb(target, m, [tuple(int(v) for v in col) for col in index.T.tolist()])
+        axes, count = index.astype(float), index.shape[1]
+    else:
+        axes, count = [a.astype(float) for a in index], math.prod(mesh_shape)
+    lo, hi = _axis_interval(axes, m, 0), _axis_interval(axes, m, 1)
+    mid = _axis_interval([2 * a + 1 for a in axes], 2 * m, 0)
     with np.errstate(all="ignore"):
         box = [IntervalArray(a[0], b[1]) for a, b in zip(lo, hi)]
         value, f_box, grad = target.box_intervals([IntervalArray(a, b) for a, b in mid], box)
-    count = index.shape[1]
     parts = [value, f_box, *grad]
-    parts = [(np.broadcast_to(p.lo, (count,)).copy(), np.broadcast_to(p.hi, (count,)).copy())
-             for p in parts]
+    shape = mesh_shape or (count,)
+    parts = [(np.array(np.broadcast_to(p.lo, shape)).reshape(-1),      # own, writable copies
+              np.array(np.broadcast_to(p.hi, shape)).reshape(-1)) for p in parts]
     fm, fb, grads = parts[0], parts[1], parts[2:]
     finite = [np.isfinite(a) & np.isfinite(b) for a, b in parts]
     ok = np.logical_and.reduce(finite[2:]) if dim else np.ones(count, dtype=bool)
     redo = ~(finite[0] & finite[1] & ok)
     if redo.any():          # Arb on the sub-boxes the float intervals could not enclose
         where = np.nonzero(redo)[0]
+        if mesh_shape is not None:
+            index = np.stack([np.broadcast_to(a, mesh_shape).reshape(-1) for a in index])
         slow = _rows_arb(target, m, [tuple(int(v) for v in index[:, i]) for i in where])
         fm[0][where], fm[1][where] = slow[0]
         fb[0][where], fb[1][where] = slow[1]
