@@ -339,10 +339,29 @@ def run(argv: list[str] | None = None) -> int:
 GC_THRESHOLDS = (100_000, 50, 100)
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc's allocator to serve numpy's large temporaries from the heap and keep freed
+    memory mapped (up to 512 MiB): by default each array above a dynamic threshold is a fresh
+    `mmap` whose pages fault in one by one, which cost some 2 s of system time of 9 s on
+    `check --grades 16` for sine. Peak memory is unchanged; elsewhere (not glibc) it is a
+    no-op."""
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    mallopt(M_MMAP_THRESHOLD, 32 * 2 ** 20)        # glibc's largest allowed value
+    mallopt(M_TRIM_THRESHOLD, 512 * 2 ** 20)
+
+
 def main() -> None:
     """Entry point of the `certify` console script."""
     import gc
     gc.set_threshold(*GC_THRESHOLDS)
+    _keep_freed_memory()
     sys.exit(run())
 
 
