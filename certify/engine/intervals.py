@@ -188,13 +188,17 @@ def _series_at(r, coefficients: list[float], magnitudes: list[float], slack: flo
     (Higham, *Accuracy and Stability*, (5.3)): `|p - P(r)| <= γ_{2n+1} Σ|c_j||r|^j` with
     the stored coefficients off by one rounding each; the magnitude sum is computed the same
     way, so it is doubled (`slack` counts the roundings, with room to spare)."""
-    p = np.full_like(r, coefficients[-1])
+    p = np.full_like(r, coefficients[-1], dtype=np.float64)
     a = np.abs(r)
-    m = np.full_like(r, magnitudes[-1])
+    m = np.full_like(r, magnitudes[-1], dtype=np.float64)
     for c, mag in zip(reversed(coefficients[:-1]), reversed(magnitudes[:-1])):
-        p = p * r + c
-        m = m * a + mag
-    return p, slack * _U * m + 1e-300
+        p *= r                          # in place: the same roundings as p = p * r + c
+        p += c
+        m *= a
+        m += mag
+    m *= slack * _U
+    m += 1e-300
+    return p, m
 
 
 def _widen(v: IntervalArray, r: float) -> IntervalArray:
@@ -216,8 +220,9 @@ def _reduce(x, constant: IntervalArray, reach: float, radius: float):
     bad = ~(np.abs(x) <= reach)
     x = np.where(bad, 0.0, x)
     k = np.rint(x / float(constant.lo))
-    t = IntervalArray(np.where(k >= 0, _dn(k * constant.lo), _dn(k * constant.hi)),
-                      np.where(k >= 0, _up(k * constant.hi), _up(k * constant.lo)))
+    low, high = k * constant.lo, k * constant.hi
+    positive = k >= 0
+    t = IntervalArray(_dn(np.where(positive, low, high)), _up(np.where(positive, high, low)))
     r = IntervalArray.point(x) - t
     return k, r, bad | ~((np.abs(r.lo) <= radius) & (np.abs(r.hi) <= radius))
 
@@ -289,16 +294,20 @@ def _sin_cos_point(x) -> tuple[IntervalArray, IntervalArray]:
     s = point * q
     s_error = _up(_up(np.abs(point) * q_error) + _up(_U * 2 * np.abs(s)))
     extra = _up(_TRIG_REMAINDER + width)
-    s = IntervalArray(_dn(s - _up(s_error + extra)), _up(s + _up(s_error + extra)))
-    c = IntervalArray(_dn(c - _up(c_error + extra)), _up(c + _up(c_error + extra)))
-    quarter = np.mod(k, 4).astype(np.int64)
+    s_error, c_error = _up(s_error + extra), _up(c_error + extra)
+    s = IntervalArray(_dn(s - s_error), _up(s + s_error))
+    c = IntervalArray(_dn(c - c_error), _up(c + c_error))
+    quarter = k.astype(np.int64) & 3    # k mod 4 (two's complement: -1 & 3 = 3)
     odd, half = (quarter & 1).astype(bool), quarter >= 2
 
     def pick(first, second, negate):
-        """`first` where the quarter is even, else `second`; negated where `negate`."""
+        """`first` where the quarter is even, else `second`; negated where `negate`; NaN
+        where the argument was not reduced."""
         lo, hi = np.where(odd, second.lo, first.lo), np.where(odd, second.hi, first.hi)
         lo, hi = np.where(negate, -hi, lo), np.where(negate, -lo, hi)
-        return _nan_where(IntervalArray(lo, hi), bad)
+        np.copyto(lo, np.nan, where=bad)
+        np.copyto(hi, np.nan, where=bad)
+        return IntervalArray(lo, hi)
 
     # sin x = (s, c, -s, -c) and cos x = (c, -s, -c, s) by the quarter k mod 4
     return pick(s, c, half), pick(c, s, half != odd)
