@@ -13,8 +13,10 @@ registered in `COMMANDS`; `run` is the single top-level guard around all of them
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+import time
 from fractions import Fraction
 
 from .. import fileio
@@ -178,6 +180,10 @@ def _add_check(sub) -> None:
     _add_limits(check)
 
 
+#: seconds between two rewrites of a partial `--report` during a check
+REPORT_EVERY = 0.5
+
+
 def _check(args) -> int:
     from ..certificates.checker import Options, check
     from ..construction import build_levels, network_from_levels
@@ -215,7 +221,7 @@ def _check(args) -> int:
         write_network(domain.network_out(network), save_path)
     if not args.quiet:
         print(plain_header(), flush=True)
-    latest = [None]
+    latest, last_write = [None], [-math.inf]
 
     def on_grade(report):
         report = domain.report(report)
@@ -224,8 +230,12 @@ def _check(args) -> int:
                             [g.depth for g in network.grades])
         if not args.quiet:
             print(plain_row(report.grades[-1]), flush=True)
-        if report_path:
+        # the partial report is rewritten as grades finish, at most every REPORT_EVERY
+        # seconds (each write is a whole report, formatted and synced to disk); the complete
+        # one is always written at the end, and the partial one on Ctrl-C
+        if report_path and time.monotonic() - last_write[0] >= REPORT_EVERY:
             report.write(report_path)
+            last_write[0] = time.monotonic()
 
     try:
         with progress.phases():
