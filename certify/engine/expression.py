@@ -345,6 +345,14 @@ class _Program:
 
 # --------------------------------------------------------------------------- derivatives
 
+#: f'(u) of each elementary f, from u and e = f(u)
+_OUTER = {sympy.exp: lambda u, e: e, sympy.log: lambda u, e: 1 / u,
+          sympy.sin: lambda u, e: sympy.cos(u), sympy.cos: lambda u, e: -sympy.sin(u),
+          sympy.tan: lambda u, e: 1 + e ** 2, sympy.atan: lambda u, e: 1 / (1 + u ** 2),
+          sympy.sinh: lambda u, e: sympy.cosh(u), sympy.cosh: lambda u, e: sympy.sinh(u),
+          sympy.tanh: lambda u, e: 1 - e ** 2, sympy.Abs: lambda u, e: Sgn(u)}
+
+
 def _diff(e, s, memo: dict):
     """d e / d s, with kink factors `Sgn`/`Step` for Abs/Max/Min (Clarke-sound)."""
     if s not in e.free_symbols:
@@ -371,10 +379,7 @@ def _diff(e, s, memo: dict):
                                              if j != i]) for i, a in enumerate(args)])
     else:
         u = args[0]
-        outer = {sympy.exp: e, sympy.log: 1 / u, sympy.sin: sympy.cos(u),
-                 sympy.cos: -sympy.sin(u), sympy.tan: 1 + e ** 2, sympy.atan: 1 / (1 + u ** 2),
-                 sympy.sinh: sympy.cosh(u), sympy.cosh: sympy.sinh(u),
-                 sympy.tanh: 1 - e ** 2, sympy.Abs: Sgn(u)}[e.func]
+        outer = _OUTER[e.func](u, e)          # only this function's derivative is built
         out = outer * d(u)
     memo[e] = out
     return out
