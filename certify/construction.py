@@ -342,9 +342,11 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
         sup = None if out is None else max(max(float(-lo.min()), float(hi.max()))
                                            for lo, hi in out.values())
         if best is None or (sup is not None and best_sup is not None and sup < best_sup):
-            best, best_sup = c, sup
+            best, best_sup, best_nodal = c, sup, nodal
         if sup is None:
             break
+    if len(rules) > 1:
+        simplex_bounds(best_nodal)  # its bounds the most recent (kept for the checker)
     return best, bounds
 
 

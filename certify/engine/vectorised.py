@@ -400,9 +400,11 @@ def _perm_offsets(perm):
     return offsets
 
 
-#: residual bounds kept per grid, most recently used first: the builder asks again for
-#: the same nodal values (the balanced reference of every shrink rule, the last trial of a
-#: rule, the final approximant) and so does the checker, in the same process, for each grade
+#: residual bounds kept for the grid last computed on, most recently used first: the
+#: builder asks again for the same nodal values (the balanced reference of every shrink
+#: rule, the last trial of a rule, the final approximant); of the other grids only the
+#: most recent (the approximant a level ended with, which the checker asks for again in
+#: the same process) is kept
 KEEP_BOUNDS = 4
 
 
@@ -436,6 +438,9 @@ def residual_bounds(target, values: np.ndarray, n: int, k: int):
             lo.flags.writeable = hi.flags.writeable = False
     memo.insert(0, (key, out))
     del memo[KEEP_BOUNDS:]
+    for grid, other in target_cache(target, "residual bounds").items():
+        if grid != (n, k):          # another level's grid: its most recent bounds only
+            del other[1:]
     return out
 
 
