@@ -383,12 +383,22 @@ def _all_zero(bounds) -> bool:
     return all(lo == 0 == hi for lo, hi in bounds.values())
 
 
-def _coordinates(h: Fraction, nodes: list) -> dict:
+def _coordinates(h: Fraction, nodes: list, coarser: tuple | None = None) -> dict:
     """`{i: i·h}` (`Fraction`s) for the node indices that occur in `nodes`, only those
-    (a level's hats use a part of its grid's `N^ℓ + 1` coordinates)."""
+    (a level's hats use a part of its grid's `N^ℓ + 1` coordinates). `coarser`: `(ratio,
+    axis)` of an earlier level of mesh `ratio·h`, whose `Fraction` of `j` is taken for
+    `i = ratio·j` (the same number) instead of making it again."""
     used = np.unique(np.array(nodes, dtype=np.int64)).tolist()
     hn, hd = h.numerator, h.denominator
-    return {i: Fraction(i * hn, hd) for i in used}
+    if coarser is None:
+        return {i: Fraction(i * hn, hd) for i in used}
+    ratio, known = coarser
+    out = {}
+    for i in used:
+        j, rest = divmod(i, ratio)
+        value = known.get(j) if not rest else None
+        out[i] = value if value is not None else Fraction(i * hn, hd)
+    return out
 
 
 def build_levels(target, grades: int, params: Parameters = Parameters(),
@@ -402,6 +412,7 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
     records: list[LevelRecord] = []
     skipped: list[int] = []
     level, last_w, reason = -1, None, None
+    coarser = None                  # (level, coordinates) of the last level with hats
     start = time.perf_counter()
 
     def emit(record):
@@ -432,7 +443,9 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         index = np.unravel_index(kept, values.shape)
         where = list(zip(*(axis.tolist() for axis in index)))
         units = coefficients[kept].tolist()
-        axis = _coordinates(h, where)
+        axis = _coordinates(h, where, None if coarser is None else
+                            (params.ratio ** (level - coarser[0]), coarser[1]))
+        coarser = (level, axis)
         hats = [Hat(tuple([axis[i] for i in node]), h, _fraction(c))
                 for node, c in zip(where, units)]
         values = values.with_units(index, units, COEFFICIENT_BITS)
