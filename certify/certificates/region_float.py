@@ -1,6 +1,6 @@
 """Norms on the linear regions in float intervals rounded outward; exact only where needed.
 
-The regions path (`certify.certificates.region_path`) integrates `|e_{k-1}|^p`,
+The regions path (`certify.certificates.region_norms`) integrates `|e_{k-1}|^p`,
 `|e_k|^p` and `|g_k|^p` over every region. Exact rationals there carry thousands of digits
 on a trained network, yet the (G2) decrease is almost always far from 0: this module
 computes the integrals of all pieces at once in float64 intervals rounded outward
@@ -21,7 +21,7 @@ affine and `|ρ| <= δ`, `L ± δ` a model of `f`:
   `|f(x) - c_0 - c·(x - m)| <= max|f(m) - c_0| + Σ_i max|∂_i f(B) - c_i| r_i = δ`
   (`r_i >= |x_i - m_i|`), all rounded up; where the gradient has no finite enclosure, the
   range of `f` over `B` (a constant model); where neither, the Arb model of
-  `region_path.model_on_box`;
+  `region_models.model_on_box`;
 - `∫|e|^n` lies between `∫|ℓ|^n - n δ ∫|ℓ|^{n-1}` and `Σ_j C(n, j) δ^{n-j} ∫|ℓ|^j`
   (convexity, and `|ℓ + ρ| <= |ℓ| + δ`); the decrease for `p = 2` is
   `∫ℓ1² - ∫ℓ2² ± 2δ∫|g|` (`(ℓ1+ρ)² - (ℓ2+ρ)² = ℓ1² - ℓ2² + 2ρg`); for `p = 1` it is
@@ -127,7 +127,7 @@ def _stack(rows: list) -> IA:
 def _models(target, pieces, box_lo, box_hi):
     """Affine models `c0 + c·(x - m) ± δ` of a non-PL `f` on each piece's box (floats):
     returns `(m, c, c0, delta)` (see the module docstring)."""
-    from .region_path import model_on_box
+    from .region_models import model_on_box
     n, d = box_lo.shape
     lo, hi = np.clip(box_lo, 0.0, 1.0), np.clip(box_hi, 0.0, 1.0)
     with np.errstate(all="ignore"):
@@ -166,7 +166,7 @@ def _models(target, pieces, box_lo, box_hi):
     delta = np.where(ok, delta, delta_box)
     C = IA(c.copy(), c.copy())
     C0 = IA(c0.copy(), c0.copy())
-    for i in np.nonzero(~ok & ~rng)[0]:            # the Arb model of region_path
+    for i in np.nonzero(~ok & ~rng)[0]:            # the Arb model of region_models
         poly = pieces[i][0]
         b_lo, b_hi = poly.bounding_box()
         model = model_on_box(target, b_lo, b_hi)
@@ -319,7 +319,7 @@ def halve(poly, level: int) -> tuple:
 
 class FloatNorms:
     """Norm enclosures of `e_k` (the `NormEnclosure` interface) and of `e_{k-1}` and the
-    decrease, summed from a `Batch` (the interface of `region_path.RegionNorms`)."""
+    decrease, summed from a `Batch` (the interface of `region_norms.RegionNorms`)."""
 
     exact = False
 
