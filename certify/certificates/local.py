@@ -39,7 +39,7 @@ from ..engine.freudenthal import cell_simplices, simplex_vertices, \
     simplex_volume
 from ..engine.lp import NormEnclosure, simplex_power_lower
 from ..engine.hat_grade import HatGrade
-from ..engine.nodal import Nodal
+from ..engine.nodal import LIMIT, Nodal
 from ..engine.numbers import ball_bounds
 from ..engine.realize import Hat, readout, recognise_grade
 from .refine import REFUTED, Evidence, Limits, Outcome, refine
@@ -65,11 +65,17 @@ class GridGrade:
         integer numerators over one denominator)."""
         base = self.n or grid
         shape = (base + 1,) * dim
-        terms = []                  # (node index, value added there)
-        for hat in self.hats:
-            index = tuple(v.numerator * (base // v.denominator) for v in hat.z)
-            scale = self.alpha if hat.c > 0 else self.beta
-            terms.append((index, hat.c if scale == 1 else scale * hat.c))
+        coordinate: dict = {}       # id of a coordinate Fraction -> (it, its grid index)
+
+        def at(v):
+            key = id(v)
+            if key not in coordinate:
+                coordinate[key] = (v, v.numerator * (base // v.denominator))
+            return coordinate[key][1]
+        plain = self.alpha == 1 and self.beta == 1
+        terms = [(tuple([at(v) for v in hat.z]), hat.c if plain else
+                  (self.alpha if hat.c > 0 else self.beta) * hat.c)
+                 for hat in self.hats]          # (node index, value added there)
         if any(self.carrier):       # an affine part: not the construction's readout (rare)
             values = np.empty(shape, dtype=object)
             for index in itertools.product(range(base + 1), repeat=dim):
@@ -81,12 +87,24 @@ class GridGrade:
         else:
             bias = Fraction(self.bias)
             den = bias.denominator
-            for _, value in terms:
-                den = den * value.denominator // math.gcd(den, value.denominator)
-            num = np.full(shape, bias.numerator * (den // bias.denominator), dtype=object)
-            for index, value in terms:
-                num[index] += value.numerator * (den // value.denominator)
-            out = Nodal(num, den).pack()
+            for d in {value.denominator for _, value in terms}:
+                den = den * d // math.gcd(den, d)
+            start = bias.numerator * (den // bias.denominator)
+            adds = [value.numerator * (den // value.denominator) for _, value in terms]
+            flat = np.ravel_multi_index(tuple(np.array([index for index, _ in terms],
+                                                       dtype=np.int64).reshape(-1, dim).T),
+                                        shape) if terms else np.zeros(0, dtype=np.int64)
+            if (abs(start) + max(map(abs, adds), default=0) <= LIMIT
+                    and len(np.unique(flat)) == len(flat)):
+                # at most one term per node and every sum within int64: whole arrays
+                num = np.full(int(np.prod(shape)), start, dtype=np.int64)
+                num[flat] += np.array(adds, dtype=np.int64)
+                out = Nodal(num.reshape(shape), den)
+            else:
+                num = np.full(shape, start, dtype=object)
+                for (index, _), add in zip(terms, adds):
+                    num[index] += add
+                out = Nodal(num, den).pack()
         return out.refine(grid // base) if grid != base else out
 
 
