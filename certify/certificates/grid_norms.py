@@ -86,17 +86,25 @@ def _certified_pieces(norms, first: int, stop: int) -> None:
 
 
 def common_numerators(values: Nodal) -> tuple[np.ndarray, int]:
-    """(|v| * D as exact Python ints in an object array, D): D the common denominator."""
+    """(|v| * D exactly, D): D the common denominator; int64 where the numerators are
+    (`Nodal` keeps them below 2^62 in absolute value), else Python ints (object array)."""
+    if values.num.dtype == np.int64:
+        return np.abs(values.num), values.den
     return np.abs(values.num).astype(object), values.den
 
 
 def power_sums(verts: list, one_signed: np.ndarray, decided: np.ndarray,
                 p: int) -> tuple[int, int]:
     """Exact `Σ_T h_p(|a_T|)` (integers) over the one-signed simplices, and over those of
-    them that are decided (`simplex_power_lower` without the common factor)."""
+    them that are decided (`simplex_power_lower` without the common factor); `h_p` the
+    complete homogeneous symmetric polynomial of degree `p` of the vertex values."""
     if not one_signed.any():
         return 0, 0
     values = [v[one_signed] for v in verts]
+    if p in (1, 2) and all(v.dtype == np.int64 for v in values):
+        chosen = decided[one_signed]
+        safe = _int64_power_sum([v[chosen] for v in values], p)
+        return safe + _int64_power_sum([v[~chosen] for v in values], p), safe
     count = len(values[0])
     h = [np.array([1] * count, dtype=object)] + \
         [np.array([0] * count, dtype=object) for _ in range(p)]
@@ -106,6 +114,34 @@ def power_sums(verts: list, one_signed: np.ndarray, decided: np.ndarray,
     every = sum(h[p].tolist())
     safe = sum(h[p][decided[one_signed]].tolist())
     return every, safe
+
+
+def _int64_power_sum(values: list, p: int) -> int:
+    """`Σ_T h_p(a_T)` for `p` 1 or 2, exactly, for nonnegative int64 vertex values below
+    2^62 (`a_T` the row of `values`), in int64 arithmetic that cannot overflow. Each value
+    is read as its four 16-bit limbs, `a = Σ_l a_l 2^(16 l)`; `h_1 = S = Σ_i a_i` and
+    `2 h_2 = S^2 + Σ_i a_i^2`, where a sum of squares `Σ_T (Σ_l s_l 2^(16 l))^2 =
+    Σ_{l,m} 2^(16(l+m)) Σ_T s_l s_m` (`s_l = Σ_i a_il`, each below `(d+1) 2^16`); each
+    inner sum is taken over at most `2^30/(d+1)^2` rows, so it stays below 2^62; the
+    partial sums are joined in Python integers."""
+    vertices = len(values)
+    rows = max(1, (1 << 30) // (vertices * vertices))
+    total = 0
+    for start in range(0, len(values[0]), rows):
+        part = [np.ascontiguousarray(v[start:start + rows], dtype="<i8").view("<u2")
+                for v in values]
+        limb = [[a[l::4].astype(np.int64) for l in range(4)] for a in part]
+        sums = [sum(x[l] for x in limb) for l in range(4)]
+        if p == 1:
+            total += sum(int(sums[l].sum()) << (16 * l) for l in range(4))
+            continue
+        twice = 0
+        for l in range(4):
+            for m in range(l, 4):
+                scale = (1 if l == m else 2) << (16 * (l + m))
+                twice += scale * sum(int(np.dot(x[l], x[m])) for x in [sums] + limb)
+        total += twice // 2
+    return total
 
 
 def add_norms(norms, vol: Fraction, lo: np.ndarray, hi: np.ndarray, ps=None) -> None:

@@ -129,21 +129,32 @@ def _recognise_one(dim, grade, inputs, canonical) -> GridGrade | None:
         hats = recognise_grade(dim, grade.layers, canonical, inputs)
     if hats is None:
         return None
-    meshes = {hat.h for hat in hats}
     n = None
-    if meshes:
-        if len(meshes) != 1:
+    if hats:
+        h = hats[0].h
+        if not all(hat.h is h or hat.h == h for hat in hats):
             return None
-        h = meshes.pop()
         if h <= 0 or (1 / h).denominator != 1:
             return None
         n = int(1 / h)
-        for hat in hats:       # every node on the grid: v = i/n with 0 <= i <= n
-            if any(n % v.denominator or not 0 <= v.numerator <= v.denominator
-                   for v in hat.z):
-                return None
+        if not _on_grid(hats, n):
+            return None
     w = grade.readout_weight
     return GridGrade(tuple(hats), n, tuple(w[:dim]), w[dim], -w[dim + 1], grade.readout_bias)
+
+
+def _on_grid(hats, n: int) -> bool:
+    """Is every node on the grid: each coordinate `v = i/n` with `0 <= i <= n`?"""
+    coords = [v for hat in hats for v in hat.z]
+    dens = {v.denominator for v in coords}
+    if any(n % d for d in dens):
+        return False
+    try:
+        num = np.array([v.numerator for v in coords], dtype=np.int64)
+        den = np.array([v.denominator for v in coords], dtype=np.int64)
+    except OverflowError:
+        return all(0 <= v.numerator <= v.denominator for v in coords)
+    return bool(np.all((num >= 0) & (num <= den)))
 
 
 @dataclass

@@ -113,13 +113,21 @@ def bounds(target, n: int):
 def slack(target, n: int):
     """`(upper, lower)` per cell: `Λ R^2 / 2` for each sign (rounded up), the least
     `min_v sign·ρ(v)` the proof needs; None when not `applies`."""
+    cache = _cache(target)
+    key = ("slack", n)
+    if key in cache:
+        return cache[key]
     both = bounds(target, n)
     if both is None:
         return None
     half_r2 = _up(target.dim / (8.0 * n * n))            # R^2 / 2 = d h^2 / 8
     with np.errstate(all="ignore"):        # exactly 0 where Λ = 0 (f concave / convex)
-        return tuple(np.where(np.isfinite(b), np.where(b == 0, 0.0, _up(b * half_r2)), np.inf)
-                     for b in both)
+        out = tuple(np.where(np.isfinite(b), np.where(b == 0, 0.0, _up(b * half_r2)), np.inf)
+                    for b in both)
+    for array in out:
+        array.flags.writeable = False           # shared: read only
+    cache[key] = out
+    return out
 
 
 def proves(target, n: int, cells: np.ndarray, signs: np.ndarray, rho: np.ndarray):
@@ -145,12 +153,12 @@ def proves(target, n: int, cells: np.ndarray, signs: np.ndarray, rho: np.ndarray
                         np.inf)                                               # Λ h^2 / 2
         ok = (rho >= centre[:, None]).all(axis=1)
         count = rho.shape[1]
+        # Λ h^2 / 2 times |i - j|, per distance along the chain (rounded up)
+        apart = [0.0] + [np.where(edge == 0, 0.0, _up(edge * k)) for k in range(1, count)]
         for j in range(count):
             fine = np.ones(len(cells), dtype=bool)
             for i in range(count):
-                need_i = np.zeros(len(cells)) if i == j \
-                    else np.where(edge == 0, 0.0, _up(edge * abs(i - j)))
-                fine &= rho[:, i] >= need_i
+                fine &= rho[:, i] >= apart[abs(i - j)]
             ok |= fine
         ok |= _best_point(rho, edge, ~ok)
     return (signs != 0) & ok
