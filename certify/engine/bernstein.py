@@ -101,6 +101,16 @@ def _matmul(am, ar, bm, br):
     return mid, _inflate(rad, 4 * n)
 
 
+def _matmul_exact(am, bm, br):
+    """`_matmul(am, 0, bm, br)` (`am` exact floats) without the products of the zero
+    radius: they are exact zeros, so the radius is the same float."""
+    n = am.shape[-1]
+    mid = am @ bm
+    aa = np.abs(am)
+    rad = aa @ br + _gamma(n) * (aa @ np.abs(bm))
+    return mid, _inflate(rad, 4 * n)
+
+
 def _rowdot(am, ar, bm, br):
     """Row-wise `Σ_j a_ij b_ij` as (mid, rad)."""
     n = am.shape[-1]
@@ -149,14 +159,65 @@ def _polar_count(alpha) -> int:
 
 def _bernstein_rows(dim: int, vertices) -> list:
     """`W` with `b = c @ W`: the blossom of each monomial `u^α` (`|α| <= 3`) at the
-    vertices, for each Bernstein index `γ` (`|γ| = 3`). Exact: the vertices are scaled
-    to integer points first (Python integers are far faster than Fractions here)."""
+    vertices, for each Bernstein index `γ` (`|γ| = 3`), as exact rationals
+    (`_bernstein_ints`)."""
+    num, den = _bernstein_ints(dim, vertices)
+    return _fraction_rows(num, den)
+
+
+def _fraction_rows(num: np.ndarray, den: list) -> list:
+    return [[Fraction(int(v), d) for v in row] for row, d in zip(num.tolist(), den)]
+
+
+def _bernstein_ints(dim: int, vertices) -> tuple[np.ndarray, list]:
+    """`W` of `_bernstein_rows` as integer numerators (int64, shape (A, G)) over one
+    denominator per row (`_polar_count(α) scale^|α|`, Python ints): the vertices are
+    scaled to integer points first, and `_polar_sum` runs for all `α` and `γ` at once.
+    Padding the factors of `u^α` to three with a coordinate 1, the sum over the ordered
+    choices of `|α|` distinct arguments is the sum over all `3!` orders of the three
+    arguments divided by `(3 - |α|)!` (each choice extends to that many orders): exact
+    integers throughout (coordinates of a few bits, products of three)."""
     gammas = _indices(dim + 1, 3)
     scale = math.lcm(*(Fraction(c).denominator for v in vertices for c in v))
-    integer = [tuple(int(Fraction(c) * scale) for c in v) for v in vertices]
-    args = [[integer[j] for j, g in enumerate(gamma) for _ in range(g)] for gamma in gammas]
-    return [[Fraction(_polar_sum(alpha, a), _polar_count(alpha) * scale ** sum(alpha))
-             for a in args] for alpha in _taylor_indices(dim)]
+    integer = [[int(Fraction(c) * scale) for c in v] + [1] for v in vertices]
+    if max(abs(c) for v in integer for c in v) >= 2 ** 20:
+        raise OverflowError("vertex coordinates too large for int64 polar sums")
+    args = np.array([[integer[j] for j, g in enumerate(gamma) for _ in range(g)]
+                     for gamma in gammas], dtype=np.int64)           # (G, 3, dim + 1)
+    axes, den, spare = _polar_axes(dim)
+    orders = _ORDERS
+    product = np.ones((len(gammas), len(axes), len(orders)), dtype=np.int64)
+    for t in range(3):
+        product *= args[:, orders[None, :, t], axes[:, None, t]]
+    total = product.sum(axis=2).T                                     # (A, G)
+    num = total // spare[:, None]
+    return num, [d * scale ** p for d, p in den]
+
+
+#: the `3!` orders of three arguments
+_ORDERS = np.array(list(itertools.permutations(range(3))), dtype=np.int64)
+
+
+@lru_cache(maxsize=None)
+def _polar_axes(dim: int):
+    """Per `α` of `_taylor_indices(dim)`: its factors' axes padded to three with the
+    coordinate `dim` (= 1), `(_polar_count(α), |α|)` and `(3 - |α|)!`."""
+    alphas = _taylor_indices(dim)
+    axes = np.array([[i for i, a in enumerate(alpha) for _ in range(a)]
+                     + [dim] * (3 - sum(alpha)) for alpha in alphas], dtype=np.int64)
+    den = [(_polar_count(alpha), sum(alpha)) for alpha in alphas]
+    spare = np.array([math.factorial(3 - sum(alpha)) for alpha in alphas], dtype=np.int64)
+    return axes, den, spare
+
+
+def _ratio_matrix(num: np.ndarray, den: list) -> tuple[np.ndarray, np.ndarray]:
+    """`_exact_matrix` of the rationals `num[i, j] / den[i]`: the quotient of two exact
+    floats (both below 2^53) is correctly rounded, as `int / int` is for the `Fraction`."""
+    d = np.array([float(v) for v in den])[:, None]
+    if np.abs(num).max(initial=0) >= 2 ** 53 or d.max(initial=1) >= 2 ** 53:
+        return _exact_matrix(_fraction_rows(num, den))
+    mid = num.astype(float) / d
+    return mid, np.abs(mid) * 2.0 ** -52 + 2.0 ** -1074
 
 
 @lru_cache(maxsize=None)
@@ -178,13 +239,15 @@ def _bernstein_map(dim: int, perm: tuple, s: Fraction, corner=None, k: int = 1):
     of exact rationals; the row of `u^α` scales like `s^|α|` (`_scaled`; computed once for
     `s = 1`)."""
     corner = tuple(corner) if corner is not None else (0,) * dim
-    W, G, vol, (Wu, Gu) = _unit_bernstein_map(dim, perm, corner, k)
+    (num, den), G, vol, (Wu, Gu) = _unit_bernstein_map(dim, perm, corner, k)
     powers = [sum(alpha) for alpha in _taylor_indices(dim)]
-    return (*_scaled(Wu, W, powers, s), *_scaled(Gu, G, [dim] * len(G), s), vol * s ** dim)
+    return (*_scaled(Wu, lambda: _fraction_rows(num, den), powers, s),
+            *_scaled(Gu, G, [dim] * len(G), s), vol * s ** dim)
 
 
 def _scaled(unit, rows, powers, s: Fraction):
-    """`rows[i] s^powers[i]` as (mid, rad) floats, from `unit = _exact_matrix(rows)`.
+    """`rows[i] s^powers[i]` as (mid, rad) floats, from `unit = _exact_matrix(rows)`
+    (`rows` may be a function giving them: only the last case below needs them).
     For `s = 2^-e` in floats: `mid 2^-ej` is exact unless it falls below `2^-1022`, where it
     errs by at most `2^-1075`; `|w 2^-ej - mid 2^-ej| = 2^-ej |w - mid| <= 2^-ej rad`, whose
     float product errs the same way, covered by one step up, and `2^-1074` covers `mid`'s
@@ -195,6 +258,7 @@ def _scaled(unit, rows, powers, s: Fraction):
         factor = np.array([math.ldexp(1.0, -e * p) for p in powers])[:, None]
         with np.errstate(under="ignore"):
             return mid * factor, step_up(rad * factor) + 2.0 ** -1074
+    rows = rows() if callable(rows) else rows
     return _exact_matrix([[w * s ** p for w in row] for row, p in zip(rows, powers)])
 
 
@@ -208,8 +272,8 @@ def _unit_bernstein_map(dim: int, perm: tuple, corner: tuple, k: int):
         vertex[axis] += s
         vertices.append(tuple(v - c for v, c in zip(vertex, centre)))
     vol = s ** dim / math.factorial(dim)
-    W, G = _bernstein_rows(dim, vertices), _gram(dim, vol)
-    return W, G, vol, (_exact_matrix(W), _exact_matrix(G))
+    (num, den), G = _bernstein_ints(dim, vertices), _gram(dim, vol)
+    return (num, den), G, vol, (_ratio_matrix(num, den), _exact_matrix(G))
 
 
 def _simplex_bounds(bm, br, vol: Fraction, r, Gm, Gr):
@@ -225,11 +289,14 @@ def _simplex_bounds(bm, br, vol: Fraction, r, Gm, Gr):
     gbm, gbr = _matmul(bm, br, Gm, Gr)
     sq_m, sq_r = _rowdot(gbm, gbr, bm, br)
     absb = _up(np.abs(bm), br)
-    abs_m, abs_r = _matmul(absb, np.zeros_like(absb), ones_m, ones_r)
+    abs_m, abs_r = _matmul_exact(absb, ones_m, ones_r)
     absq = _up(abs_m[..., 0], abs_r[..., 0]) * (v + vr)          # ∫|q| <= vol mean|b|
     absq = _up(absq, 4 * _U * absq)
-    bmin = np.min(_down(bm, br), axis=-1)
-    bmax = np.max(_up(bm, br), axis=-1)
+    # the least / largest of `_down(bm, br)` / `_up(bm, br)`: both step monotonically
+    # from `bm ∓ br`, so they are taken once, of the least / largest difference (the same
+    # floats, from one row instead of every coefficient)
+    bmin = _down(np.min(bm - br, axis=-1), 0.0)
+    bmax = _up(np.max(bm + br, axis=-1), 0.0)
     e_lo, e_hi = _down(bmin, r), _up(bmax, r)
     # ∫e = vol mean(b) ± r vol
     least, most = _down(mean_m, mean_r), _up(mean_m, mean_r)     # mean(b) in between

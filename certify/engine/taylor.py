@@ -222,6 +222,15 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
             found[2] = i2
         if 1 in wanted:
             found[1] = _refine_absolute(qm, qr, p1, dim, fine, s, remainder) if k == 1 else p1
+        if m == 1:
+            # unsplit cells: each expansion block's sub-simplex of this corner and
+            # permutation is a different coarse simplex (ids distinct; the tiling check
+            # below would see a repeat), so plain indexing adds exactly as `np.add.at`
+            for p, (low, high) in found.items():
+                sums[p][0][simplex_id] += low
+                sums[p][1][simplex_id] += high
+            counts[simplex_id] += 1
+            continue
         for p, (low, high) in found.items():
             np.add.at(sums[p][0], simplex_id, low)
             np.add.at(sums[p][1], simplex_id, high)
@@ -369,14 +378,40 @@ def _remainder(lo: np.ndarray, hi: np.ndarray, E: int) -> np.ndarray:
 
 
 def _sum_down(values: np.ndarray) -> Fraction:
-    total = math.fsum(values.tolist())          # correctly rounded
+    total = _fsum(values)                       # correctly rounded
     return max(Fraction(0), Fraction(total) - Fraction(abs(total)) * Fraction(1, 2 ** 52)
                - Fraction(1, 2 ** 1074))
 
 
 def _sum_up(values: np.ndarray) -> Fraction:
-    total = math.fsum(values.tolist())
+    total = _fsum(values)
     return Fraction(total) + Fraction(abs(total)) * Fraction(1, 2 ** 52) + Fraction(1, 2 ** 1074)
+
+
+def _fsum(values: np.ndarray) -> float:
+    """`math.fsum(values)` (the correctly rounded sum) of finite floats, from their exact
+    sum: each `x = M 2^(e-53)` (`np.frexp`, `M` an integer below 2^53) is split as
+    `M = H 2^27 + L` (`H`, `L` below 2^27), and `H`, `L` are summed per exponent `e` in
+    float64 (`np.bincount`), exactly while fewer than 2^26 of them are added; the sums
+    are joined in Python integers and rounded once (as `fsum`)."""
+    values = np.asarray(values, dtype=float).ravel()
+    if len(values) >= 1 << 26 or not np.all(np.isfinite(values)):
+        return math.fsum(values.tolist())
+    mantissa, exponent = np.frexp(values)
+    whole = np.ldexp(mantissa, 53)                          # exact integers, |M| < 2^53
+    high = np.floor(np.ldexp(whole, -27))                   # exact: a power-of-two scaling
+    low = whole - np.ldexp(high, 27)                        # exact, 0 <= low < 2^27
+    first = int(exponent.min(initial=0))
+    index = (exponent - first).astype(np.int64)
+    highs = np.bincount(index, weights=high).tolist()
+    lows = np.bincount(index, weights=low).tolist()
+    total = 0                               # the sum times 2^(53 - first)
+    for i, (h, l) in enumerate(zip(highs, lows)):
+        if h or l:
+            total += ((int(h) << 27) + int(l)) << i
+    shift = first - 53
+    # int -> float and int / int are correctly rounded (CPython)
+    return float(total << shift) if shift >= 0 else total / (1 << -shift)
 
 
 def _affine_at_centres(nodal, n: int, t, coarse, order, dim: int):
@@ -386,25 +421,26 @@ def _affine_at_centres(nodal, n: int, t, coarse, order, dim: int):
     Nodal values are rounded to floats with one ulp; each float operation adds its
     rounding error to the radius."""
     vm, vr = nodal
+    shape = vm.shape
+    vm, vr = vm.ravel(), vr.ravel()             # vertices by linear index
+    stride = np.array([math.prod(shape[a + 1:]) for a in range(dim)], dtype=np.int64)
     rows = np.arange(len(coarse))
-    vertex = coarse.copy()
-    index = tuple(vertex.T)
-    value_m, value_r = vm[index], vr[index]
+    vertex = np.ravel_multi_index(tuple(coarse.T), shape)
+    value_m, value_r = vm[vertex], vr[vertex]
     prev_m, prev_r = value_m, value_r
     gm = np.zeros((len(coarse), dim))
     gr = np.zeros((len(coarse), dim))
     for j in range(dim):
         axis = order[:, j]
-        vertex = vertex.copy()
-        vertex[rows, axis] += 1
-        index = tuple(vertex.T)
-        next_m, next_r = vm[index], vr[index]
+        vertex = vertex + stride[axis]
+        next_m, next_r = vm[vertex], vr[vertex]
         step_m = next_m - prev_m
         step_r = next_r + prev_r + np.abs(step_m) * _U
         gm[rows, axis] = step_m * n
         gr[rows, axis] = step_r * n + np.abs(step_m * n) * _U
-        term_m = step_m * t[rows, axis]
-        term_r = step_r * np.abs(t[rows, axis]) + np.abs(term_m) * _U
+        t_axis = t[rows, axis]
+        term_m = step_m * t_axis
+        term_r = step_r * np.abs(t_axis) + np.abs(term_m) * _U
         value_m, value_r = value_m + term_m, value_r + term_r
         value_r = value_r + np.abs(value_m) * _U
         prev_m, prev_r = next_m, next_r
