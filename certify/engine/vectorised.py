@@ -173,6 +173,18 @@ class FData:
         self.grad = grad        # per axis (lo, hi); zeros where not grad_ok
         self.grad_ok = grad_ok
 
+    def scaled_gradient(self, h_lo: float, h_hi: float) -> list:
+        """Per axis, float intervals `(lo, hi)` of `∇_a f(B) h` on every sub-box, `h` in
+        `[h_lo, h_hi]` (`[↓min(g_lo h_lo, g_lo h_hi), ↑max(g_hi h_lo, g_hi h_hi)]`): they
+        depend on the sub-box and `h` alone, so they are computed once per grid."""
+        cache = self.__dict__.setdefault("_scaled", {})
+        if (h_lo, h_hi) not in cache:
+            with np.errstate(all="ignore"):
+                cache[h_lo, h_hi] = [(_dn(np.minimum(g_lo * h_lo, g_lo * h_hi)),
+                                      _up(np.maximum(g_hi * h_lo, g_hi * h_hi)))
+                                     for g_lo, g_hi in self.grad]
+        return cache[h_lo, h_hi]
+
     @property
     def finite(self) -> bool:
         arrays = [*self.fm, *self.fb] + [a for g in self.grad for a in g]
@@ -472,6 +484,7 @@ def residual_bounds_from(data: FData, nodal, n: int, k: int):
     h = 1.0 / n
     h_lo, h_hi = (h, h) if Fraction(h) == Fraction(1, n) else (_dn(h), _up(h))
     half = 1.0 / (2 * k)                          # exact: k is a power of two
+    gh = data.scaled_gradient(h_lo, h_hi)
     out = {}
     with np.errstate(all="ignore"):
         for perm in itertools.permutations(range(dim)):
@@ -499,9 +512,7 @@ def residual_bounds_from(data: FData, nodal, n: int, k: int):
                 hi = _up(_up(fb_hi - a_lo) + spread)
                 term = None
                 for j, axis in enumerate(perm):
-                    g_lo, g_hi = data.grad[axis][0][sl], data.grad[axis][1][sl]
-                    gh_lo = _dn(np.minimum(g_lo * h_lo, g_lo * h_hi))
-                    gh_hi = _up(np.maximum(g_hi * h_lo, g_hi * h_hi))
+                    gh_lo, gh_hi = gh[axis][0][sl], gh[axis][1][sl]
                     e = np.maximum(np.abs(_dn(gh_lo - diffs[j][1])),
                                    np.abs(_up(gh_hi - diffs[j][0])))
                     part = _up(e * half)
