@@ -232,6 +232,15 @@ def _gram(dim: int, vol: Fraction) -> list:
 
 
 @lru_cache(maxsize=None)
+def _exact_gram(dim: int, vol: Fraction):
+    """`_exact_matrix(_gram(dim, vol))`, once per volume (every sub-simplex of a grade
+    has the same)."""
+    mid, rad = _exact_matrix(_gram(dim, vol))
+    mid.flags.writeable = rad.flags.writeable = False            # shared: read only
+    return mid, rad
+
+
+@lru_cache(maxsize=None)
 def _bernstein_map(dim: int, perm: tuple, s: Fraction, corner=None, k: int = 1):
     """(Wm, Wr, Gm, Gr, vol): `b = c @ W` maps Taylor coefficients about the centre of a
     block of `k^d` sub-cells of side `s` to the Bernstein coefficients on the simplex `perm`
@@ -273,7 +282,7 @@ def _unit_bernstein_map(dim: int, perm: tuple, corner: tuple, k: int):
         vertices.append(tuple(v - c for v, c in zip(vertex, centre)))
     vol = s ** dim / math.factorial(dim)
     (num, den), G = _bernstein_ints(dim, vertices), _gram(dim, vol)
-    return (num, den), G, vol, (_ratio_matrix(num, den), _exact_matrix(G))
+    return (num, den), G, vol, (_ratio_matrix(num, den), _exact_gram(dim, vol))
 
 
 def _simplex_bounds(bm, br, vol: Fraction, r, Gm, Gr):
