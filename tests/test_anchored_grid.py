@@ -108,3 +108,34 @@ def test_vertex_ids_equal_ravel_multi_index():
             verts = cells[:, None, :] + np.array(_perm_offsets(perm))[None, :, :]
             want = np.ravel_multi_index(tuple(verts.reshape(-1, dim).T), shape)
             assert np.array_equal(_vertex_ids(cells, perm, shape), want)
+
+
+def test_proof_memo_reuses_only_the_same_exact_question():
+    """`proof_memo`: a proved simplex is answered again only for the same sign, a depth at
+    least as large and the same exact vertex values (over any power of two); one vertex
+    changed by 2^-44, another sign or a shallower depth is proved anew."""
+    from certify.certificates.proof_memo import ProofMemo
+    from certify.engine.nodal import Nodal
+    target = _target("examples/peaks2d.py")
+    rng = np.random.default_rng(5)
+    n = 6
+    num = rng.integers(-2 ** 40, 2 ** 40, size=(n + 1, n + 1))
+    values = Nodal(num, 2 ** 44)
+    cells = np.array([[1, 2], [3, 3], [0, 5]])
+    signs = np.array([1, -1, 1])
+    memo, reader = ProofMemo.of(target, n, (1, 0), values)
+    memo.store(reader, cells[:2], signs[:2], 3)
+    assert memo.known(reader, cells, signs, 3).tolist() == [True, True, False]
+    assert memo.known(reader, cells, signs, 4).tolist() == [True, True, False]
+    assert memo.known(reader, cells, signs, 2).tolist() == [False, False, False]
+    assert memo.known(reader, cells, -signs, 3).tolist() == [False, False, False]
+    same, reread = ProofMemo.of(target, n, (1, 0), Nodal(num * 4, 2 ** 46))
+    assert same is memo and memo.known(reread, cells, signs, 3).tolist() == [True, True, False]
+    moved = num.copy()
+    moved[2, 3] += 1            # the last vertex of (cell (1, 2), chain (1, 0)): (1,2) (1,3) (2,3)
+    _, other = ProofMemo.of(target, n, (1, 0), Nodal(moved, 2 ** 44))
+    assert memo.known(other, cells, signs, 3).tolist() == [False, True, False]
+    big = Nodal(num.astype(object) * 2 ** 70, 2 ** 114)    # Python-int numerators
+    _, wide = ProofMemo.of(target, n, (1, 0), big)
+    assert memo.known(wide, cells, signs, 3).tolist() == [True, True, False]
+    assert ProofMemo.of(target, n, (1, 0), Nodal(num, 3 * 2 ** 44)) is None

@@ -40,6 +40,7 @@ from flint import arb
 
 from ..engine import curvature, vectorised
 from .anchored import BOX_BUDGET, DEPTH, START, Prover, VertexValues
+from .proof_memo import ProofMemo
 from ..engine.expression import _CONTEXTS
 from ..engine.nodal import Nodal
 from ..engine.numbers import ball_bounds, to_ball
@@ -380,12 +381,28 @@ class Grid:
         live = np.nonzero(signs != 0)[0]
         if not len(live):
             return out
+        # simplices proved before (by the builder) for these exact vertex values
+        memo = ProofMemo.of(self.target, self.n, perm, values)
+        if memo is not None:
+            known = memo[0].known(memo[1], cells[live], signs[live], depth)
+            out[live[known]] = True
+            live = live[~known]
+        asked = live
+        if len(live):
+            self._prove_cells(perm, cells, signs, values, depth, live, out)
+        if memo is not None:
+            new = asked[out[asked]]
+            memo[0].store(memo[1], cells[new], signs[new], depth)
+        return out
+
+    def _prove_cells(self, perm, cells, signs, values, depth, live, out) -> None:
+        """Set `out[i]` for `i` in `live`: the proofs of `proves_cells`."""
         # the second-order proof (`certify.engine.curvature`) first: one Hessian bound per cell
         done = self._curvature(tuple(perm), cells[live], signs[live], values)
         out[live[done]] = True
         live = live[~done]
         if not len(live):
-            return out
+            return
         proved, close = self._prove_perm(tuple(perm), cells[live], signs[live], values, depth)
         out[live] = proved
         for j in np.nonzero(close)[0].tolist():
@@ -393,7 +410,6 @@ class Grid:
             i = int(live[j])
             out[i] = self._arb().proves((tuple(int(v) for v in cells[i]), tuple(perm)),
                                         values, int(signs[i]))
-        return out
 
     def _curvature(self, perm, cells, signs, values) -> np.ndarray:
         """`curvature.proves` for the simplices `(cell, perm)`, from the same vertex data
