@@ -27,11 +27,15 @@ class ProofMemo:
     """The proved simplices of one permutation `perm` on the grid of `n` cells a side."""
 
     def __init__(self, n: int, dim: int):
-        cells = n ** dim
+        self.n, self.dim = n, dim
+        self.depth = None               # the arrays over the cells, made by the first store
+
+    def _allocate(self) -> None:
+        cells = self.n ** self.dim
         self.depth = np.full(cells, -1, dtype=np.int8)      # -1: nothing recorded
         self.sign = np.zeros(cells, dtype=np.int8)
         self.exponent = np.zeros(cells, dtype=np.int16)
-        self.num = np.zeros((cells, dim + 1), dtype=np.int64)   # object once one needs it
+        self.num = np.zeros((cells, self.dim + 1), dtype=np.int64)  # object once one needs it
 
     @staticmethod
     def of(target, n: int, perm, values) -> "tuple[ProofMemo, _Reader] | None":
@@ -49,6 +53,8 @@ class ProofMemo:
     def known(self, reader, cells: np.ndarray, signs: np.ndarray, depth: int) -> np.ndarray:
         """Which of the simplices `(cells[i], perm)` with `signs[i]` were proved already, at
         a depth at most `depth`, for the same exact vertex values."""
+        if self.depth is None:
+            return np.zeros(len(cells), dtype=bool)
         flat = reader.flat(cells)
         seen = self.depth[flat]
         ask = np.nonzero((seen >= 0) & (seen <= depth) & (self.sign[flat] == signs))[0]
@@ -63,6 +69,8 @@ class ProofMemo:
         """Record the simplices `(cells[i], perm)` as proved for `signs[i]` and `depth`."""
         if not len(cells):
             return
+        if self.depth is None:
+            self._allocate()
         flat = reader.flat(cells)
         num = reader.numerators(cells)
         if num.dtype == object and self.num.dtype != object:
