@@ -467,9 +467,12 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
 
 
 def network_from_levels(target, records: list[LevelRecord], params: Parameters,
-                        fallback: str | None = None) -> Network:
+                        fallback: str | None = None, hat_record: bool = True) -> Network:
     """Realise each record as one fixed-width grade and record the construction in `meta`
-    (`fallback`: why the requested scheme's network was not used)."""
+    (`fallback`: why the requested scheme's network was not used). `hat_record=False`
+    leaves out `meta`'s text of every hat (`levels[k]["hats"]`, a few µs a hat): only a
+    file's readers and the a-priori argument of the balanced construction read it, so a
+    check of the surplus network it does not write need not make it."""
     dim = target.dim
     grades = []
     inputs = dim
@@ -489,7 +492,7 @@ def network_from_levels(target, records: list[LevelRecord], params: Parameters,
             "grade": k, "level": r.level, "mesh": format_rational(r.mesh),
             "skipped": list(r.skipped),
             "oscillation": format_rational(r.oscillation),
-            "hats": _hat_texts(r.hats),
+            **({"hats": _hat_texts(r.hats)} if hat_record else {}),
             **({"trivial": r.trivial} if r.trivial else {}),
         } for k, r in enumerate(records, start=1)],
     }
