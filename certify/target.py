@@ -269,14 +269,15 @@ class Target:
         both = run("both", ball, box)
         return run("value", ball, mid)[0], both[0], both[1:]
 
-    def box_intervals(self, mid, box):
+    def box_intervals(self, mid, box, ctx=None):
         """`box_balls` for many sub-boxes at once: `mid` and `box` are per-coordinate
-        `IntervalArray`s (`certify.engine.intervals`); end points may be NaN where the float
-        intervals give no enclosure (callers then use `box_balls`)."""
+        `IntervalArray`s (`certify.engine.intervals`; `ctx` another context of them, as
+        `certify.engine.gathered.GATHER`); end points may be NaN where the float intervals
+        give no enclosure (callers then use `box_balls`)."""
         from .engine.intervals import INTERVALS
-        run = self._program.run
-        both = run("both", INTERVALS, box)
-        return run("value", INTERVALS, mid)[0], both[0], both[1:]
+        run, ctx = self._program.run, ctx or INTERVALS
+        both = run("both", ctx, box)
+        return run("value", ctx, mid)[0], both[0], both[1:]
 
     def enclose(self, lo, hi) -> tuple[Fraction, Fraction]:
         """Exact rationals bounding f over the box [lo, hi]: naive ∩ mean-value form."""

@@ -91,6 +91,27 @@ def test_box_data_does_not_depend_on_the_batch():
     assert slab[0][0][7] == first[0][0] and slab[1][1][7] == first[3][0]
 
 
+@pytest.mark.parametrize("path,m", [("examples/peaks2d.py", 128), ("examples/smooth3d.py", 64),
+                                    ("tests/targets/cusp3d.py", 96), ("tests/targets/kink3d.py", 64)])
+def test_scattered_rows_gathered_by_axis_are_the_same(path, m):
+    """Many scattered sub-boxes are computed with each coordinate's distinct values once
+    (`certify.engine.gathered`): the same floats as in batches too small for that, also
+    where a kink or a cusp sends rows to Arb."""
+    target, rng = _target(path), np.random.default_rng(m)
+    coarse = rng.integers(0, m // 8, (300, target.dim))
+    index = (coarse[:, None, :] * 8 + rng.integers(0, 8, (300, 4, target.dim))).reshape(
+        -1, target.dim).T
+    whole = vectorised.index_rows(target, m, index)
+    parts = [vectorised.index_rows(target, m, index[:, i:i + 100])
+             for i in range(0, index.shape[1], 100)]
+
+    def arrays(data):
+        return [data[0][0], data[0][1], data[1][0], data[1][1], data[3]] + \
+            [x for g in data[2] for x in g]
+    for got, want in zip(arrays(whole), zip(*[arrays(p) for p in parts])):
+        assert np.array_equal(got, np.concatenate(want), equal_nan=True)
+
+
 @pytest.mark.parametrize("path,n", [("examples/peaks2d.py", 8), ("examples/smooth3d.py", 4),
                                     ("examples/sine.py", 16)])
 def test_vertex_residuals_contain_arb_and_are_no_wider(path, n):

@@ -62,6 +62,7 @@ import numpy as np
 from flint import arb
 
 from .enclosure import meets
+from .gathered import GATHER, axis_inputs, spread
 from .intervals import IntervalArray, step_down as _dn, step_up as _up
 from .nodal import Nodal
 
@@ -267,11 +268,24 @@ def index_rows(target, m: int, index, mesh_shape: tuple | None = None):
         axes, count = index.astype(float), index.shape[1]
     else:
         axes, count = [a.astype(float) for a in index], math.prod(mesh_shape)
+    spread_by = None
+    if mesh_shape is None and dim > 1 and count >= 256:
+        # scattered sub-boxes: each coordinate's distinct values once (`gathered`)
+        distinct = [np.unique(row, return_inverse=True) for row in index]
+        if 2 * sum(len(values) for values, _ in distinct) <= count:
+            axes, spread_by = [values.astype(float) for values, _ in distinct], \
+                [inverse.reshape(-1) for _, inverse in distinct]
     lo, hi = _axis_interval(axes, m, 0), _axis_interval(axes, m, 1)
     mid = _axis_interval([2 * a + 1 for a in axes], 2 * m, 0)
     with np.errstate(all="ignore"):
         box = [IntervalArray(a[0], b[1]) for a, b in zip(lo, hi)]
-        value, f_box, grad = target.box_intervals([IntervalArray(a, b) for a, b in mid], box)
+        mid = [IntervalArray(a, b) for a, b in mid]
+        if spread_by is None:
+            value, f_box, grad = target.box_intervals(mid, box)
+        else:
+            value, f_box, grad = target.box_intervals(
+                axis_inputs(mid, spread_by), axis_inputs(box, spread_by), GATHER)
+            value, f_box, grad = spread(value), spread(f_box), [spread(g) for g in grad]
     parts = [value, f_box, *grad]
     shape = mesh_shape or (count,)
     parts = [(np.array(np.broadcast_to(p.lo, shape)).reshape(-1),      # own, writable copies
