@@ -420,8 +420,8 @@ class IntervalContext(Context):
 
     def tan(self, a):
         # increasing between poles; a pole inside (cos may vanish) gives NaN
-        c = _sin_or_cos(a, 1)
-        lo_sc, hi_sc = _sin_cos_point(a.lo), _sin_cos_point(a.hi)
+        lo_sc, hi_sc = ends = _sin_cos_point(a.lo), _sin_cos_point(a.hi)
+        c = _sin_or_cos(a, 1, ends)                # the same end points: one series pass
         out = IntervalArray((lo_sc[0] / lo_sc[1]).lo, (hi_sc[0] / hi_sc[1]).hi)
         return _nan_where(out, ~((c.lo > 0) | (c.hi < 0)) | ~(a.hi - a.lo < 3.0))
 
