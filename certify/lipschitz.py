@@ -6,8 +6,8 @@ of boxes is first tried at once in float intervals rounded outward
 (`certify.engine.intervals`; an undecided kink factor is its hull, which covers every
 choice of it). Boxes far from the claim either way in floats are bisected without more ado;
 the others are tried one by one with Arb enclosures, kink factors enumerated, and a box
-whose mid-point has `||∇f(x)||_1 > L` in Arb refutes the claim. A piecewise-linear f is checked exactly, piece by piece
-(`piecewise_linear_slope`).
+whose mid-point has `||∇f(x)||_1 > L` in Arb refutes the claim. A piecewise-linear f is
+checked exactly, piece by piece (`piecewise_linear_slope`).
 """
 
 from __future__ import annotations
@@ -19,15 +19,9 @@ import numpy as np
 from flint import arb
 
 from .errors import NotExact
-from .engine.expression import _CONTEXTS, _IV, _Iv, _Program, _ball_of
+from .engine.expression import _CONTEXTS, _IV, _Iv, _Program, _ball_of, box_balls
 from .engine.intervals import INTERVALS, IntervalArray, step_up
 from .engine.numbers import ball_bounds
-
-
-def _box_balls(lo, hi) -> list:
-    """Balls of the box [lo, hi]; a box starting at >= 0 is kept >= 0 (as `Target._balls`)."""
-    box = [_ball_of(a).union(_ball_of(b)) for a, b in zip(lo, hi)]
-    return [x if x >= 0 or v < 0 else x.nonnegative_part() for x, v in zip(box, lo)]
 
 
 _NEAR = 2.0 ** -20               # relative distance from the claim at which floats defer
@@ -234,7 +228,7 @@ def _examine(program: _Program, dim: int, claimed: Fraction, slack: Fraction, lo
     ball = _CONTEXTS["ball"]
     upper = _interval_norm_upper(program, lo, hi)
     if upper is None or upper > claimed:
-        box = _box_balls(lo, hi)
+        _, box = box_balls(lo, hi)
         try:
             ball_upper = _gradient_norm_upper(program, box)
         except (ArithmeticError, ValueError, ZeroDivisionError):

@@ -25,7 +25,7 @@ from .errors import NotExact, TargetError
 from .lipschitz import piecewise_linear_slope, verify_lipschitz
 from .engine.numbers import BallContext, ExactContext, ball_bounds, parse_rational
 from .engine.expression import (Sgn, Step, _CONTEXTS, _IV, _UNARY, _Iv, _Program, _adapt, _ball_of,
-                         _diff)
+                         _diff, box_balls)
 
 _JUMPS = (sympy.sign, sympy.floor, sympy.ceiling, sympy.frac, sympy.Heaviside, sympy.Mod,
           sympy.DiracDelta)
@@ -247,14 +247,7 @@ class Target:
         """A rigorous Arb enclosure of f at the rational point x."""
         return self.evaluate(_CONTEXTS["ball"], [_ball_of(v) for v in x])
 
-    @staticmethod
-    def _balls(lo, hi):
-        """(midpoint balls, box balls) of [lo, hi]; a box starting at >= 0 is kept >= 0."""
-        a = [_ball_of(v) for v in lo]
-        b = [_ball_of(v) for v in hi]
-        box = [x.union(y) for x, y in zip(a, b)]
-        box = [x if x >= 0 or v < 0 else x.nonnegative_part() for x, v in zip(box, lo)]
-        return [(x + y) / 2 for x, y in zip(a, b)], box
+    _balls = staticmethod(box_balls)
 
     def mean_value(self, lo, hi):
         """(f at the box midpoint, ∇f over the box), as balls."""

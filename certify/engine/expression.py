@@ -40,6 +40,16 @@ def _ball_of(q) -> arb:
     return arb(q.numerator) if q.denominator == 1 else arb(q.numerator) / q.denominator
 
 
+def box_balls(lo, hi) -> tuple[list, list]:
+    """(mid-point balls, box balls) of the rational box [lo, hi]; a box starting at >= 0
+    is kept >= 0 (a root or log of a coordinate stays defined on it)."""
+    a = [_ball_of(v) for v in lo]
+    b = [_ball_of(v) for v in hi]
+    box = [x.union(y) for x, y in zip(a, b)]
+    box = [x if x >= 0 or v < 0 else x.nonnegative_part() for x, v in zip(box, lo)]
+    return [(x + y) / 2 for x, y in zip(a, b)], box
+
+
 def _root(a: arb, e: Fraction) -> arb:
     """`a**e`, `a` a ball of positive numbers."""
     r = a.sqrt() if e.denominator == 2 else a.root(e.denominator)
