@@ -507,17 +507,9 @@ def _hat_texts(hats: list[Hat]) -> list[dict]:
     def text(v):
         key = id(v)
         if key not in texts:
-            texts[key] = (v, _rational_text(v))      # v kept alive: its id stays its own
+            texts[key] = (v, format_rational(v))     # v kept alive: its id stays its own
         return texts[key][1]
-    return [{"node": [text(v) for v in hat.z], "c": _rational_text(hat.c)} for hat in hats]
-
-
-def _rational_text(q: Fraction) -> str:
-    """`format_rational(q)` (the same text), without its checks for the usual small terms."""
-    p, d = q.numerator, q.denominator
-    if p.bit_length() < 10_000 and d.bit_length() < 10_000:
-        return str(p) if d == 1 else f"{p}/{d}"
-    return format_rational(q)
+    return [{"node": [text(v) for v in hat.z], "c": format_rational(hat.c)} for hat in hats]
 
 
 def build(target, grades: int, ratio: int = DEFAULT_RATIO, margin=DEFAULT_MARGIN,

@@ -89,9 +89,10 @@ def format_rational(q: Fraction) -> str:
     """Exact string form: "p" or "p/q"."""
     if not isinstance(q, Fraction):          # a Fraction is used as is (no copy: hot path)
         q = Fraction(q)
-    if q.denominator == 1:
-        return _int_text(q.numerator)
-    return f"{_int_text(q.numerator)}/{_int_text(q.denominator)}"
+    p, d = q.numerator, q.denominator
+    if p.bit_length() < 10_000 and d.bit_length() < 10_000:     # the usual case: str itself
+        return str(p) if d == 1 else f"{p}/{d}"
+    return _int_text(p) if d == 1 else f"{_int_text(p)}/{_int_text(d)}"
 
 
 def _decade(q: Fraction) -> int:
