@@ -467,13 +467,15 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
 
 
 def network_from_levels(target, records: list[LevelRecord], params: Parameters,
-                        fallback: str | None = None, hat_record: bool = True) -> Network:
+                        fallback: str | None = None, written: bool = True) -> Network:
     """Realise each record as one fixed-width grade and record the construction in `meta`
-    (`fallback`: why the requested scheme's network was not used). `hat_record=False`
-    leaves out `meta`'s text of every hat (`levels[k]["hats"]`, a few µs a hat): only a
-    file's readers and the a-priori argument of the balanced construction read it, so a
-    check of the surplus network it does not write need not make it."""
+    (`fallback`: why the requested scheme's network was not used). `meta`'s text of every
+    hat (`levels[k]["hats"]`, a few µs a hat) is read by a file's readers and by the
+    checker's a-priori argument, which only the balanced construction (`CONSTRUCTION`)
+    has: with `written=False` (a network checked in-process, never written) it is left out
+    for the other schemes."""
     dim = target.dim
+    hat_record = written or CONSTRUCTIONS[params.scheme] == CONSTRUCTION
     grades = []
     inputs = dim
     for record in records:

@@ -210,8 +210,7 @@ def _check(args) -> int:
         with workers(options.jobs, args.scheduler):
             records = build_levels(target, args.grades, params, progress.build_level(
                 args.grades, params.ratio ** target.dim))
-        network = network_from_levels(target, records, params, hat_record=bool(
-            save_path) or params.scheme != "surplus")
+        network = network_from_levels(target, records, params, written=bool(save_path))
     else:
         network = domain.network_in(read_network(args.network, force=args.force))
     if network.dim != target.dim:
