@@ -31,7 +31,7 @@ import itertools
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from .engine.enclosure import simplex_residual_bounds, sub_boxes
 from .errors import UsageError
 from .engine.freudenthal import cell_simplices, mesh, nodes, refine, star_simplices
 from .engine.nodal import Nodal
-from .engine.hat_grade import HatGrade
+from .engine.hat_grade import HatArray, HatGrade
 from .engine.network import Network
 from .engine.numbers import format_rational
 from .engine.realize import Hat
@@ -125,7 +125,7 @@ class LevelRecord:
 
     level: int
     mesh: Fraction
-    hats: list[Hat]
+    hats: Sequence[Hat]              # a `HatArray` from `build_levels`
     oscillation: Fraction            # W_ℓ = max_z w_z (certified)
     seconds: float = 0.0
     stars: int = 0
@@ -383,24 +383,6 @@ def _all_zero(bounds) -> bool:
     return all(lo == 0 == hi for lo, hi in bounds.values())
 
 
-def _coordinates(h: Fraction, nodes: list, coarser: tuple | None = None) -> dict:
-    """`{i: i·h}` (`Fraction`s) for the node indices that occur in `nodes`, only those
-    (a level's hats use a part of its grid's `N^ℓ + 1` coordinates). `coarser`: `(ratio,
-    axis)` of an earlier level of mesh `ratio·h`, whose `Fraction` of `j` is taken for
-    `i = ratio·j` (the same number) instead of making it again."""
-    used = np.unique(np.array(nodes, dtype=np.int64)).tolist()
-    hn, hd = h.numerator, h.denominator
-    if coarser is None:
-        return {i: Fraction(i * hn, hd) for i in used}
-    ratio, known = coarser
-    out = {}
-    for i in used:
-        j, rest = divmod(i, ratio)
-        value = known.get(j) if not rest else None
-        out[i] = value if value is not None else Fraction(i * hn, hd)
-    return out
-
-
 def build_levels(target, grades: int, params: Parameters = Parameters(),
                  progress: Callable[[LevelRecord], None] | None = None) -> list[LevelRecord]:
     """Run the construction until `grades` grades are filled; one record per grade."""
@@ -412,7 +394,6 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
     records: list[LevelRecord] = []
     skipped: list[int] = []
     level, last_w, reason = -1, None, None
-    coarser = None                  # (level, coordinates) of the last level with hats
     start = time.perf_counter()
 
     def emit(record):
@@ -441,13 +422,9 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
             skipped.append(level)
             continue
         index = np.unravel_index(kept, values.shape)
-        where = list(zip(*(axis.tolist() for axis in index)))
-        units = coefficients[kept].tolist()
-        axis = _coordinates(h, where, None if coarser is None else
-                            (params.ratio ** (level - coarser[0]), coarser[1]))
-        coarser = (level, axis)
-        hats = [Hat(tuple([axis[i] for i in node]), h, _fraction(c))
-                for node, c in zip(where, units)]
+        units = coefficients[kept]
+        # the hats as arrays: `Hat` objects only for whoever iterates over them
+        hats = HatArray(np.stack(index, axis=1), units, COEFFICIENT_BITS, h)
         values = values.with_units(index, units, COEFFICIENT_BITS)
         emit(LevelRecord(level, h, hats, last_w, time.perf_counter() - start,
                          stars=len(bounds), skipped=skipped))
@@ -503,7 +480,7 @@ def network_from_levels(target, records: list[LevelRecord], params: Parameters,
 
 def _hat_texts(hats: list[Hat]) -> list[dict]:
     """`meta`'s `{"node": [...], "c": ...}` of each hat; the text of a coordinate is made
-    once per `Fraction` object (a level's hats share their coordinates: `_coordinates`)."""
+    once per `Fraction` object (a level's hats share their coordinates: `HatArray.hats`)."""
     texts: dict = {}
 
     def text(v):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
 from hypothesis import example, given, settings, strategies as st
 
 from certify.certificates import local
 from certify.certificates.checker import check
 from certify.construction import build
-from certify.engine.hat_grade import HatGrade
+from certify.engine.hat_grade import HatArray, HatGrade
 from certify.engine.network import Grade, Network
 from certify.engine.realize import Hat, grade_layers, readout, recognise_grade
 from certify.target import load_target
@@ -60,3 +61,32 @@ def test_report_equals_that_of_the_same_weights_as_plain_grades():
         for grade in report["grades"]:
             grade.pop("seconds", None)
     assert a["grades"] == b["grades"] and a["verdict"] == b["verdict"] == "proved"
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 3), st.sampled_from([2, 4, 8]), st.data())
+def test_hat_array_is_its_hats(dim, n, data):
+    """A `HatArray` iterates, indexes and slices as the list of its `Hat`s (zeros dropped),
+    and its `nodal` sums (whole arrays, or Python ints past int64) are those the locality
+    checker makes hat by hat in `Fraction`s, over the same denominator."""
+    nodes = data.draw(st.lists(st.tuples(*[st.integers(0, n)] * dim), unique=True,
+                               max_size=(n + 1) ** dim))
+    big = data.draw(st.sampled_from([2 ** 20, 2 ** 62, 2 ** 70]))
+    units = [data.draw(st.integers(-big, big)) for _ in nodes]
+    bias = data.draw(st.sampled_from([Fraction(0), Fraction(5, 7), Fraction(-3, 2 ** 50)]))
+    bits, h = 48, Fraction(1, n)
+    array = HatArray(np.array(nodes, dtype=np.int64).reshape(-1, dim),
+                     np.array(units, dtype=object if big > 2 ** 62 else np.int64), bits, h)
+    hats = [Hat(tuple(Fraction(i, n) for i in z), h, Fraction(u, 2 ** bits))
+            for z, u in zip(nodes, units) if u]
+    assert len(array) == len(hats)
+    assert array[:2] == hats[:2] and (not hats or array[-1] == hats[-1])
+    assert list(array) == hats and array.on_grid(n) and array.on_grid(2 * n)
+    plain = local.GridGrade(tuple(hats), n if hats else None, (Fraction(0),) * dim,
+                            Fraction(1), Fraction(1), bias)
+    fast = local.GridGrade(array, n if hats else None, (Fraction(0),) * dim,
+                           Fraction(1), Fraction(1), bias)
+    for grid in (n, 2 * n):
+        want, got = plain.nodal(dim, grid), fast.nodal(dim, grid)
+        assert got.den == want.den and got.num.dtype == want.num.dtype
+        assert got.num.tolist() == want.num.tolist()

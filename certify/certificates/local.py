@@ -38,7 +38,7 @@ from ..engine.enclosure import affine_on_simplex, residual_ball, simplex_residua
 from ..engine.freudenthal import cell_simplices, simplex_vertices, \
     simplex_volume
 from ..engine.lp import NormEnclosure, simplex_power_lower
-from ..engine.hat_grade import HatGrade
+from ..engine.hat_grade import HatArray, HatGrade
 from ..engine.nodal import LIMIT, Nodal
 from ..engine.numbers import ball_bounds
 from ..engine.realize import Hat, readout, recognise_grade
@@ -53,7 +53,7 @@ MAX_GRID_NODES = 2_000_000
 class GridGrade:
     """A grade recognised from its weights as hats on the grid of mesh `1/n`."""
 
-    hats: tuple[Hat, ...]
+    hats: tuple[Hat, ...]       # or the builder's `HatArray` (same hats, as arrays)
     n: int | None              # None: no hats (the grade is affine)
     carrier: tuple[Fraction, ...]
     alpha: Fraction
@@ -73,6 +73,9 @@ class GridGrade:
                 coordinate[key] = (v, v.numerator * (base // v.denominator))
             return coordinate[key][1]
         plain = self.alpha == 1 and self.beta == 1
+        if isinstance(self.hats, HatArray) and plain and self.n and not any(self.carrier):
+            out = self.hats.nodal(self.bias, base)         # the same sums, as arrays
+            return out.refine(grid // base) if grid != base else out
         terms = [(tuple([at(v) for v in hat.z]), hat.c if plain else
                   (self.alpha if hat.c > 0 else self.beta) * hat.c)
                  for hat in self.hats]          # (node index, value added there)
@@ -124,23 +127,25 @@ def _recognise_one(dim, grade, inputs, canonical) -> GridGrade | None:
     if grade.features != dim + 2:
         return None
     if isinstance(grade, HatGrade) and grade.dim == dim and grade.inputs == inputs:
-        hats = list(grade.hats)   # its layers are grade_layers(hats): what recognition reads
+        hats = grade.hats         # its layers are grade_layers(hats): what recognition reads
     else:
         hats = recognise_grade(dim, grade.layers, canonical, inputs)
     if hats is None:
         return None
+    array = isinstance(hats, HatArray)      # one mesh, integer nodes: read off the arrays
     n = None
-    if hats:
-        h = hats[0].h
-        if not all(hat.h is h or hat.h == h for hat in hats):
+    if len(hats):
+        h = hats.h if array else hats[0].h
+        if not array and not all(hat.h is h or hat.h == h for hat in hats):
             return None
         if h <= 0 or (1 / h).denominator != 1:
             return None
         n = int(1 / h)
-        if not _on_grid(hats, n):
+        if not (hats.on_grid(n) if array else _on_grid(hats, n)):
             return None
     w = grade.readout_weight
-    return GridGrade(tuple(hats), n, tuple(w[:dim]), w[dim], -w[dim + 1], grade.readout_bias)
+    return GridGrade(hats if array else tuple(hats), n, tuple(w[:dim]), w[dim], -w[dim + 1],
+                     grade.readout_bias)
 
 
 def _on_grid(hats, n: int) -> bool:
