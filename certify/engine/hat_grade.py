@@ -177,7 +177,11 @@ class HatGrade(Grade):
 
     @property
     def width(self) -> int:
-        return max(w for w, _ in self.shapes())
+        shapes = self.shapes()
+        if self._layers is None and len(self.hats) >= 3:
+            # the second block's shapes repeat: its first copy and the readout have them all
+            shapes = shapes[:2 * block_depth(self.dim)] + shapes[-1:]
+        return max(w for w, _ in shapes)
 
     @property
     def depth(self) -> int:
