@@ -112,6 +112,27 @@ def test_scattered_rows_gathered_by_axis_are_the_same(path, m):
         assert np.array_equal(got, np.concatenate(want), equal_nan=True)
 
 
+def _flat(data):
+    return [data[0][0], data[0][1], data[1][0], data[1][1], data[3]] + \
+        [x for g in data[2] for x in g]
+
+
+@pytest.mark.parametrize("path,m", [("examples/peaks2d.py", 96), ("examples/sine.py", 8192),
+                                    ("tests/targets/cusp3d.py", 24)])
+def test_f_data_in_blocks_is_the_same(path, m, monkeypatch):
+    """Slabs and scattered sub-boxes computed in cache-sized blocks (`BLOCK_BOXES`) give the
+    same floats as one pass over them all, cusps sent to Arb included."""
+    target = _target(path)
+    index = np.random.default_rng(m).integers(0, m, (target.dim, 3000))
+    whole_rows = vectorised.rows(target, m, 0, m)
+    whole_index = vectorised.index_rows(target, m, index)
+    monkeypatch.setattr(vectorised, "BLOCK_BOXES", 700)
+    for got, want in [(vectorised.rows(target, m, 0, m), whole_rows),
+                      (vectorised.index_rows(target, m, index), whole_index)]:
+        for a, b in zip(_flat(got), _flat(want)):
+            assert np.array_equal(a, b, equal_nan=True)
+
+
 @pytest.mark.parametrize("path,n", [("examples/peaks2d.py", 8), ("examples/smooth3d.py", 4),
                                     ("examples/sine.py", 16)])
 def test_vertex_residuals_contain_arb_and_are_no_wider(path, n):
