@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from fractions import Fraction
 
 from hypothesis import given, settings, strategies as st
@@ -18,6 +21,8 @@ from certify.engine.numbers import EXACT
 from certify.target import target_from_function
 
 from test_general_path import tent_network
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 
 small = st.fractions(min_value=-3, max_value=3, max_denominator=8)
 
@@ -123,3 +128,12 @@ def test_a_failing_enclosure_yields_unknown_not_a_crash(monkeypatch):
     report.to_json()                 # serialisable with the missing bounds
     from certify.certificates.report import plain_row
     [plain_row(g) for g in report.grades]
+
+
+def test_z3_is_imported_at_the_first_solver_question_only():
+    """A check that asks no solver question does not import z3; the first formula does."""
+    code = ("import sys; from certify.certificates import checker, smt; "
+            "assert 'z3' not in sys.modules; x = smt.var('x'); "
+            "assert 'z3' in sys.modules and smt.z3 is sys.modules['z3']; "
+            "assert isinstance(smt.solve([x > smt.const(1)], [x], 5), smt.Sat)")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
