@@ -120,17 +120,21 @@ def _flat(data):
 @pytest.mark.parametrize("path,m", [("examples/peaks2d.py", 96), ("examples/sine.py", 8192),
                                     ("tests/targets/cusp3d.py", 24)])
 def test_f_data_in_blocks_is_the_same(path, m, monkeypatch):
-    """Slabs and scattered sub-boxes computed in cache-sized blocks (`BLOCK_BOXES`) give the
-    same floats as one pass over them all, cusps sent to Arb included."""
+    """Slabs and scattered sub-boxes computed in cache-sized blocks (`BLOCK_BOXES`), in this
+    thread or over `workers` threads, give the same floats as one pass over them all, cusps
+    sent to Arb included."""
     target = _target(path)
     index = np.random.default_rng(m).integers(0, m, (target.dim, 3000))
     whole_rows = vectorised.rows(target, m, 0, m)
     whole_index = vectorised.index_rows(target, m, index)
     monkeypatch.setattr(vectorised, "BLOCK_BOXES", 700)
-    for got, want in [(vectorised.rows(target, m, 0, m), whole_rows),
-                      (vectorised.index_rows(target, m, index), whole_index)]:
-        for a, b in zip(_flat(got), _flat(want)):
-            assert np.array_equal(a, b, equal_nan=True)
+    monkeypatch.setattr(vectorised, "MIN_THREAD_BOXES", 300)
+    for jobs in (1, 2):                 # in this thread, then over two threads
+        with vectorised.workers(jobs):
+            got = [vectorised.rows(target, m, 0, m), vectorised.index_rows(target, m, index)]
+        for data, want in zip(got, [whole_rows, whole_index]):
+            for a, b in zip(_flat(data), _flat(want)):
+                assert np.array_equal(a, b, equal_nan=True)
 
 
 @pytest.mark.parametrize("path,n", [("examples/peaks2d.py", 8), ("examples/smooth3d.py", 4),

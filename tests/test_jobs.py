@@ -88,3 +88,16 @@ def test_balanced_coefficients_over_processes_equal_the_serial_ones(monkeypatch)
     assert list(serial.items()) == list(parallel.items())
     assert all(type(c) is Fraction for c in parallel.values())
     assert any(serial.values()) and serial[(3, 1)] == 0
+
+
+def test_blockwise_runs_blocks_in_order_here_or_over_threads():
+    import threading
+    ranges = lambda a, b: (a, b, threading.current_thread() is threading.main_thread())
+    serial = vectorised.blockwise(ranges, 20, 6)
+    assert [r[:2] for r in serial] == [(0, 6), (6, 12), (12, 18), (18, 20)]
+    assert all(r[2] for r in serial)
+    assert vectorised.blockwise(ranges, 0, 6) == [(0, 0, True)]
+    with vectorised.workers(2):
+        threaded = vectorised.blockwise(ranges, 20, 6)
+    assert [r[:2] for r in threaded] == [r[:2] for r in serial]
+    assert threaded[0][2] and not all(r[2] for r in threaded)    # the first block here

@@ -177,8 +177,10 @@ class _BoxData:
 
     def _compute(self, missing: np.ndarray) -> None:
         # each row depends on its key alone: under `vectorised.workers(jobs)` large batches
-        # are chunked over forked processes with the same rows as here
-        tables = vectorised.chunked(self._table, missing, PARALLEL_BOXES)
+        # run over threads (float intervals, `index_rows`) or are chunked over forked
+        # processes (Arb), with the same rows as here
+        tables = [self._table(missing)] if not self.in_arb else \
+            vectorised.chunked(self._table, missing, PARALLEL_BOXES)
         # `missing` is sorted and new: merged into the sorted keys (a copy, no sort)
         at = np.searchsorted(self.keys, missing)
         self.keys = np.insert(self.keys, at, missing)

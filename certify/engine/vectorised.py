@@ -54,7 +54,9 @@ from __future__ import annotations
 import itertools
 import math
 import multiprocessing
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from fractions import Fraction
 
@@ -76,22 +78,27 @@ def applies(k: int) -> bool:
 
 _JOBS = 1
 _SCHEDULER = None
-_TASK = None                 # (target, m, dim) for forked workers
+_THREADS = None              # a pool of `_JOBS` threads inside `workers(jobs > 1)`
 _CLIENTS: dict = {}
 
 
 @contextmanager
 def workers(jobs: int = 1, scheduler: str | None = None):
-    """Inside this block, f data is computed in work units over `jobs` forked processes,
-    or on the Dask cluster whose scheduler is at `scheduler` (needs `dask[distributed]`).
-    The units are independent slabs of sub-boxes; results do not depend on where they ran."""
-    global _JOBS, _SCHEDULER
-    previous = _JOBS, _SCHEDULER
+    """Inside this block, f data is computed in blocks over `jobs` threads (numpy lets go
+    of the interpreter lock inside every operation on a block), Arb work in chunks over
+    `jobs` forked processes (`chunked`), or the f data of whole grids on the Dask cluster
+    whose scheduler is at `scheduler` (needs `dask[distributed]`). The units are
+    independent blocks of sub-boxes; results do not depend on where they ran."""
+    global _JOBS, _SCHEDULER, _THREADS
+    previous = _JOBS, _SCHEDULER, _THREADS
     _JOBS, _SCHEDULER = max(1, int(jobs)), scheduler
+    _THREADS = ThreadPoolExecutor(_JOBS) if _JOBS > 1 and scheduler is None else None
     try:
         yield
     finally:
-        _JOBS, _SCHEDULER = previous
+        if _THREADS is not None:
+            _THREADS.shutdown()
+        _JOBS, _SCHEDULER, _THREADS = previous
 
 
 def jobs() -> int:
@@ -103,6 +110,8 @@ _MAPPED = None               # (function, items) for forked `chunked` workers (i
 
 
 def _run_chunk(bounds: tuple[int, int]):
+    global _THREADS
+    _THREADS = None                 # the parent's threads are not in this forked process
     function, items = _MAPPED
     return function(items[bounds[0]:bounds[1]])
 
@@ -214,12 +223,6 @@ def _axis_balls(m: int):
     return mids, sides
 
 
-def _rows(first: int, stop: int):
-    """One work unit in a forked worker (the target is inherited, not pickled)."""
-    target, m, _ = _TASK
-    return rows(target, m, first, stop)
-
-
 #: grids of fewer sub-boxes than this are done in Arb (as fast there, and coarse grids
 #: keep the enclosures, hence the coefficients of a build, they always had)
 MIN_VECTOR_BOXES = 4096
@@ -229,6 +232,36 @@ MIN_VECTOR_BOXES = 4096
 #: floats run 2-3x slower per element than over blocks of this size, which stay in cache
 #: (every operation is elementwise, so the data do not depend on the blocks)
 BLOCK_BOXES = 1 << 16
+#: under `workers(jobs > 1)` blocks are made smaller, to this size at least, so that every
+#: thread gets some
+MIN_THREAD_BOXES = 1 << 12
+
+
+def _default_block(count: int) -> int:
+    """Items per block of `blockwise` for `count` of them."""
+    if _THREADS is None:
+        return BLOCK_BOXES
+    return min(BLOCK_BOXES, max(MIN_THREAD_BOXES, -(-count // (2 * _JOBS))))
+
+
+def blockwise(function, count: int, block: int | None = None) -> list:
+    """`[function(start, stop)]` over the blocks `[start, stop)` of `range(count)`, in order.
+
+    Blocks hold `block` items (default `BLOCK_BOXES`; under `workers(jobs > 1)` fewer, down
+    to `MIN_THREAD_BOXES`, so that each thread gets two). The first block runs in this
+    thread (lazy tables, such as those of the target's program, are made once), the others
+    over the `workers` threads when there are some and this is the main thread. numpy lets
+    go of the interpreter lock inside each operation, so elementwise work on large blocks
+    runs in parallel; for a `function` whose result on a block depends on that block alone,
+    the results are the same wherever and in whatever blocks they ran."""
+    if block is None:
+        block = _default_block(count)
+    starts = list(range(0, count, max(1, block))) or [0]
+    stops = starts[1:] + [count]
+    first = [function(starts[0], stops[0])]
+    if _THREADS is None or threading.current_thread() is not threading.main_thread():
+        return first + [function(a, b) for a, b in zip(starts[1:], stops[1:])]
+    return first + list(_THREADS.map(function, starts[1:], stops[1:]))
 
 
 def _joined(parts):
@@ -246,12 +279,16 @@ def _joined(parts):
 def rows(target, m: int, first: int, stop: int):
     """One work unit: f data (float intervals) for the sub-boxes of side `1/m` whose first
     index is in [first, stop) (`index_rows` on that slab, in C order)."""
+    per_row = m ** (target.dim - 1)
+    count = (stop - first) * per_row
+    block = per_row * max(1, _default_block(count) // per_row)           # whole rows
+    return _joined(blockwise(lambda a, b: _slab(target, m, first + a // per_row,
+                                               first + b // per_row), count, block))
+
+
+def _slab(target, m: int, first: int, stop: int):
+    """`rows` of one block."""
     dim = target.dim
-    per_row = m ** (dim - 1)
-    if (stop - first) * per_row > BLOCK_BOXES and m ** dim >= MIN_VECTOR_BOXES:
-        step = max(1, BLOCK_BOXES // per_row)
-        return _joined([rows(target, m, a, min(a + step, stop))
-                        for a in range(first, stop, step)])
     shape = (stop - first,) + (m,) * (dim - 1)
     if dim > 1 and m ** dim >= MIN_VECTOR_BOXES:
         # the slab is a whole grid: each coordinate as an axis of an open mesh, so a part of
@@ -288,9 +325,9 @@ def index_rows(target, m: int, index, mesh_shape: tuple | None = None):
         index = np.asarray(index).reshape(dim, -1)
         if m ** dim < MIN_VECTOR_BOXES:     # by the grid, never the unit: same data anywhere
             return _rows_arb(target, m, [tuple(int(v) for v in col) for col in index.T.tolist()])
-        if index.shape[1] > BLOCK_BOXES:
-            return _joined([index_rows(target, m, index[:, a:a + BLOCK_BOXES])
-                            for a in range(0, index.shape[1], BLOCK_BOXES)])
+        if index.shape[1] > _default_block(index.shape[1]):
+            return _joined(blockwise(lambda a, b: index_rows(target, m, index[:, a:b]),
+                                     index.shape[1]))
         axes, count = index.astype(float), index.shape[1]
     else:
         axes, count = [a.astype(float) for a in index], math.prod(mesh_shape)
@@ -387,7 +424,6 @@ def f_data(target, m: int) -> FData | None:
 
 
 def _compute(target, m: int) -> FData:
-    global _TASK
     dim = target.dim
     if _SCHEDULER is not None:
         client = _client(_SCHEDULER)
@@ -395,14 +431,7 @@ def _compute(target, m: int) -> FData:
         futures = client.map(rows, [target] * len(units), [m] * len(units),
                              [a for a, _ in units], [b for _, b in units], pure=False)
         parts = client.gather(futures)
-    elif _JOBS > 1 and m ** dim >= 2048 and not multiprocessing.current_process().daemon:
-        _TASK = (target, m, dim)
-        try:
-            with multiprocessing.get_context("fork").Pool(_JOBS) as pool:
-                parts = pool.starmap(_rows, _units(m, 4 * _JOBS))
-        finally:
-            _TASK = None
-    else:
+    else:                   # in blocks, over the `workers` threads if there are some
         parts = [rows(target, m, 0, m)]
     shape = (m,) * dim
 
