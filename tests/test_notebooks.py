@@ -7,6 +7,7 @@ load `../examples/*.py`. The committed notebooks carry no outputs.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -56,6 +57,8 @@ def test_there_are_notebooks():
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.name for p in PATHS])
 def test_notebook_is_stripped_and_names_its_lemma(path):
+    cells = json.loads(path.read_text())["cells"]       # as stored, before nbformat mends it
+    assert all("id" in cell for cell in cells), f"{path.name}: every cell needs an id"
     nb = nbformat.read(str(path), as_version=4)
     nbformat.validate(nb)
     first = nb.cells[0]
