@@ -139,3 +139,23 @@ def test_proof_memo_reuses_only_the_same_exact_question():
     _, wide = ProofMemo.of(target, n, (1, 0), big)
     assert memo.known(wide, cells, signs, 3).tolist() == [True, True, False]
     assert ProofMemo.of(target, n, (1, 0), Nodal(num, 3 * 2 ** 44)) is None
+
+
+def test_dyadic_ends_round_as_the_fractions():
+    """`_arb_residual`'s integer path gives the floats `_down` / `_upward` give for the
+    exact end points of the ball (`ball_bounds`), on balls near 0, tiny and ordinary."""
+    import random
+    from flint import arb, fmpq
+    from certify.certificates.anchored_grid import (_down, _down_dyadic, _dyadic_ends,
+                                                    _up_dyadic, _upward)
+    from certify.engine.numbers import ball_bounds
+    rng = random.Random(3)
+    for _ in range(3000):
+        x = F(rng.randint(-10 ** 30, 10 ** 30),
+              rng.choice([3, 7, 2 ** rng.randint(0, 200), 10 ** rng.randint(0, 40)]))
+        b = arb(fmpq(x.numerator, x.denominator))
+        b = rng.choice([b - b, b]) + arb(0, rng.choice([0.0, 2.0 ** -1070, 1e-20, 3.5]))
+        lo_n, hi_n, k = _dyadic_ends(b)
+        lo, hi = ball_bounds(b)
+        assert (F(lo_n) * F(2) ** k, F(hi_n) * F(2) ** k) == (lo, hi)
+        assert (_down_dyadic(lo_n, k), _up_dyadic(hi_n, k)) == (_down(lo), _upward(hi))
