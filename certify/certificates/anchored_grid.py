@@ -56,6 +56,8 @@ NEAR_BOX = 2.0 ** -30
 #: balls, about 14 µs each) are split over the processes of `vectorised.workers(jobs)`;
 #: smaller ones stay here (a forked pool costs about 0.1 s in a large process)
 PARALLEL_BOXES = 131072
+#: `Grid._lower` bounds work items in blocks of this many
+BLOCK = 32768
 PARALLEL_NODES = 32768
 BALL = _CONTEXTS["ball"]
 
@@ -564,11 +566,33 @@ class Grid:
 
     def _lower(self, perm, k, cells, sub, sign, a_lo, a_hi, rho_lo, rho_hi,
                in_arb: bool = False) -> np.ndarray:
-        """Lower bounds of `sign·(f - A)` on each item's box (rigorous; NaN means none)."""
+        """Lower bounds of `sign·(f - A)` on each item's box (rigorous; NaN means none);
+        `self._refuted`: where the claim certainly fails on the box. Every item is bounded
+        on its own, so the arithmetic runs over blocks of `BLOCK` items (arrays that stay
+        in cache: some 2x faster per item than over a million at once, the same floats)."""
+        data = self._f_data(k, cells * k + sub, in_arb)
+        count = len(sub)
+        if count <= BLOCK:
+            best, self._refuted = self._lower_block(perm, k, sub, sign, a_lo, a_hi, rho_lo,
+                                                    rho_hi, data)
+            return best
+        best = np.empty(count)
+        refuted = np.empty(count, dtype=bool)
+        for start in range(0, count, BLOCK):
+            part = slice(start, start + BLOCK)
+            best[part], refuted[part] = self._lower_block(
+                perm, k, sub[part], sign[part], a_lo[part], a_hi[part], rho_lo[part],
+                rho_hi[part], tuple(x[part] for x in data))
+        self._refuted = refuted
+        return best
+
+    def _lower_block(self, perm, k, sub, sign, a_lo, a_hi, rho_lo, rho_hi, data):
+        """`_lower` for one block of items, `data` their f data (`_f_data`): the lower
+        bounds, and where the claim certainly fails."""
         dim = self.dim
         h_lo, h_hi = self._h
         half = 1.0 / (2 * k)                               # exact: k is a power of two
-        fm_lo, fm_hi, fb_lo, fb_hi, g_lo, g_hi, ok = self._f_data(k, cells * k + sub, in_arb)
+        fm_lo, fm_hi, fb_lo, fb_hi, g_lo, g_hi, ok = data
         with np.errstate(all="ignore"):
             diffs = [(_dn(a_lo[:, j + 1] - a_hi[:, j]), _up(a_hi[:, j + 1] - a_lo[:, j]))
                      for j in range(dim)]
@@ -598,9 +622,9 @@ class Grid:
             hi = np.where(ok, np.minimum(hi, mv_hi), hi)
             best = np.where(sign > 0, lo, -hi)
             # an upper bound of sign·ρ below 0: the claim is false on the whole box
-            self._refuted = np.where(sign > 0, hi, -lo) < 0
+            refuted = np.where(sign > 0, hi, -lo) < 0
             if k < 2:
-                return best          # every vertex is a corner of the cell: no anchor
+                return best, refuted     # every vertex is a corner of the cell: no anchor
             offsets = vectorised._perm_offsets(perm)
             for i, o in enumerate(offsets):
                 corner = ok.copy()
@@ -634,7 +658,7 @@ class Grid:
                     step_k = 1.0 / k                                # exact
                     up_x = np.where(s > 0, _up(rho_hi[idx, i] + _up(d_hi * step_k)),
                                     _up(-rho_lo[idx, i] + _up(-d_lo * step_k)))
-                    self._refuted[idx] |= up_x < 0
+                    refuted[idx] |= up_x < 0
                 mu = min(1.0, (1.0 / k) * ((0 in o) + (1 in o)))     # exact: k a power of 2
                 r = np.where(s > 0, rho_lo[idx, i], -rho_hi[idx, i])
                 # exact zeros stay exact (an outward step past 0 would lose ρ(v) = 0)
@@ -642,4 +666,4 @@ class Grid:
                 anchored = np.where(term == 0, r, _dn(r + term))
                 best[idx] = np.maximum(best[idx], np.where(np.isnan(anchored), -np.inf,
                                                            anchored))
-        return best
+        return best, refuted
