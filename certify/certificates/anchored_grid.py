@@ -519,7 +519,9 @@ class Grid:
         item_sub = np.tile(subs, (count, 1))
         children = np.array(list(itertools.product((0, 1), repeat=dim)), dtype=np.int64)
         while len(item_t):
-            np.add.at(used, item_t, 1)
+            # `item_t` stays sorted (a repeat of 0..count-1, then masks and repeats):
+            # per-simplex counts and minima by bincount / reduceat, not ufunc.at
+            used += np.bincount(item_t, minlength=count)
             over = used > BOX_BUDGET
             failed |= over
             keep = ~failed[item_t]
@@ -548,7 +550,11 @@ class Grid:
                 bad &= ~failed[item_t]
             item_t, item_sub = item_t[bad], item_sub[bad]
             worst = np.zeros(count)
-            np.minimum.at(worst, item_t, np.where(np.isnan(lower[bad]), -np.inf, lower[bad]))
+            if len(item_t):
+                starts = np.flatnonzero(np.concatenate(([True], item_t[1:] != item_t[:-1])))
+                least = np.minimum.reduceat(np.where(np.isnan(lower[bad]), -np.inf,
+                                                     lower[bad]), starts)
+                worst[item_t[starts]] = np.minimum(worst[item_t[starts]], least)
             near = np.where(failed, near, worst)
             if not len(item_t):
                 break
