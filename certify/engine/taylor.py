@@ -377,6 +377,10 @@ def _remainder(lo: np.ndarray, hi: np.ndarray, E: int) -> np.ndarray:
     return np.where(np.isfinite(total), total, np.inf)
 
 
+#: `_fsum` works through its values in blocks of this many
+FSUM_BLOCK = 65536
+
+
 def _sum_down(values: np.ndarray) -> Fraction:
     total = _fsum(values)                       # correctly rounded
     return max(Fraction(0), Fraction(total) - Fraction(abs(total)) * Fraction(1, 2 ** 52)
@@ -398,13 +402,20 @@ def _fsum(values: np.ndarray) -> float:
     if len(values) >= 1 << 26 or not np.all(np.isfinite(values)):
         return math.fsum(values.tolist())
     mantissa, exponent = np.frexp(values)
-    whole = np.ldexp(mantissa, 53)                          # exact integers, |M| < 2^53
-    high = np.floor(np.ldexp(whole, -27))                   # exact: a power-of-two scaling
-    low = whole - np.ldexp(high, 27)                        # exact, 0 <= low < 2^27
     first = int(exponent.min(initial=0))
-    index = (exponent - first).astype(np.int64)
-    highs = np.bincount(index, weights=high).tolist()
-    lows = np.bincount(index, weights=low).tolist()
+    size = int(exponent.max(initial=0)) - first + 1
+    highs, lows = np.zeros(size), np.zeros(size)
+    # in blocks (arrays that stay in cache: several times faster on a million values);
+    # every partial sum is an integer below 2^26 · 2^27, so adding the blocks' sums is
+    # exact as well
+    for start in range(0, len(values), FSUM_BLOCK):
+        whole = np.ldexp(mantissa[start:start + FSUM_BLOCK], 53)   # exact, |M| < 2^53
+        high = np.floor(np.ldexp(whole, -27))               # exact: a power-of-two scaling
+        low = whole - np.ldexp(high, 27)                    # exact, 0 <= low < 2^27
+        index = (exponent[start:start + FSUM_BLOCK] - first).astype(np.int64)
+        highs += np.bincount(index, weights=high, minlength=size)
+        lows += np.bincount(index, weights=low, minlength=size)
+    highs, lows = highs.tolist(), lows.tolist()
     total = 0                               # the sum times 2^(53 - first)
     for i, (h, l) in enumerate(zip(highs, lows)):
         if h or l:
