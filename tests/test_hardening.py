@@ -22,6 +22,7 @@ from hypothesis import example, given, settings, strategies as st
 
 from certify.interfaces import cli
 from certify.construction import build
+from certify.engine import network as network_module
 from certify.engine.network import _nesting, network_to_json
 from certify.engine.numbers import decimal_bound, format_rational
 from certify.target import load_target, target_from_expression
@@ -194,6 +195,14 @@ def _reference_nesting(text: str) -> int:
 def test_nesting_depth_of_valid_json(text):
     json.loads(text)
     assert _nesting(text) == _reference_nesting(text)
+    # block by block, the quote parity and the depth carried across: blocks of 1-7 bytes
+    old = network_module.NESTING_BLOCK
+    try:
+        for block in (1, 2, 7):
+            network_module.NESTING_BLOCK = block
+            assert _nesting(text) == _reference_nesting(text)
+    finally:
+        network_module.NESTING_BLOCK = old
 
 
 def test_binary_network(tmp_path, capsys):
