@@ -231,6 +231,9 @@ def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int,
     slopes = {(hats[1].h.numerator, hats[1].h.denominator): first.weight[dim + 2:]}
     layers = ref[:2 * depth]
     head = (ZERO,) * (dim + 2)
+    # (z_i / h, -z_i / h) per coordinate object and mesh: a level's hats share their
+    # coordinates (`HatArray`, `recognise_grade`), so each pair is made once
+    shift_of: dict = {}
     for previous, hat in zip(hats[1:], hats[2:]):
         h = hat.h
         key = (h.numerator, h.denominator)
@@ -239,7 +242,14 @@ def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int,
             slopes[key] = tuple(tuple(inv if j == i else ZERO for j in range(width))
                                 for i in range(dim)) + \
                 tuple(tuple(-inv if j == i else ZERO for j in range(width)) for i in range(dim))
-        shifts, negated = _shifts(hat.z, h)
+        pairs = []
+        for v in hat.z:
+            pair = shift_of.get((id(v), key))
+            if pair is None:        # v stays alive in `hats` meanwhile: its id is its own
+                pair = shift_of[id(v), key] = _shifts((v,), h)
+            pairs.append(pair)
+        shifts = tuple(s[0] for s, _ in pairs)
+        negated = tuple(n[0] for _, n in pairs)
         layers.append(Layer(carriers + accumulators(previous.c) + slopes[key],
                             head + negated + shifts))
         layers.extend(shared)
@@ -317,14 +327,30 @@ def recognise_grade(dim: int, layers: Sequence[Layer], read: tuple, inputs: int)
     if known is not None:
         return known
     hats = []
+    # a grade's blocks share their mesh and each axis takes few coordinates: `h` and each
+    # `z_i` are made once per distinct value (keyed by integers: hashing a Fraction costs a
+    # modular inverse), and the hats share them, as the construction's own hats do
+    meshes: dict = {}
+    coordinates: dict = {}
     try:
         for j in range(0, len(layers) - 1, depth):
             first = layers[j]
             scale = first.weight[dim + 2][0]
-            if scale <= 0:
-                return None
-            h = 1 / scale
-            z = tuple(-first.bias[dim + 2 + i] * h for i in range(dim))
+            key = (scale.numerator, scale.denominator)
+            h = meshes.get(key)
+            if h is None:
+                if scale <= 0:
+                    return None
+                h = meshes[key] = 1 / scale
+            z = []
+            for i in range(dim):
+                b = first.bias[dim + 2 + i]
+                key = (b.numerator, b.denominator, h.numerator, h.denominator)
+                v = coordinates.get(key)
+                if v is None:
+                    v = coordinates[key] = -b * h
+                z.append(v)
+            z = tuple(z)
             after = layers[j + depth]
             phi_col = dim + 2
             c_pos = after.weight[dim][phi_col]
