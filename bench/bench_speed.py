@@ -5,6 +5,7 @@
     python bench/bench_speed.py --large               # adds sine 16, peaks2d 8, smooth3d 6
     python bench/bench_speed.py --jobs 2
     python bench/bench_speed.py --large --repeat 5        # medians of five runs each
+    python bench/bench_speed.py --saved                   # and check --network of it, saved
     python bench/bench_speed.py --save bench/baseline # keep the reports ...
     python bench/bench_speed.py --compare bench/baseline   # ... and compare with them later
 
@@ -177,13 +178,16 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each check this many times and print the medians")
+    parser.add_argument("--saved", action="store_true",
+                        help="also time `check --network` of the run's network, saved by "
+                             "`certify build -o` (untimed): the build-once, check-later path")
     parser.add_argument("--profile", help="directory for cProfile outputs (NAME-N.prof)")
     parser.add_argument("--save", help="directory to save the reports in")
     parser.add_argument("--compare", help="directory of saved reports to compare with")
     args = parser.parse_args(argv)
     runs = [(s.split(":")[0], int(s.split(":")[1])) for s in args.only] if args.only \
         else RUNS + (LARGE if args.large else [])
-    rows, failures = [], []
+    rows, failures, saved_rows = [], [], []
     warm_up()
     for name, grades in runs:
         print(f"{name} --grades {grades} ...", file=sys.stderr, flush=True)
@@ -225,6 +229,17 @@ def main(argv=None) -> int:
                     with open(again) as handle:
                         failures += [f"{key} --network: {p}"
                                      for p in compare(old, json.load(handle))]
+            if args.saved:
+                saved_net = os.path.join(tmp, "built.json")
+                subprocess.run([sys.executable, "-m", "certify", "build", "--target",
+                                os.path.join(ROOT, "examples", f"{name}.py"), "--grades",
+                                str(grades), "--force", "-o", saved_net], cwd=ROOT, env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+                s_cpu, _, s_rss = run_check(name, grades, args.jobs,
+                                            os.path.join(tmp, "saved.json"), None,
+                                            network=saved_net)
+                saved_rows.append([f"{name} {grades}", f"{cpu:.2f}", f"{s_cpu:.2f}",
+                                   f"{s_cpu / cpu:.1f}", f"{s_rss / 2 ** 20:.0f}"])
         hats = sum(g["hats"] or 0 for g in report["grades"])
         floor = float_floor(name, grades)
         start = startup_cpu(name)
@@ -242,6 +257,12 @@ def main(argv=None) -> int:
     print("CPU = user+system seconds of the process and its workers; peak = largest RSS; "
           "ms/hat and KB/hat use CPU and peak memory; start = CPU of a process that only imports "
           "and loads the target; work ms/hat = (CPU - start) / hats; x floor = CPU / float floor")
+    if saved_rows:
+        head = ["run", "--grades CPU s", "--network CPU s", "ratio", "--network peak MiB"]
+        widths = [max(len(r[i]) for r in [head] + saved_rows) for i in range(len(head))]
+        print("\ncertify check --network of the same network, saved by certify build -o")
+        for row in [head] + saved_rows:
+            print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
     if args.compare:
         print("reports vs " + args.compare + ": " + ("identical verdicts, no bound looser"
                                                       if not failures else "DIFFER"))
