@@ -101,3 +101,19 @@ def test_blockwise_runs_blocks_in_order_here_or_over_threads():
         threaded = vectorised.blockwise(ranges, 20, 6)
     assert [r[:2] for r in threaded] == [r[:2] for r in serial]
     assert threaded[0][2] and not all(r[2] for r in threaded)    # the first block here
+
+
+def test_a_forked_child_does_not_use_the_parents_threads():
+    """Grades checked in forked processes (`checker`) call `blockwise` there: the parent's
+    thread pool did not come along, so the child runs its blocks itself instead of waiting
+    forever for threads that are not there."""
+    ctx = multiprocessing.get_context("fork")
+    with vectorised.workers(2):
+        vectorised.blockwise(lambda a, b: a, 8, 2)          # the pool's threads started
+        with ctx.Pool(1) as pool:
+            got = pool.apply_async(vectorised.blockwise, (_start, 8, 2)).get(timeout=60)
+    assert got == [0, 2, 4, 6]
+
+
+def _start(a, b):
+    return a

@@ -54,6 +54,7 @@ from __future__ import annotations
 import itertools
 import math
 import multiprocessing
+import os
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -109,9 +110,17 @@ def jobs() -> int:
 _MAPPED = None               # (function, items) for forked `chunked` workers (inherited)
 
 
-def _run_chunk(bounds: tuple[int, int]):
+def _forget_threads() -> None:
+    """In a forked child: the parent's threads did not come along, so its pool is not used
+    (a task handed to it would wait forever); the child works serially."""
     global _THREADS
-    _THREADS = None                 # the parent's threads are not in this forked process
+    _THREADS = None
+
+
+os.register_at_fork(after_in_child=_forget_threads)
+
+
+def _run_chunk(bounds: tuple[int, int]):
     function, items = _MAPPED
     return function(items[bounds[0]:bounds[1]])
 
