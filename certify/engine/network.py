@@ -214,10 +214,12 @@ def _vector(data: Any, length: int | None, where: str) -> tuple[Fraction, ...]:
     return tuple(out)
 
 
-def _row(data: Any, length: int, where: str, i: int, seen: dict) -> tuple[Fraction, ...]:
-    """`_vector` of the weight row `i`; `seen` holds the rows of number strings read so far
-    in this file: a construction repeats its rows (50 000 distinct among 1.6 million in a
-    75 000-hat file), and a repeated one is the same tuple again, kept once in memory."""
+def _row(data: Any, length: int, seen: dict, where: str,
+         i: int | None = None) -> tuple[Fraction, ...]:
+    """`_vector` of the weight row `i` of a layer (its bias if `i` is None); `seen` holds
+    the rows of number strings read so far in this file: a construction repeats its rows
+    (50 000 distinct among 1.6 million in a 75 000-hat file), and a repeated one is the
+    same tuple again, kept once in memory."""
     if type(data) is list:
         try:
             known = seen.get(tuple(data))
@@ -225,7 +227,7 @@ def _row(data: Any, length: int, where: str, i: int, seen: dict) -> tuple[Fracti
             known = None
         if known is not None and len(known) == length:
             return known
-    out = _vector(data, length, f"{where}, weight[{i}]")
+    out = _vector(data, length, f"{where}, bias" if i is None else f"{where}, weight[{i}]")
     # rows of strings only: an equal key is then the same strings (a string never equals a
     # number), so the same value; rows with JSON numbers are read each time
     if all(type(v) is str for v in data):
@@ -276,8 +278,8 @@ def network_from_json(data: Any, force: bool = False) -> Network:
             rows = layer.get("weight")
             if not isinstance(rows, list) or not rows:
                 raise NetworkError(f"{lw}: weight must be a non-empty list of rows")
-            weight = tuple(_row(row, inputs, lw, i, seen) for i, row in enumerate(rows))
-            bias = _vector(layer.get("bias"), len(rows), f"{lw}, bias")
+            weight = tuple(_row(row, inputs, seen, lw, i) for i, row in enumerate(rows))
+            bias = _row(layer.get("bias"), len(rows), seen, lw)
             layers.append(Layer(weight, bias))
             inputs = len(rows)
         ro = g.get("readout")
@@ -380,8 +382,8 @@ def read_network(path: str, force: bool = False) -> Network:
 
 def network_to_json(network: Network) -> dict:
     """The `mgdl-relu/1` document, every number an exact string."""
-    def text(w):                    # most weights of a construction are 0
-        return "0" if not w else format_rational(w)
+    def text(w):                    # most weights of a construction are realize's ZERO
+        return "0" if w is ZERO or not w else format_rational(w)
 
     # a construction grade shares layer and row objects between its hats (`realize`):
     # each distinct object is formatted once (keyed by identity; all stay alive meanwhile)
