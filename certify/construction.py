@@ -343,7 +343,7 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
                                            for lo, hi in out.values())
         if best is None or (sup is not None and best_sup is not None and sup < best_sup):
             best, best_sup, best_nodal = c, sup, nodal
-        if sup is None:
+        if sup is None or first.get("any rule"):      # (the other rules: the same result)
             break
     if len(rules) > 1:
         simplex_bounds(best_nodal)  # its bounds the most recent (kept for the checker)

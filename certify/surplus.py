@@ -280,7 +280,9 @@ def coefficients_and_nodal(prove, values, residuals, balanced, skip, bits: int,
     `first`: a dict shared by the rules tried on one level (same other arguments): every
     rule starts from the same coefficients and proves the same simplices in its first
     round (the rules differ only once a coefficient has failed), so the first rule keeps
-    that round's failing nodes there and the others take them instead of proving again.
+    that round's failing nodes there and the others take them instead of proving again;
+    it also sets `first["any rule"]` when no coefficient failed at all (the rule was never
+    used: the others would give the same result, and need not be tried).
 
     Coefficients, goals and excesses are integers in units of `2^-bits` throughout (the
     balanced values are given so, as `construction.coefficient_units` makes them), so the
@@ -408,6 +410,9 @@ def coefficients_and_nodal(prove, values, residuals, balanced, skip, bits: int,
             settle(idx)
         _cap(lambda: c, goal, lambda: trial.copy(), _with(base, units, bits), bounds,
              revert, shape)
+    if first is not None:
+        # no coefficient ever failed: `rule` was never read, so every rule gives this result
+        first["any rule"] = not fails.any()
     return c, trial
 
 
