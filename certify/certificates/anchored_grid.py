@@ -524,12 +524,13 @@ class Grid:
             used += np.bincount(item_t, minlength=count)
             over = used > BOX_BUDGET
             failed |= over
-            keep = ~failed[item_t]
-            item_t, item_sub = item_t[keep], item_sub[keep]
+            if failed.any():
+                keep = ~failed[item_t]
+                item_t, item_sub = item_t[keep], item_sub[keep]
             if not len(item_t):
                 break
-            lower = self._lower(perm, k, cells[item_t], item_sub, sign[item_t],
-                                a_lo[item_t], a_hi[item_t], rho_lo[item_t], rho_hi[item_t])
+            lower = self._lower(perm, k, item_t, item_sub, cells, sign, a_lo, a_hi, rho_lo,
+                                rho_hi)
             if k != self.k0:
                 # a bound within NEAR_BOX of 0 may be decided by the last bits of the float
                 # data: the box is decided on its Arb data, as before those levels were
@@ -537,9 +538,8 @@ class Grid:
                 redo = np.nonzero(~(np.abs(lower) >= NEAR_BOX))[0]
                 if len(redo):
                     box_refuted = self._refuted
-                    t = item_t[redo]
-                    lower[redo] = self._lower(perm, k, cells[t], item_sub[redo], sign[t],
-                                              a_lo[t], a_hi[t], rho_lo[t], rho_hi[t], True)
+                    lower[redo] = self._lower(perm, k, item_t[redo], item_sub[redo], cells,
+                                              sign, a_lo, a_hi, rho_lo, rho_hi, True)
                     box_refuted[redo] = self._refuted
                     self._refuted = box_refuted
             bad = ~(lower >= 0)
@@ -566,29 +566,34 @@ class Grid:
             item_sub = (2 * np.repeat(item_sub, len(children), axis=0)
                         + np.tile(children, (len(item_sub), 1)))
             meet = _meets(item_sub, perm)
-            item_t, item_sub = item_t[meet], item_sub[meet]
+            if not meet.all():
+                item_t, item_sub = item_t[meet], item_sub[meet]
         proved &= ~failed
         return proved, failed & ~refuted & (near >= -NEAR)
 
-    def _lower(self, perm, k, cells, sub, sign, a_lo, a_hi, rho_lo, rho_hi,
+    def _lower(self, perm, k, item_t, sub, cells, sign, a_lo, a_hi, rho_lo, rho_hi,
                in_arb: bool = False) -> np.ndarray:
-        """Lower bounds of `sign·(f - A)` on each item's box (rigorous; NaN means none);
+        """Lower bounds of `sign·(f - A)` on each item's box (rigorous; NaN means none): item
+        `i` is the sub-box `sub[i]` of the simplex `item_t[i]` (the simplices' `cells`,
+        `sign`, nodal intervals `a_lo`, `a_hi` and vertex residuals `rho_lo`, `rho_hi`);
         `self._refuted`: where the claim certainly fails on the box. Every item is bounded
-        on its own, so the arithmetic runs over blocks of `BLOCK` items (arrays that stay
-        in cache: some 2x faster per item than over a million at once, the same floats)."""
-        data = self._f_data(k, cells * k + sub, in_arb)
+        on its own, so items are gathered and bounded in blocks of `BLOCK` (arrays that
+        stay in cache: some 2x faster per item than a million at once, the same floats);
+        on the finer levels the f data of all items is asked for first (new sub-boxes are
+        computed together)."""
         count = len(sub)
-        if count <= BLOCK:
-            best, self._refuted = self._lower_block(perm, k, sub, sign, a_lo, a_hi, rho_lo,
-                                                    rho_hi, data)
-            return best
+        data = None
+        if k != self.k0:
+            data = self._f_data(k, cells[item_t] * k + sub, in_arb)
         best = np.empty(count)
         refuted = np.empty(count, dtype=bool)
         for start in range(0, count, BLOCK):
             part = slice(start, start + BLOCK)
+            t = item_t[part]
+            block = tuple(x[part] for x in data) if data is not None else \
+                self._f_data(k, cells[t] * k + sub[part])
             best[part], refuted[part] = self._lower_block(
-                perm, k, sub[part], sign[part], a_lo[part], a_hi[part], rho_lo[part],
-                rho_hi[part], tuple(x[part] for x in data))
+                perm, k, sub[part], sign[t], a_lo[t], a_hi[t], rho_lo[t], rho_hi[t], block)
         self._refuted = refuted
         return best
 
