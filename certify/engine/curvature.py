@@ -54,6 +54,40 @@ def _program(target):
     return cache["program"]
 
 
+def _on_grid(program, key: str, dim: int, count: int, interval) -> list | None:
+    """The program's outputs `key` over the grid of `count^dim` points or cells, as flat
+    float arrays `(lo, hi)` in C order; `interval(index)` the float interval `(lo, hi)` of
+    a coordinate from its integer index (float arrays). Run over blocks of whole rows of the first
+    axis (`vectorised.blockwise`), each block as an open mesh (every coordinate an axis of
+    its own, so a part of f in fewer coordinates is computed once per row): numpy
+    broadcasting gives every point the operations and floats of one flat pass, and every
+    operation is elementwise, so the data do not depend on the blocks. None where an output
+    is not an interval array (a constant)."""
+    per_row = count ** (dim - 1)
+    block = per_row * max(1, vectorised._default_block(count ** dim) // per_row)
+    axis = np.arange(count, dtype=float)
+
+    def run(a, b):
+        first, stop = a // per_row, b // per_row
+        xs = []
+        with np.errstate(all="ignore"):
+            for j in range(dim):
+                lo, hi = interval(np.arange(first, stop, dtype=float) if j == 0 else axis)
+                at = [-1 if i == j else 1 for i in range(dim)]
+                xs.append(IntervalArray(lo.reshape(at), hi.reshape(at)))
+            values = program.run(key, INTERVALS, xs)
+        if not all(isinstance(value, IntervalArray) for value in values):
+            return None
+        shape = (stop - first,) + (count,) * (dim - 1)
+        return [(np.broadcast_to(v.lo, shape).astype(float).reshape(-1),
+                 np.broadcast_to(v.hi, shape).astype(float).reshape(-1)) for v in values]
+    parts = vectorised.blockwise(run, count ** dim, block)
+    if any(part is None for part in parts):
+        return None
+    return [(np.concatenate([p[j][0] for p in parts]), np.concatenate([p[j][1] for p in parts]))
+            for j in range(len(parts[0]))]
+
+
 def applies(target) -> bool:
     """Is the second-order proof available for this target (d >= 2, analytic)?"""
     return _program(target) is not None
@@ -71,28 +105,23 @@ def bounds(target, n: int):
     if program is None:
         return None
     dim = target.dim
-    index = np.indices((n,) * dim).reshape(dim, -1).astype(float)
-    box = []
-    for row in index:            # [i/n, (i+1)/n], rounded outward, never below 0
-        lo, hi = row / n, (row + 1) / n
+
+    def box(index):              # [i/n, (i+1)/n], rounded outward, never below 0
+        lo, hi = index / n, (index + 1) / n
         if n & (n - 1):
             lo, hi = np.maximum(_dn(lo), 0.0), _up(hi)
-        box.append(IntervalArray(lo, hi))
+        return lo, hi
     try:
-        with np.errstate(all="ignore"):
-            out = program.run("hess", INTERVALS, box)
+        out = _on_grid(program, "hess", dim, n, box)
     except (ArithmeticError, ValueError, AttributeError, TypeError):     # no enclosure: no proof
+        out = None
+    if out is None:
         cache[key] = None
         return None
-    if not all(isinstance(value, IntervalArray) for value in out):
-        cache[key] = None
-        return None
-    count = index.shape[1]
+    count = n ** dim
     entry = {}
     for (a, b), value in zip(((a, b) for a in range(dim) for b in range(a, dim)), out):
-        lo = np.broadcast_to(value.lo, (count,)).astype(float)
-        hi = np.broadcast_to(value.hi, (count,)).astype(float)
-        entry[a, b] = entry[b, a] = (lo, hi)
+        entry[a, b] = entry[b, a] = value
     upper = np.full(count, -np.inf)
     lower = np.full(count, -np.inf)
     with np.errstate(all="ignore"):
@@ -225,21 +254,19 @@ def node_values(target, n: int):
     key = ("nodes", n)
     if key not in cache:
         dim = target.dim
-        index = np.indices((n + 1,) * dim).reshape(dim, -1).astype(float)
-        xs = []
-        for row in index:
-            x = row / n
-            xs.append(IntervalArray(x, x) if not n & (n - 1)
-                      else IntervalArray(np.maximum(_dn(x), 0.0), np.minimum(_up(x), 1.0)))
+
+        def point(index):
+            x = index / n
+            return (x, x) if not n & (n - 1) else (np.maximum(_dn(x), 0.0),
+                                                   np.minimum(_up(x), 1.0))
         try:
-            with np.errstate(all="ignore"):
-                value = target._program.run("value", INTERVALS, xs)[0]
-            count = index.shape[1]
-            lo = np.broadcast_to(value.lo, (count,)).astype(float).reshape((n + 1,) * dim)
-            hi = np.broadcast_to(value.hi, (count,)).astype(float).reshape((n + 1,) * dim)
-            cache[key] = (lo, hi) if np.isfinite(lo).all() and np.isfinite(hi).all() else None
+            out = _on_grid(target._program, "value", dim, n + 1, point)
         except (ArithmeticError, ValueError, AttributeError):
-            cache[key] = None
+            out = None
+        if out is not None:
+            lo, hi = (a.reshape((n + 1,) * dim) for a in out[0])
+            out = (lo, hi) if np.isfinite(lo).all() and np.isfinite(hi).all() else None
+        cache[key] = out
     return cache[key]
 
 
