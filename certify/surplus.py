@@ -25,6 +25,7 @@ import numpy as np
 from flint import arb, fmpq
 
 from .engine.nodal import LIMIT, Nodal
+from .engine.expression import _CONTEXTS
 from .engine.numbers import MAX_BINARY_EXPONENT, ball_bounds, to_ball
 from .engine.vectorised import _perm_offsets
 
@@ -37,6 +38,7 @@ SHRINK_RULES = ((Fraction(1), Fraction(1, 2), Fraction(1, 4), Fraction(1, 8)),
 
 #: at most this part of a surplus is given up to the second-order margin at the start
 MARGIN_CAP = Fraction(1)
+BALL = _CONTEXTS["ball"]
 
 
 def _units(value, bits: int) -> int:
@@ -141,9 +143,15 @@ def arb_residual_units(vertices, n: int, node, num: int, den: int, bits: int) ->
     (toward zero past the bounds, in units of `2^-bits`; 0 where they contain 0), read
     from the Arb ball's mid-point and radius as integers (`mid ∓ rad = (M ∓ R)·2^e`)
     instead of `Fraction`s; where the ball contains 0 (the exact value may decide) or its
-    exponents are extreme, `arb_residual` itself."""
-    point = tuple(Fraction(int(i), n) for i in node)
-    ball = vertices.ball(point) - arb(fmpq(num, den))     # = ... - to_ball(num/den)
+    exponents are extreme, `arb_residual` itself. For `n` a power of two the ball of `f(z)`
+    is made from the exact balls `arb(i)/n` of the coordinates: the balls `Target.ball`
+    makes of the same dyadic rationals, so the same ball of `f` (as the grid prover's node
+    floats make it), without a `Fraction` per coordinate."""
+    if n & (n - 1):
+        f = vertices.ball(tuple(Fraction(int(i), n) for i in node))
+    else:
+        f = vertices.target.evaluate(BALL, [arb(int(i)) / n for i in node])
+    ball = f - arb(fmpq(num, den))     # = ... - to_ball(num/den)
     if ball.is_finite():
         mm, me = ball.mid().man_exp()
         rm, re = ball.rad().man_exp()
