@@ -32,8 +32,8 @@ def _proofs(target, values, n, perm, cells, signs):
     vectorised.clear_cache()                  # every per-target cache, anchored_grid's too
     grid = anchored_grid.Grid(target, n)
     proved = grid.proves_cells(perm, cells, signs, values)
-    boxes = {key: (data.keys, data.table) for key, data in anchored_grid._cache(target).items()
-             if key[0] == "boxes"}
+    boxes = {key: (data.keys, data.table[data.rows])        # the rows in key order
+             for key, data in anchored_grid._cache(target).items() if key[0] == "boxes"}
     nodes = anchored_grid._cache(target)[("f nodes", n)]
     return proved, boxes, nodes
 

@@ -189,12 +189,16 @@ class _BoxData:
     The rows come from `vectorised.index_rows` (the target's program in float intervals
     rounded outward over all missing sub-boxes at once, Arb for the sub-boxes it cannot
     enclose): the same enclosures, and the same soundness argument, as the first level's
-    `vectorised.f_data`. Rows are kept by the sub-box's linear index, in a sorted array."""
+    `vectorised.f_data`. Rows are appended to `table` as they are computed (its capacity
+    grown by half when full); the sub-boxes' linear indices are kept sorted in `keys`, with
+    each one's row in `rows` (merging new keys copies two integer arrays, not the table)."""
 
     def __init__(self, target, m: int, in_arb: bool = False):
         self.target, self.m, self.in_arb = target, m, in_arb
         self.keys = np.zeros(0, dtype=np.int64)          # sorted linear sub-box indices
+        self.rows = np.zeros(0, dtype=np.int64)          # each key's row of `table`
         self.table = np.zeros((0, 5 + 2 * target.dim))
+        self.size = 0                                    # rows of `table` in use
         self._mids: dict = {}
         self._sides: dict = {}
 
@@ -227,7 +231,7 @@ class _BoxData:
             missing = _sorted_unique(linear[~found])
             self._compute(missing)
             pos = np.searchsorted(self.keys, linear)
-        table = self.table[pos]
+        table = self.table[self.rows[pos]]
         return (table[:, 0], table[:, 1], table[:, 2], table[:, 3],
                 table[:, 4:4 + dim], table[:, 4 + dim:4 + 2 * dim], table[:, 4 + 2 * dim] > 0)
 
@@ -237,10 +241,18 @@ class _BoxData:
         # processes (Arb), with the same rows as here
         tables = [self._table(missing)] if not self.in_arb else \
             vectorised.chunked(self._table, missing, PARALLEL_BOXES)
+        new = np.concatenate(tables)
+        start, end = self.size, self.size + len(new)
+        if end > len(self.table):
+            grown = np.empty((max(end, len(self.table) * 3 // 2), self.table.shape[1]))
+            grown[:start] = self.table[:start]
+            self.table = grown
+        self.table[start:end] = new
+        self.size = end
         # `missing` is sorted and new: merged into the sorted keys (a copy, no sort)
         at = np.searchsorted(self.keys, missing)
         self.keys = np.insert(self.keys, at, missing)
-        self.table = np.insert(self.table, at, np.concatenate(tables), axis=0)
+        self.rows = np.insert(self.rows, at, np.arange(start, end, dtype=np.int64))
 
     def _table(self, linear: np.ndarray) -> np.ndarray:
         index = np.array(np.unravel_index(linear, (self.m,) * self.target.dim))
