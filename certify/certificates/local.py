@@ -391,7 +391,13 @@ class Pending:
         """The parts joined in the cell loop's order: by cell, then by permutation."""
         cells = np.concatenate([p.cells for p in parts])
         perm = np.concatenate([p.perm for p in parts])
-        order = np.lexsort((perm, *cells.T[::-1]))
+        # one key per simplex: the cell's row-major index (mixed radix, each digit below its
+        # radix) then the permutation; keys are distinct, so one argsort gives lexsort's order
+        # (a merge of the parts' sorted runs)
+        key = np.zeros(len(cells), dtype=np.int64)
+        for axis, top in zip(cells.T, cells.max(axis=0, initial=0) + 1):
+            key = key * int(top) + axis
+        order = np.argsort(key * (int(perm.max(initial=0)) + 1) + perm, kind="stable")
         return Pending(cells[order], perm[order],
                        np.concatenate([p.settled for p in parts])[order],
                        np.concatenate([p.sign for p in parts])[order])
