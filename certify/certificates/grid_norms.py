@@ -24,6 +24,7 @@ from ..engine.intervals import step_down, step_up
 from ..engine.lp import NormEnclosure
 from ..engine.nodal import Nodal
 from ..engine.numbers import ball_bounds, to_ball
+from ..engine.taylor import _fsum
 
 _PIECES = None      # what forked workers need for the certified integrals (inherited)
 
@@ -163,8 +164,10 @@ def add_norms(norms, vol: Fraction, lo: np.ndarray, hi: np.ndarray, ps=None) -> 
             for _ in range(int(p) - 1):
                 low = np.maximum(step_down(low * m), 0.0)
                 high = step_up(high * big)
-            s_lo = max(float(np.nextafter(math.fsum(low), -np.inf)), 0.0)
-            s_hi = float(np.nextafter(math.fsum(high), np.inf))
+            # `_fsum`: `math.fsum`'s correctly rounded sum from whole arrays (fsum itself
+            # walks a numpy array one float64 object at a time)
+            s_lo = max(float(np.nextafter(_fsum(low), -np.inf)), 0.0)
+            s_hi = float(np.nextafter(_fsum(high), np.inf))
             if not math.isfinite(s_hi):
                 raise ArithmeticError("an L^p enclosure overflowed")
             norms.lower[p] += ball_vol * arb(s_lo)
