@@ -128,7 +128,6 @@ def test_f_data_in_blocks_is_the_same(path, m, monkeypatch):
     whole_rows = vectorised.rows(target, m, 0, m)
     whole_index = vectorised.index_rows(target, m, index)
     monkeypatch.setattr(vectorised, "BLOCK_BOXES", 700)
-    monkeypatch.setattr(vectorised, "MIN_THREAD_BOXES", 300)
     for jobs in (1, 2):                 # in this thread, then over two threads
         with vectorised.workers(jobs):
             got = [vectorised.rows(target, m, 0, m), vectorised.index_rows(target, m, index)]

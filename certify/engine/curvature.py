@@ -64,7 +64,7 @@ def _on_grid(program, key: str, dim: int, count: int, interval) -> list | None:
     operation is elementwise, so the data do not depend on the blocks. None where an output
     is not an interval array (a constant)."""
     per_row = count ** (dim - 1)
-    block = per_row * max(1, vectorised._default_block(count ** dim) // per_row)
+    block = per_row * max(1, vectorised.BLOCK_BOXES // per_row)
     axis = np.arange(count, dtype=float)
 
     def run(a, b):

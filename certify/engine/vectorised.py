@@ -243,30 +243,17 @@ MIN_VECTOR_BOXES = 4096
 #: floats run 2-3x slower per element than over blocks of this size, which stay in cache
 #: (every operation is elementwise, so the data do not depend on the blocks)
 BLOCK_BOXES = 1 << 16
-#: under `workers(jobs > 1)` blocks are made smaller, to this size at least, so that every
-#: thread gets some
-MIN_THREAD_BOXES = 1 << 12
-
-
-def _default_block(count: int) -> int:
-    """Items per block of `blockwise` for `count` of them."""
-    if _THREADS is None:
-        return BLOCK_BOXES
-    return min(BLOCK_BOXES, max(MIN_THREAD_BOXES, -(-count // (2 * _JOBS))))
-
-
 def blockwise(function, count: int, block: int | None = None) -> list:
     """`[function(start, stop)]` over the blocks `[start, stop)` of `range(count)`, in order.
 
-    Blocks hold `block` items (default `BLOCK_BOXES`; under `workers(jobs > 1)` fewer, down
-    to `MIN_THREAD_BOXES`, so that each thread gets two). The first block runs in this
-    thread (lazy tables, such as those of the target's program, are made once), the others
+    Blocks hold `block` items (default `BLOCK_BOXES`: smaller blocks, to give every thread
+    some, measured slower under `--jobs 2`). The first block runs in this thread (lazy tables, such as those of the target's program, are made once), the others
     over the `workers` threads when there are some and this is the main thread. numpy lets
     go of the interpreter lock inside each operation, so elementwise work on large blocks
     runs in parallel; for a `function` whose result on a block depends on that block alone,
     the results are the same wherever and in whatever blocks they ran."""
     if block is None:
-        block = _default_block(count)
+        block = BLOCK_BOXES
     starts = list(range(0, count, max(1, block))) or [0]
     stops = starts[1:] + [count]
     first = [function(starts[0], stops[0])]
@@ -292,7 +279,7 @@ def rows(target, m: int, first: int, stop: int):
     index is in [first, stop) (`index_rows` on that slab, in C order)."""
     per_row = m ** (target.dim - 1)
     count = (stop - first) * per_row
-    block = per_row * max(1, _default_block(count) // per_row)           # whole rows
+    block = per_row * max(1, BLOCK_BOXES // per_row)                      # whole rows
     return _joined(blockwise(lambda a, b: _slab(target, m, first + a // per_row,
                                                first + b // per_row), count, block))
 
@@ -336,7 +323,7 @@ def index_rows(target, m: int, index, mesh_shape: tuple | None = None):
         index = np.asarray(index).reshape(dim, -1)
         if m ** dim < MIN_VECTOR_BOXES:     # by the grid, never the unit: same data anywhere
             return _rows_arb(target, m, [tuple(int(v) for v in col) for col in index.T.tolist()])
-        if index.shape[1] > _default_block(index.shape[1]):
+        if index.shape[1] > BLOCK_BOXES:
             return _joined(blockwise(lambda a, b: index_rows(target, m, index[:, a:b]),
                                      index.shape[1]))
         axes, count = index.astype(float), index.shape[1]
