@@ -37,7 +37,7 @@ import numpy as np
 
 from .certificates import anchored_grid
 
-from .engine import curvature, vectorised
+from .engine import curvature, vectorised, work_units
 from . import surplus as surplus_rule
 from .certificates.anchored import Prover
 from .engine.enclosure import simplex_residual_bounds, sub_boxes
@@ -215,7 +215,7 @@ def _balanced_units(bounds: dict, skip: np.ndarray | None, margin: Fraction) -> 
     the order of `bounds` (C order over the grid; int64, object where one does not fit),
     0 where `skip` (a flat bool array, or None); float bounds (`vectorised.StarBounds`) as
     whole arrays where that decides (`_balanced_floats`), else node by node, so large
-    levels are split over `vectorised.workers(jobs)`."""
+    levels are split over `work_units.workers(jobs)`."""
     units = None
     if isinstance(bounds, vectorised.StarBounds):
         units = _balanced_floats(bounds.lo, bounds.hi, margin)
@@ -225,7 +225,7 @@ def _balanced_units(bounds: dict, skip: np.ndarray | None, margin: Fraction) -> 
         def chunk(part):
             return [coefficient_units(lo, hi, margin) for lo, hi in part]
 
-        units = itertools.chain.from_iterable(vectorised.chunked(chunk, items,
+        units = itertools.chain.from_iterable(work_units.chunked(chunk, items,
                                                                  BALANCED_CHUNK))
     out = surplus_rule.int_array(units)
     if skip is not None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from certify.certificates import anchored_grid
 from certify.certificates.anchored_grid import Grid, _BoxData
-from certify.engine import vectorised
+from certify.engine import vectorised, work_units
 from certify.engine.nodal import Nodal
 from certify.engine.expression import _CONTEXTS
 from certify.engine.numbers import ball_bounds, to_ball
@@ -127,9 +127,9 @@ def test_f_data_in_blocks_is_the_same(path, m, monkeypatch):
     index = np.random.default_rng(m).integers(0, m, (target.dim, 3000))
     whole_rows = vectorised.rows(target, m, 0, m)
     whole_index = vectorised.index_rows(target, m, index)
-    monkeypatch.setattr(vectorised, "BLOCK_BOXES", 700)
+    monkeypatch.setattr(work_units, "BLOCK_BOXES", 700)
     for jobs in (1, 2):                 # in this thread, then over two threads
-        with vectorised.workers(jobs):
+        with work_units.workers(jobs):
             got = [vectorised.rows(target, m, 0, m), vectorised.index_rows(target, m, index)]
         for data, want in zip(got, [whole_rows, whole_index]):
             for a, b in zip(_flat(data), _flat(want)):

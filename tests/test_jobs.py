@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 
 from certify.certificates import anchored_grid
-from certify.engine import vectorised
+from certify.engine import vectorised, work_units
 from certify.target import load_target
 from checker_helpers import example
 
@@ -19,12 +19,12 @@ def test_chunked_keeps_order_and_stays_serial_below_the_threshold():
     items = list(range(37))
     pid = multiprocessing.current_process().pid
     square = lambda chunk: [v * v for v in chunk]
-    assert vectorised.chunked(square, items, 10) == [square(items)]      # jobs 1: one chunk
-    with vectorised.workers(2):
-        parts = vectorised.chunked(square, items, 10)
+    assert work_units.chunked(square, items, 10) == [square(items)]      # jobs 1: one chunk
+    with work_units.workers(2):
+        parts = work_units.chunked(square, items, 10)
         assert len(parts) > 1 and sum(parts, []) == square(items)
-        assert vectorised.chunked(square, items, 100) == [square(items)]
-        where = vectorised.chunked(lambda c: [multiprocessing.current_process().pid], items, 10)
+        assert work_units.chunked(square, items, 100) == [square(items)]
+        where = work_units.chunked(lambda c: [multiprocessing.current_process().pid], items, 10)
     assert any(p != [pid] for p in where)
 
 
@@ -52,7 +52,7 @@ def test_grid_proofs_over_processes_equal_the_serial_ones(monkeypatch):
     serial = _proofs(target, values, n, perm, cells, signs)
     monkeypatch.setattr(anchored_grid, "PARALLEL_BOXES", 2)
     monkeypatch.setattr(anchored_grid, "PARALLEL_NODES", 2)
-    with vectorised.workers(2):
+    with work_units.workers(2):
         parallel = _proofs(target, values, n, perm, cells, signs)
     assert np.array_equal(serial[0], parallel[0])
     assert serial[1].keys() == parallel[1].keys()
@@ -69,7 +69,7 @@ def test_nodal_intervals_under_jobs_equal_the_serial_ones():
     values = np.array([Fraction(i, 3 + i % 5) for i in range(-50, 50)] + [Fraction(1, 2 ** 60)]
                       + [Fraction(3, 4)], dtype=object).reshape(17, 6)
     serial = vectorised.nodal_interval(values)
-    with vectorised.workers(2):
+    with work_units.workers(2):
         parallel = vectorised.nodal_interval(values)
     for a, b in zip(serial, parallel):
         assert a.shape == b.shape == values.shape and np.array_equal(a, b)
@@ -83,7 +83,7 @@ def test_balanced_coefficients_over_processes_equal_the_serial_ones(monkeypatch)
     skip = {(3, 1), (30, 2)}
     serial = construction._balanced(bounds, skip, Fraction(1, 4))
     monkeypatch.setattr(construction, "BALANCED_CHUNK", 8)
-    with vectorised.workers(2):
+    with work_units.workers(2):
         parallel = construction._balanced(bounds, skip, Fraction(1, 4))
     assert list(serial.items()) == list(parallel.items())
     assert all(type(c) is Fraction for c in parallel.values())
@@ -93,12 +93,12 @@ def test_balanced_coefficients_over_processes_equal_the_serial_ones(monkeypatch)
 def test_blockwise_runs_blocks_in_order_here_or_over_threads():
     import threading
     ranges = lambda a, b: (a, b, threading.current_thread() is threading.main_thread())
-    serial = vectorised.blockwise(ranges, 20, 6)
+    serial = work_units.blockwise(ranges, 20, 6)
     assert [r[:2] for r in serial] == [(0, 6), (6, 12), (12, 18), (18, 20)]
     assert all(r[2] for r in serial)
-    assert vectorised.blockwise(ranges, 0, 6) == [(0, 0, True)]
-    with vectorised.workers(2):
-        threaded = vectorised.blockwise(ranges, 20, 6)
+    assert work_units.blockwise(ranges, 0, 6) == [(0, 0, True)]
+    with work_units.workers(2):
+        threaded = work_units.blockwise(ranges, 20, 6)
     assert [r[:2] for r in threaded] == [r[:2] for r in serial]
     assert threaded[0][2] and not all(r[2] for r in threaded)    # the first block here
 
@@ -108,10 +108,10 @@ def test_a_forked_child_does_not_use_the_parents_threads():
     thread pool did not come along, so the child runs its blocks itself instead of waiting
     forever for threads that are not there."""
     ctx = multiprocessing.get_context("fork")
-    with vectorised.workers(2):
-        vectorised.blockwise(lambda a, b: a, 8, 2)          # the pool's threads started
+    with work_units.workers(2):
+        work_units.blockwise(lambda a, b: a, 8, 2)          # the pool's threads started
         with ctx.Pool(1) as pool:
-            got = pool.apply_async(vectorised.blockwise, (_start, 8, 2)).get(timeout=60)
+            got = pool.apply_async(work_units.blockwise, (_start, 8, 2)).get(timeout=60)
     assert got == [0, 2, 4, 6]
 
 

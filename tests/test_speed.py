@@ -15,7 +15,7 @@ import sympy
 
 from certify.certificates import checker, local
 
-from certify.engine import vectorised
+from certify.engine import vectorised, work_units
 from certify.construction import build
 from certify.engine.enclosure import simplex_residual_bounds, sub_boxes
 from certify.engine.freudenthal import cell_simplices, simplex_vertices
@@ -173,7 +173,7 @@ def test_work_units_over_processes_give_the_same_report():
     vectorised.clear_cache()
     serial = checker.check(target, network, timeout=5)
     vectorised.clear_cache()
-    with vectorised.workers(2):
+    with work_units.workers(2):
         # force the unit split even on this small grid
         data = vectorised.f_data(target, 64)
     vectorised.clear_cache()
@@ -196,7 +196,7 @@ def test_work_units_on_a_local_dask_cluster_give_the_same_report():
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
         remote = checker.check(target, network, timeout=5, scheduler=cluster.scheduler_address)
-        vectorised._CLIENTS.pop(cluster.scheduler_address).close()
+        work_units._CLIENTS.pop(cluster.scheduler_address).close()
     assert _same(remote) == _same(serial)
 
 

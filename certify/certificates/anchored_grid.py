@@ -38,7 +38,7 @@ from fractions import Fraction
 import numpy as np
 from flint import arb
 
-from ..engine import ball_arrays, curvature, vectorised
+from ..engine import ball_arrays, curvature, vectorised, work_units
 from .anchored import BOX_BUDGET, DEPTH, START, Prover, VertexValues
 from .proof_memo import ProofMemo
 from ..engine.expression import _CONTEXTS
@@ -53,7 +53,7 @@ NEAR = 2.0 ** -36
 NEAR_BOX = 2.0 ** -30
 
 #: batches of at least this many sub-boxes (float intervals, a few µs each) / nodes (Arb
-#: balls, about 14 µs each) are split over the processes of `vectorised.workers(jobs)`;
+#: balls, about 14 µs each) are split over the processes of `work_units.workers(jobs)`;
 #: smaller ones stay here (a forked pool costs about 0.1 s in a large process)
 PARALLEL_BOXES = 131072
 #: `Grid._lower` bounds work items in blocks of this many
@@ -236,11 +236,11 @@ class _BoxData:
                 table[:, 4:4 + dim], table[:, 4 + dim:4 + 2 * dim], table[:, 4 + 2 * dim] > 0)
 
     def _compute(self, missing: np.ndarray) -> None:
-        # each row depends on its key alone: under `vectorised.workers(jobs)` large batches
+        # each row depends on its key alone: under `work_units.workers(jobs)` large batches
         # run over threads (float intervals, `index_rows`) or are chunked over forked
         # processes (Arb), with the same rows as here
         tables = [self._table(missing)] if not self.in_arb else \
-            vectorised.chunked(self._table, missing, PARALLEL_BOXES)
+            work_units.chunked(self._table, missing, PARALLEL_BOXES)
         new = np.concatenate(tables)
         start, end = self.size, self.size + len(new)
         if end > len(self.table):
@@ -352,7 +352,7 @@ class Grid:
                 store[take] = source[half[known]]
             missing = ids[np.isnan(f_lo[ids])]
         if len(missing):
-            parts = vectorised.chunked(self._node_floats, missing, PARALLEL_NODES)
+            parts = work_units.chunked(self._node_floats, missing, PARALLEL_NODES)
             for j, store in enumerate((f_lo, f_hi, centre, e_lo, e_hi)):
                 store[missing] = np.concatenate([p[j] for p in parts])
         exact = Nodal.of(values).ravel()[ids]        # exact rationals: a Nodal

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import general, local, region_path
 
-from ..engine import vectorised
+from ..engine import vectorised, work_units
 from ..construction import CONSTRUCTION, default_subdivision
 from ..errors import UsageError
 from ..engine.freudenthal import interpolate, nodes
@@ -514,7 +514,7 @@ def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs
     grid are computed first, in independent work units over `jobs` processes or on the
     Dask cluster at `scheduler`; then grades run, over `jobs` processes.
     """
-    with vectorised.workers(jobs, scheduler):
+    with work_units.workers(jobs, scheduler):
         return _check(target, network, p, timeout, jobs, on_grade, samples, falsify, regions)
 
 
@@ -563,7 +563,7 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
         _STATE = None
     else:
         # grades in order; inside each, the f data slabs and the hard simplices are the
-        # work units (`vectorised.workers`), so the dominant last grade is split too
+        # work units (`work_units.workers`), so the dominant last grade is split too
         for k in indices:
             announce(f"checking grade {k}/{len(network.grades)} (depth "
                      f"{network.grades[k - 1].depth})")

@@ -18,7 +18,7 @@ from fractions import Fraction
 import numpy as np
 from flint import arb
 
-from ..engine import vectorised
+from ..engine import work_units
 from ..engine.enclosure import affine_on_simplex
 from ..engine.intervals import step_down, step_up
 from ..engine.lp import NormEnclosure
@@ -38,12 +38,12 @@ MAX_CERTIFIED_PIECES = {1: 4096, 2: 512, "pl": 8192}
 def add_certified_norms(target, step, norms, vol: Fraction, perms, lo, hi) -> None:
     """The certified integrals of `certify.engine.lp` piece by piece (`step` a
     `local.GridStep`), as the Arb loop does, with
-    the vectorised bounds `lo <= e <= hi` of each piece. Under `vectorised.workers(jobs)`
+    the vectorised bounds `lo <= e <= hi` of each piece. Under `work_units.workers(jobs)`
     slabs of cells are work units in forked processes; each returns rational end points of
     its partial sums (lower end of the lower sum, upper end of the upper sum), added here."""
     global _PIECES
     total = step.total
-    n, jobs = step.grid, vectorised.jobs()
+    n, jobs = step.grid, work_units.jobs()
     _PIECES = (target, step, total, vol, perms, lo, hi, norms.ps)
     try:
         if jobs > 1 and n >= 64 and not multiprocessing.current_process().daemon:

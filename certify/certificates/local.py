@@ -31,7 +31,7 @@ import numpy as np
 
 from . import anchored_grid, grid_norms, smt
 
-from ..engine import lp, taylor, vectorised
+from ..engine import lp, taylor, vectorised, work_units
 from .anchored import Prover
 from ..engine.enclosure import affine_on_simplex, residual_ball, simplex_residual_bounds, sub_box, \
     sub_boxes
@@ -499,11 +499,11 @@ def _settle_hard(target, network, step: GridStep, simplices: list, claim: str,
                  subdivision: int, limits: Limits) -> Outcome:
     """Settle the simplices the first enclosure left open, in order, until one is refuted.
 
-    Under `vectorised.workers(jobs)` they are independent work units: contiguous chunks
+    Under `work_units.workers(jobs)` they are independent work units: contiguous chunks
     go to `jobs` forked processes, and the outcomes are merged in the same order with the
     same stop at the first refutation, so the result is the serial one."""
     global _HARD
-    jobs = vectorised.jobs()
+    jobs = work_units.jobs()
     if jobs > 1 and len(simplices) >= 8 and not multiprocessing.current_process().daemon:
         outcome = Outcome()
         bounds = np.linspace(0, len(simplices), min(len(simplices), 4 * jobs) + 1).astype(int)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .expression import _Program, _diff
 from .intervals import INTERVALS, IntervalArray
-from . import vectorised
+from . import vectorised, work_units
 from .vectorised import _dn, _up
 
 def _cache(target) -> dict:
@@ -58,13 +58,13 @@ def _on_grid(program, key: str, dim: int, count: int, interval) -> list | None:
     """The program's outputs `key` over the grid of `count^dim` points or cells, as flat
     float arrays `(lo, hi)` in C order; `interval(index)` the float interval `(lo, hi)` of
     a coordinate from its integer index (float arrays). Run over blocks of whole rows of the first
-    axis (`vectorised.blockwise`), each block as an open mesh (every coordinate an axis of
+    axis (`work_units.blockwise`), each block as an open mesh (every coordinate an axis of
     its own, so a part of f in fewer coordinates is computed once per row): numpy
     broadcasting gives every point the operations and floats of one flat pass, and every
     operation is elementwise, so the data do not depend on the blocks. None where an output
     is not an interval array (a constant)."""
     per_row = count ** (dim - 1)
-    block = per_row * max(1, vectorised.BLOCK_BOXES // per_row)
+    block = per_row * max(1, work_units.BLOCK_BOXES // per_row)
     axis = np.arange(count, dtype=float)
 
     def run(a, b):
@@ -81,7 +81,7 @@ def _on_grid(program, key: str, dim: int, count: int, interval) -> list | None:
         shape = (stop - first,) + (count,) * (dim - 1)
         return [(np.broadcast_to(v.lo, shape).astype(float).reshape(-1),
                  np.broadcast_to(v.hi, shape).astype(float).reshape(-1)) for v in values]
-    parts = vectorised.blockwise(run, count ** dim, block)
+    parts = work_units.blockwise(run, count ** dim, block)
     if any(part is None for part in parts):
         return None
     return [(np.concatenate([p[j][0] for p in parts]), np.concatenate([p[j][1] for p in parts]))

@@ -136,7 +136,7 @@ def _build(args) -> int:
     check_construction(target.dim, args.grades, params.ratio, args.force)
     if args.jobs < 1:
         raise UsageError(f"--jobs={args.jobs} must be at least 1", "try --jobs 2")
-    from ..engine.vectorised import workers
+    from ..engine.work_units import workers
     progress = Progress(args.quiet)
     with workers(args.jobs, args.scheduler):
         records = build_levels(target, args.grades, params,
@@ -206,7 +206,7 @@ def _check(args) -> int:
     progress = Progress(args.quiet)
     if params is not None:
         check_construction(target.dim, args.grades, params.ratio, args.force)
-        from ..engine.vectorised import workers
+        from ..engine.work_units import workers
         with workers(options.jobs, args.scheduler):
             records = build_levels(target, args.grades, params, progress.build_level(
                 args.grades, params.ratio ** target.dim))
