@@ -146,8 +146,9 @@ def test_dyadic_ends_round_as_the_fractions():
     exact end points of the ball (`ball_bounds`), on balls near 0, tiny and ordinary."""
     import random
     from flint import arb, fmpq
-    from certify.certificates.anchored_grid import (_down, _down_dyadic, _dyadic_ends,
-                                                    _up_dyadic, _upward)
+    from certify.engine.rounding import (down as _down, down_dyadic as _down_dyadic,
+                                         dyadic_ends as _dyadic_ends, up_dyadic as _up_dyadic,
+                                         upward as _upward)
     from certify.engine.numbers import ball_bounds
     rng = random.Random(3)
     for _ in range(3000):

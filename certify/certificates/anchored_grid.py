@@ -45,6 +45,9 @@ from ..engine.expression import _CONTEXTS
 from ..engine.nodal import Nodal
 from ..engine.numbers import ball_bounds, to_ball
 from ..engine.vectorised import _ball_floats, _dn, _up, nodal_interval
+from ..engine.rounding import (down as _down, down_dyadic as _down_dyadic,
+                               dyadic_ends as _dyadic_ends, split as _split,
+                               up_dyadic as _up_dyadic, upward as _upward)
 
 #: a simplex whose float bounds miss 0 by less than this is handed to the Arb prover
 NEAR = 2.0 ** -36
@@ -110,77 +113,6 @@ def _vertex_ids(cells: np.ndarray, perm, shape) -> np.ndarray:
                        dtype=np.int64)
     steps = np.array(vectorised._perm_offsets(perm), dtype=np.int64) @ strides
     return ((np.asarray(cells, dtype=np.int64) @ strides)[:, None] + steps[None, :]).ravel()
-
-
-def _down(q: Fraction) -> float:
-    """A float <= the rational `q`."""
-    x = float(q)
-    return x if Fraction(x) <= q else float(_dn(x))
-
-
-def _dyadic_ends(ball) -> tuple[int, int, int] | None:
-    """The exact end points of a finite Arb ball as `(lo, hi, k)`: `lo·2^k` and `hi·2^k`
-    are `ball_bounds(ball)` (mid-point ∓ radius, both dyadic), in integers; None for a
-    ball `ball_bounds` should decide (not finite, or exponents far out of range)."""
-    if not ball.is_finite():
-        return None
-    m, e = ball.mid().man_exp()
-    r, f = ball.rad().man_exp()
-    m, e, r, f = int(m), int(e), int(r), int(f)
-    if not (-4000 < e < 4000 and -4000 < f < 4000):
-        return None
-    k = min(e, f)
-    m, r = m << (e - k), r << (f - k)
-    return m - r, m + r, k
-
-
-def _nearest_dyadic(n: int, k: int) -> float:
-    """`float(Fraction(n·2^k))`: the float nearest `n·2^k` (int -> float and int / int
-    are correctly rounded; OverflowError past the floats, as for the Fraction)."""
-    return float(n << k) if k >= 0 else n / (1 << -k)
-
-
-def _compare_dyadic(x: float, n: int, k: int) -> int:
-    """The sign of `x - n·2^k`, exactly (`x` a finite float `a/b`, `b` a power of two)."""
-    a, b = x.as_integer_ratio()
-    left, right = (a, (n << k) * b) if k >= 0 else (a << -k, n * b)
-    return (left > right) - (left < right)
-
-
-def _down_dyadic(n: int, k: int) -> float:
-    """`_down(Fraction(n·2^k))` in integers: the same float."""
-    x = _nearest_dyadic(n, k)
-    return x if _compare_dyadic(x, n, k) <= 0 else float(_dn(x))
-
-
-def _up_dyadic(n: int, k: int) -> float:
-    """`_upward(Fraction(n·2^k))` in integers: the same float."""
-    x = _nearest_dyadic(n, k)
-    return x if _compare_dyadic(x, n, k) >= 0 else float(_up(x))
-
-
-def _split(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per rational `q`: `(a, δ_lo, δ_hi)`, `a` the float nearest `q` and `δ_lo <= q - a <=
-    δ_hi` floats (`q - a` exact in Fractions, then rounded outward); `values` an array of
-    rationals or a `Nodal`."""
-    if hasattr(values, "remainders"):
-        split = values.remainders()
-        if split is not None:
-            a, delta = split
-            with np.errstate(all="ignore"):
-                return a, _dn(delta), _up(delta)
-        values = values.fractions()
-    values = list(np.asarray(values, dtype=object).ravel())
-    a = np.array([float(q) for q in values], dtype=float)
-    delta = np.array([float(q - Fraction(x)) for q, x in zip(values, a.tolist())], dtype=float)
-    with np.errstate(all="ignore"):
-        return a, _dn(delta), _up(delta)
-
-
-def _upward(q: Fraction) -> float:
-    """A float >= the rational `q`."""
-    x = float(q)
-    return x if Fraction(x) >= q else float(_up(x))
 
 
 class _BoxData:
