@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from certify.certificates import anchored_grid
-from certify.certificates.anchored_grid import Grid, _BoxData
+from certify.certificates.anchored_grid import Grid
+from certify.certificates.box_data import BoxData
 from certify.engine import vectorised, work_units
 from certify.engine.nodal import Nodal
 from certify.engine.expression import _CONTEXTS
@@ -79,10 +80,10 @@ def test_box_data_does_not_depend_on_the_batch():
     same as the slab computation of the first level (`vectorised.rows`)."""
     target = _target("examples/peaks2d.py")
     m = 128
-    one = _BoxData(target, m)
+    one = BoxData(target, m)
     index = np.array([[5, 7], [127, 0], [64, 64], [5, 7]])
     first = one.gather(index)
-    other = _BoxData(target, m)
+    other = BoxData(target, m)
     other.gather(np.array([[1, 2], [64, 64]]))
     second = other.gather(index[::-1])
     for a, b in zip(first, second):

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from certify.certificates import anchored_grid
+from certify.certificates import anchored_grid, box_data
 from certify.engine import vectorised, work_units
 from certify.target import load_target
 from checker_helpers import example
@@ -50,7 +50,7 @@ def test_grid_proofs_over_processes_equal_the_serial_ones(monkeypatch):
     signs = np.array([1 if (a + b) % 3 else -1 for a, b in cells.tolist()], dtype=np.int64)
     perm = (0, 1)
     serial = _proofs(target, values, n, perm, cells, signs)
-    monkeypatch.setattr(anchored_grid, "PARALLEL_BOXES", 2)
+    monkeypatch.setattr(box_data, "PARALLEL_BOXES", 2)
     monkeypatch.setattr(anchored_grid, "PARALLEL_NODES", 2)
     with work_units.workers(2):
         parallel = _proofs(target, values, n, perm, cells, signs)

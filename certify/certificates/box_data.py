@@ -1,0 +1,118 @@
+"""The f data of the grid prover's finer sub-boxes, computed when first asked and kept.
+
+A proof that refines a simplex into sub-boxes of side `1/m` asks for scattered sub-boxes;
+`BoxData` computes the missing ones together (`vectorised.index_rows`: float intervals
+rounded outward, Arb where they give no finite enclosure) and keeps every row, looked up
+by the sub-box's linear index. A row depends on its sub-box alone, so it does not matter
+which other sub-boxes were asked with it, nor where it was computed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from flint import arb
+
+from ..engine import vectorised, work_units
+
+#: batches of at least this many sub-boxes are chunked over the processes of
+#: `work_units.workers(jobs)` when they are computed in Arb (float intervals run over its
+#: threads, in `vectorised.index_rows`)
+PARALLEL_BOXES = 131072
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """`np.unique(values)` (the distinct values, sorted) by one sort: numpy 2's plain
+    `np.unique` hashes first, some 10x slower on the 10^5-10^6 scattered sub-box indices
+    asked here."""
+    values = np.sort(values, kind="stable")
+    keep = np.ones(len(values), dtype=bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
+
+
+
+class BoxData:
+    """f data (float intervals) of sub-boxes of side `1/m`, computed on demand and kept.
+
+    The rows come from `vectorised.index_rows` (the target's program in float intervals
+    rounded outward over all missing sub-boxes at once, Arb for the sub-boxes it cannot
+    enclose): the same enclosures, and the same soundness argument, as the first level's
+    `vectorised.f_data`. Rows are appended to `table` as they are computed (its capacity
+    grown by half when full); the sub-boxes' linear indices are kept sorted in `keys`, with
+    each one's row in `rows` (merging new keys copies two integer arrays, not the table)."""
+
+    def __init__(self, target, m: int, in_arb: bool = False):
+        self.target, self.m, self.in_arb = target, m, in_arb
+        self.keys = np.zeros(0, dtype=np.int64)          # sorted linear sub-box indices
+        self.rows = np.zeros(0, dtype=np.int64)          # each key's row of `table`
+        self.table = np.zeros((0, 5 + 2 * target.dim))
+        self.size = 0                                    # rows of `table` in use
+        self._mids: dict = {}
+        self._sides: dict = {}
+
+    def _mid(self, i: int):
+        """A ball containing `(i + 1/2)/m` (as `vectorised._axis_balls`)."""
+        if i not in self._mids:
+            self._mids[i] = arb(2 * i + 1) / (2 * self.m)
+        return self._mids[i]
+
+    def _side(self, i: int):
+        """A ball containing `[i/m, (i+1)/m]`, kept >= 0 (as `vectorised._axis_balls`)."""
+        if i not in self._sides:
+            ball = (arb(i) / self.m).union(arb(i + 1) / self.m)
+            self._sides[i] = ball if ball >= 0 else ball.nonnegative_part()
+        return self._sides[i]
+
+    def _linear(self, index: np.ndarray) -> np.ndarray:
+        return np.ravel_multi_index(tuple(index.T), (self.m,) * index.shape[1])
+
+    def gather(self, index: np.ndarray):
+        """Arrays (fm_lo, fm_hi, fb_lo, fb_hi, g_lo (N,d), g_hi (N,d), ok) for rows of
+        global sub-box indices (shape (N, d))."""
+        index = np.asarray(index, dtype=np.int64)
+        dim = index.shape[1]
+        linear = self._linear(index)
+        pos = np.searchsorted(self.keys, linear)
+        found = pos < len(self.keys)
+        found[found] = self.keys[pos[found]] == linear[found]
+        if not found.all():
+            missing = _sorted_unique(linear[~found])
+            self._compute(missing)
+            pos = np.searchsorted(self.keys, linear)
+        table = self.table[self.rows[pos]]
+        return (table[:, 0], table[:, 1], table[:, 2], table[:, 3],
+                table[:, 4:4 + dim], table[:, 4 + dim:4 + 2 * dim], table[:, 4 + 2 * dim] > 0)
+
+    def _compute(self, missing: np.ndarray) -> None:
+        # each row depends on its key alone: under `work_units.workers(jobs)` large batches
+        # run over threads (float intervals, `index_rows`) or are chunked over forked
+        # processes (Arb), with the same rows as here
+        tables = [self._table(missing)] if not self.in_arb else \
+            work_units.chunked(self._table, missing, PARALLEL_BOXES)
+        new = np.concatenate(tables)
+        start, end = self.size, self.size + len(new)
+        if end > len(self.table):
+            grown = np.empty((max(end, len(self.table) * 3 // 2), self.table.shape[1]))
+            grown[:start] = self.table[:start]
+            self.table = grown
+        self.table[start:end] = new
+        self.size = end
+        # `missing` is sorted and new: merged into the sorted keys (a copy, no sort)
+        at = np.searchsorted(self.keys, missing)
+        self.keys = np.insert(self.keys, at, missing)
+        self.rows = np.insert(self.rows, at, np.arange(start, end, dtype=np.int64))
+
+    def _table(self, linear: np.ndarray) -> np.ndarray:
+        index = np.array(np.unravel_index(linear, (self.m,) * self.target.dim))
+        if self.in_arb:
+            fm, fb, g, ok = vectorised.box_rows(self.target, map(tuple, index.T.tolist()),
+                                                self._mid, self._side)
+        else:
+            fm, fb, g, ok = vectorised.index_rows(self.target, self.m, index)
+        good = ok.copy()
+        for lo, hi in g:
+            good &= np.isfinite(lo) & np.isfinite(hi)
+        return np.column_stack([*fm, *fb]
+                               + [np.where(good, lo, 0.0) for lo, _ in g]
+                               + [np.where(good, hi, 0.0) for _, hi in g]
+                               + [good.astype(float)])
