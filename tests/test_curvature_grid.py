@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from certify.engine import curvature, vectorised
+from certify.engine import curvature, work_units
 from certify.engine.intervals import INTERVALS, IntervalArray
 from certify.engine.vectorised import _dn, _up
 from certify.target import load_target
@@ -48,7 +48,7 @@ def test_grid_runs_equal_one_flat_pass(path, n, monkeypatch):
     if curvature.applies(target):
         runs.append((curvature._program(target), "hess", n, box))
     for block in (1 << 16, 7):              # one block, and several of whole rows
-        monkeypatch.setattr(vectorised, "BLOCK_BOXES", block)
+        monkeypatch.setattr(work_units, "BLOCK_BOXES", block)
         for program, key, count, interval in runs:
             got = curvature._on_grid(program, key, dim, count, interval)
             want = _flat(program, key, dim, count, interval)
