@@ -511,8 +511,8 @@ def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs
 
     `on_grade(report)` is called each time a grade is finished (in grade order), so that a
     caller can print its row and rewrite the report file. The enclosures of `f` on every
-    grid are computed first, in independent work units over `jobs` processes or on the
-    Dask cluster at `scheduler`; then grades run, over `jobs` processes.
+    grid are computed first, in independent blocks over `jobs` threads or on the Dask
+    cluster at `scheduler`; then grades run, over `jobs` processes when none is on a grid.
     """
     with work_units.workers(jobs, scheduler):
         return _check(target, network, p, timeout, jobs, on_grade, samples, falsify, regions)

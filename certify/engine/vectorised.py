@@ -159,10 +159,10 @@ def rows(target, m: int, first: int, stop: int):
     """One work unit: f data (float intervals) for the sub-boxes of side `1/m` whose first
     index is in [first, stop) (`index_rows` on that slab, in C order)."""
     per_row = m ** (target.dim - 1)
-    count = (stop - first) * per_row
-    block = per_row * max(1, work_units.BLOCK_BOXES // per_row)                      # whole rows
-    return _joined(work_units.blockwise(lambda a, b: _slab(target, m, first + a // per_row,
-                                               first + b // per_row), count, block))
+    block = per_row * max(1, work_units.BLOCK_BOXES // per_row)       # whole rows
+    return _joined(work_units.blockwise(
+        lambda a, b: _slab(target, m, first + a // per_row, first + b // per_row),
+        (stop - first) * per_row, block))
 
 
 def _slab(target, m: int, first: int, stop: int):
@@ -205,8 +205,8 @@ def index_rows(target, m: int, index, mesh_shape: tuple | None = None):
         if m ** dim < MIN_VECTOR_BOXES:     # by the grid, never the unit: same data anywhere
             return _rows_arb(target, m, [tuple(int(v) for v in col) for col in index.T.tolist()])
         if index.shape[1] > work_units.BLOCK_BOXES:
-            return _joined(work_units.blockwise(lambda a, b: index_rows(target, m, index[:, a:b]),
-                                     index.shape[1]))
+            return _joined(work_units.blockwise(
+                lambda a, b: index_rows(target, m, index[:, a:b]), index.shape[1]))
         axes, count = index.astype(float), index.shape[1]
     else:
         axes, count = [a.astype(float) for a in index], math.prod(mesh_shape)

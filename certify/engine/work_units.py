@@ -86,12 +86,10 @@ def chunked(function, items, threshold: int) -> list:
     if (_JOBS < 2 or count < max(threshold, 2) or _SCHEDULER is not None
             or multiprocessing.current_process().daemon):
         return [function(items)]
-    bounds = np.linspace(0, count, min(count, 4 * _JOBS) + 1).astype(int)
-    pieces = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     _MAPPED = (function, items)
     try:
         with multiprocessing.get_context("fork").Pool(_JOBS) as pool:
-            return pool.map(_run_chunk, pieces)
+            return pool.map(_run_chunk, slabs(count, 4 * _JOBS))
     finally:
         _MAPPED = None
 
@@ -110,7 +108,9 @@ def dask_client(address: str):
 
 
 def slabs(m: int, parts: int) -> list[tuple[int, int]]:
-    """`parts` slabs `[first, stop)` of the first sub-box index (fewer when `m` is small)."""
+    """`parts` contiguous ranges `[first, stop)` of `range(m)`, as even as they can be
+    (fewer when `m` is small): `chunked`'s pieces, the Dask units' slabs of first sub-box
+    indices."""
     bounds = np.linspace(0, m, max(1, min(parts, m)) + 1).astype(int)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
