@@ -380,28 +380,29 @@ def read_network(path: str, force: bool = False) -> Network:
 
 # --------------------------------------------------------------------------- writing
 
+def _once_per_object(make):
+    """`make` as a function made once per object, keyed by identity: the caller keeps every
+    object it is given alive meanwhile, so no id is reused."""
+    done: dict = {}
+
+    def get(obj):
+        out = done.get(id(obj))
+        if out is None:
+            out = done[id(obj)] = make(obj)
+        return out
+    return get
+
+
 def network_to_json(network: Network) -> dict:
     """The `mgdl-relu/1` document, every number an exact string."""
     def text(w):                    # most weights of a construction are realize's ZERO
         return "0" if w is ZERO or not w else format_rational(w)
 
     # a construction grade shares layer and row objects between its hats (`realize`):
-    # each distinct object is formatted once (keyed by identity; all stay alive meanwhile)
-    rows: dict = {}
-    layers_done: dict = {}
-
-    def row_text(row):
-        out = rows.get(id(row))
-        if out is None:
-            out = rows[id(row)] = [text(w) for w in row]
-        return out
-
-    def layer_text(layer):
-        out = layers_done.get(id(layer))
-        if out is None:
-            out = layers_done[id(layer)] = {"weight": [row_text(row) for row in layer.weight],
-                                            "bias": row_text(layer.bias)}
-        return out
+    # each distinct object is formatted once (all stay alive meanwhile)
+    row_text = _once_per_object(lambda row: [text(w) for w in row])
+    layer_text = _once_per_object(lambda layer: {"weight": [row_text(r) for r in layer.weight],
+                                                 "bias": row_text(layer.bias)})
 
     grades = []
     for grade in network.grades:
@@ -423,22 +424,9 @@ def network_text(network: Network) -> str:
     def dumps(value):
         return json.dumps(value, separators=(",", ":"))
 
-    rows: dict = {}             # id of a row (list of number texts) -> its JSON text
-    layers: dict = {}           # id of a layer object -> its JSON text
-
-    def row_json(row):
-        out = rows.get(id(row))
-        if out is None:
-            out = rows[id(row)] = ('["' + '","'.join(row) + '"]') if row else "[]"
-        return out
-
-    def layer_json(layer):
-        out = layers.get(id(layer))
-        if out is None:
-            out = layers[id(layer)] = ('{"weight":[' + ",".join(map(row_json, layer["weight"]))
-                                       + '],"bias":' + row_json(layer["bias"]) + "}")
-        return out
-
+    row_json = _once_per_object(lambda row: ('["' + '","'.join(row) + '"]') if row else "[]")
+    layer_json = _once_per_object(lambda layer: '{"weight":[' + ",".join(
+        map(row_json, layer["weight"])) + '],"bias":' + row_json(layer["bias"]) + "}")
     document = network_to_json(network)      # every object stays alive: ids are their own
     grades = ",".join('{"layers":[' + ",".join(map(layer_json, grade["layers"]))
                       + '],"readout":' + dumps(grade["readout"]) + "}"
