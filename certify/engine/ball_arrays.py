@@ -21,6 +21,7 @@ import numpy as np
 from flint import arb
 
 from .numbers import Context
+from .work_units import row_mesh
 
 #: the scalar context's one-argument methods applied elementwise, with their result counts
 _UNARY = {"relu": 1, "sin": 1, "cos": 1, "sin_cos": 2, "tan": 1, "exp": 1, "log": 1,
@@ -114,8 +115,7 @@ def node_balls(program, scalar: Context, n: int, dim: int, ids: np.ndarray) -> l
     rows = max(1, BLOCK_NODES // per_row)
     for a in range(first, last, rows):
         b = min(a + rows, last)
-        xs = [(axis[a:b] if j == 0 else axis).reshape([-1 if i == j else 1 for i in range(dim)])
-              for j in range(dim)]
+        xs = row_mesh(axis[a:b], axis, dim)
         values = _value(program, context, xs, (b - a,) + (n + 1,) * (dim - 1))
         sel = np.nonzero((ids >= a * per_row) & (ids < b * per_row))[0]
         out[sel] = values[ids[sel] - a * per_row]

@@ -65,16 +65,15 @@ def _on_grid(program, key: str, dim: int, count: int, interval) -> list | None:
     is not an interval array (a constant)."""
     per_row = count ** (dim - 1)
     block = per_row * max(1, work_units.BLOCK_BOXES // per_row)
-    axis = np.arange(count, dtype=float)
+    with np.errstate(all="ignore"):
+        axis_lo, axis_hi = interval(np.arange(count, dtype=float))
 
     def run(a, b):
         first, stop = a // per_row, b // per_row
-        xs = []
         with np.errstate(all="ignore"):
-            for j in range(dim):
-                lo, hi = interval(np.arange(first, stop, dtype=float) if j == 0 else axis)
-                at = [-1 if i == j else 1 for i in range(dim)]
-                xs.append(IntervalArray(lo.reshape(at), hi.reshape(at)))
+            xs = [IntervalArray(lo, hi) for lo, hi in
+                  zip(work_units.row_mesh(axis_lo[first:stop], axis_lo, dim),
+                      work_units.row_mesh(axis_hi[first:stop], axis_hi, dim))]
             values = program.run(key, INTERVALS, xs)
         if not all(isinstance(value, IntervalArray) for value in values):
             return None

@@ -174,8 +174,7 @@ def _slab(target, m: int, first: int, stop: int):
         # f that depends on fewer coordinates (sin(pi x1) in sin(pi x1) cos(pi x2)) is computed
         # once per row, not per sub-box; numpy broadcasting gives every sub-box the same
         # operations on the same floats, so the data are identical to the flat path's
-        axes = [np.arange(first, stop) if j == 0 else np.arange(m) for j in range(dim)]
-        mesh = [a.reshape([-1 if i == j else 1 for i in range(dim)]) for j, a in enumerate(axes)]
+        mesh = work_units.row_mesh(np.arange(first, stop), np.arange(m), dim)
         return index_rows(target, m, mesh, shape)
     index = np.indices(shape).reshape(dim, -1)
     index[0] += first

@@ -144,3 +144,13 @@ def blockwise(function, count: int, block: int | None = None) -> list:
     if _THREADS is None or threading.current_thread() is not threading.main_thread():
         return first + [function(a, b) for a, b in zip(starts[1:], stops[1:])]
     return first + list(_THREADS.map(function, starts[1:], stops[1:]))
+
+
+def row_mesh(rows, axis, dim: int) -> list:
+    """A block of whole grid rows as an open mesh: `rows` (the block's values of the first
+    coordinate) along axis 0 and `axis` (the values of every other coordinate) along each
+    other axis, each shaped to broadcast against the rest. A part of f in fewer coordinates
+    is then computed once per row or column, and every point gets the operations and
+    floats of a flat pass over all of them."""
+    return [(rows if j == 0 else axis).reshape([-1 if i == j else 1 for i in range(dim)])
+            for j in range(dim)]
