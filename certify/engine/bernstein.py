@@ -130,29 +130,6 @@ def _up(mid, rad):
 
 # --------------------------------------------------------------------------- Bernstein maps
 
-def _polar(alpha, args) -> Fraction:
-    """The polar form (symmetric multi-affine, 3 arguments) of the monomial `u^α`,
-    `|α| <= 3`, at the points `args` (exact): the mean over the `|α|`-subsets `S` of the
-    arguments of the symmetric `|α|`-linear form of `u^α` at `S`, i.e. the mean over the
-    ordered choices of `|α|` distinct arguments, one per factor of `u^α`."""
-    scale = math.lcm(*(Fraction(c).denominator for point in args for c in point))
-    integer = [tuple(int(Fraction(c) * scale) for c in point) for point in args]
-    return Fraction(_polar_sum(alpha, integer), _polar_count(alpha) * scale ** sum(alpha))
-
-
-def _polar_sum(alpha, args) -> int:
-    """`Σ_σ Π_t args[σ_t][axis_t]` over the ordered choices `σ` of distinct arguments
-    (integer points: the polar form times `_polar_count`)."""
-    axes = [i for i, a in enumerate(alpha) for _ in range(a)]
-    total = 0
-    for order in itertools.permutations(range(3), len(axes)):
-        term = 1
-        for axis, which in zip(axes, order):
-            term *= args[which][axis]
-        total += term
-    return total
-
-
 def _polar_count(alpha) -> int:
     return math.perm(3, sum(alpha))
 
@@ -171,9 +148,11 @@ def _fraction_rows(num: np.ndarray, den: list) -> list:
 
 def _bernstein_ints(dim: int, vertices) -> tuple[np.ndarray, list]:
     """`W` of `_bernstein_rows` as integer numerators (int64, shape (A, G)) over one
-    denominator per row (`_polar_count(α) scale^|α|`, Python ints): the vertices are
-    scaled to integer points first, and `_polar_sum` runs for all `α` and `γ` at once.
-    Padding the factors of `u^α` to three with a coordinate 1, the sum over the ordered
+    denominator per row (`_polar_count(α) scale^|α|`, Python ints). The polar form
+    (symmetric multi-affine, 3 arguments) of `u^α` at three points is the mean over the
+    ordered choices of `|α|` distinct points, one per factor of `u^α`, of the product of
+    their coordinates on those factors' axes; the vertices are scaled to integer points
+    first, and the sums run for all `α` and `γ` at once. Padding the factors of `u^α` to three with a coordinate 1, the sum over the ordered
     choices of `|α|` distinct arguments is the sum over all `3!` orders of the three
     arguments divided by `(3 - |α|)!` (each choice extends to that many orders): exact
     integers throughout (coordinates of a few bits, products of three)."""
