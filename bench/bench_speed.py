@@ -173,6 +173,13 @@ def compare(old: dict, new: dict, slack: Fraction = Fraction(0)) -> list[str]:
     return problems
 
 
+def print_table(head: list[str], rows: list[list[str]]) -> None:
+    """The rows under their head, each column right-aligned to its widest cell."""
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    for row in [head] + rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="runs as target:grades, e.g. sine:10")
@@ -250,21 +257,17 @@ def main(argv=None) -> int:
                      f"{rss / 2 ** 20:.0f}", f"{cpu / hats * 1e3:.3f}", f"{start:.2f}",
                      f"{(cpu - start) / hats * 1e3:.3f}",
                      f"{rss / hats / 1024:.1f}", f"{floor * 1e3:.1f}", f"{cpu / floor:.0f}"])
-    widths = [max(len(r[i]) for r in [HEADERS] + rows) for i in range(len(HEADERS))]
     print(f"certify check --grades N, jobs={args.jobs}, "
           f"{'median of ' + str(args.repeat) + ' runs, ' if args.repeat > 1 else ''}load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    for row in [HEADERS] + rows:
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+    print_table(HEADERS, rows)
     print("CPU = user+system seconds of the process and its workers; peak = largest RSS; "
           "ms/hat and KB/hat use CPU and peak memory; start = CPU of a process that only imports "
           "and loads the target; work ms/hat = (CPU - start) / hats; x floor = CPU / float floor")
     if saved_rows:
-        head = ["run", "--grades CPU s", "--network CPU s", "ratio", "--network peak MiB"]
-        widths = [max(len(r[i]) for r in [head] + saved_rows) for i in range(len(head))]
         print("\ncertify check --network of the same network, saved by certify build -o")
-        for row in [head] + saved_rows:
-            print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+        print_table(["run", "--grades CPU s", "--network CPU s", "ratio", "--network peak MiB"],
+                    saved_rows)
     if args.compare:
         print("reports vs " + args.compare + ": " + ("identical verdicts, no bound looser"
                                                       if not failures else "DIFFER"))
