@@ -241,3 +241,25 @@ def test_arb_residual_units_equal_the_rounded_bounds(i, num, den, shift):
     assert surplus.arb_residual_units(vertices, n, (i,), value.numerator, value.denominator,
                                       48) == expected
     assert math.floor(abs(a) * 2 ** 48) >= 0
+
+
+#: integers near where `_equal_floats` changes method (2^53, 2^68) and near multiples of 2^16
+BIG = st.one_of(st.integers(-2 ** 69, 2 ** 69),
+                st.builds(lambda e, d, s: s * (2 ** e + d), st.integers(52, 70),
+                          st.integers(-2 ** 17, 2 ** 17), st.sampled_from([1, -1])),
+                st.builds(lambda k, d: k * 2 ** 16 + d, st.integers(-2 ** 52, 2 ** 52),
+                          st.integers(-3, 3)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(BIG, min_size=1, max_size=40))
+@example([2 ** 68 - 1, 5])                     # rounds to 2^68: the exact comparison
+@example([2 ** 67 + 2 ** 14, 2 ** 67 + 2 ** 15, -(2 ** 67) - 2 ** 14 - 1, 2 ** 53 + 1])
+@example([0, -1, 1, 2 ** 16 - 1, -(2 ** 16)])
+def test_equal_floats_is_the_integer_comparison(nums):
+    from certify.engine.nodal import _INT, _equal_floats
+    num = np.empty(len(nums), dtype=object)
+    num[:] = nums
+    scaled = num.astype(np.float64)
+    assert np.array_equal(_equal_floats(num, scaled), (num == _INT(scaled)).astype(bool))
+    assert _equal_floats(num, scaled).tolist() == [float(v) == v for v in nums]

@@ -36,7 +36,6 @@ import itertools
 from fractions import Fraction
 
 import numpy as np
-from flint import arb
 
 from ..engine import ball_arrays, curvature, vectorised, work_units
 from .anchored import BOX_BUDGET, DEPTH, START, Prover, VertexValues
@@ -45,7 +44,7 @@ from .proof_memo import ProofMemo
 from ..engine.expression import _CONTEXTS
 from ..engine.nodal import Nodal
 from ..engine.numbers import ball_bounds, to_ball
-from ..engine.vectorised import _ball_floats, _dn, _up, nodal_interval
+from ..engine.vectorised import _dn, _up, nodal_interval
 from ..engine.rounding import (down as _down, down_dyadic as _down_dyadic,
                                dyadic_ends as _dyadic_ends, split as _split,
                                up_dyadic as _up_dyadic, upward as _upward)
@@ -62,9 +61,6 @@ NEAR_BOX = 2.0 ** -30
 #: `Grid._lower` bounds work items in blocks of this many
 BLOCK = 32768
 PARALLEL_NODES = 32768
-#: in d >= 2, node balls for at least this many nodes come from `ball_arrays.node_balls`
-#: (the same balls; rows of the grid at once: 2-3x cheaper per node on peaks2d, smooth3d)
-MESH_NODES = 2048
 BALL = _CONTEXTS["ball"]
 
 def _cache(target) -> dict:
@@ -248,25 +244,22 @@ class Grid:
     def _node_floats(self, ids):
         """Per node (linear indices `ids`, one chunk of work): the float interval of `f` from
         its Arb ball, and `(c, e_lo, e_hi)` with `f ∈ [c + e_lo, c + e_hi]` (see
-        `_vertex_data`)."""
-        nodes = zip(*(axis.tolist() for axis in
-                      np.unravel_index(np.asarray(ids), (self.n + 1,) * self.dim)))
-        if self.n & (self.n - 1) == 0 and self.dim >= 2 and len(ids) >= MESH_NODES:
-            # the same balls, from runs over whole rows of the grid (`ball_arrays`)
+        `_vertex_data`). For `n` a power of two the balls come from `ball_arrays.node_balls`
+        (the point `i/n` is the exact ball `arb(i)/n`, the one `Target.ball` makes of the
+        rational: the same ball of f, without a Fraction per node); the floats are read
+        from the object arrays (`ball_arrays.float_ends`: the same floats as point by
+        point)."""
+        if self.n & (self.n - 1) == 0:
             balls = ball_arrays.node_balls(self.target._program, BALL, self.n, self.dim, ids)
-        elif self.n & (self.n - 1) == 0:
-            # `i/n` dyadic: the exact ball `arb(i)/n` is the one `Target.ball` makes of the
-            # rational (so the same ball of f), without a Fraction or a dict per node
-            axis = [arb(i) / self.n for i in range(self.n + 1)]
-            run, ball = self.target._program.run, BALL
-            balls = [run("value", ball, [axis[i] for i in node])[0] for node in nodes]
         else:
-            balls = [self.vertices.ball(tuple(Fraction(i, self.n) for i in node))
-                     for node in nodes]
-        mids = np.array([float(b.mid()) for b in balls], dtype=float)
-        f_lo, f_hi = _ball_floats(balls, mids)
+            nodes = zip(*(axis.tolist() for axis in
+                          np.unravel_index(np.asarray(ids), (self.n + 1,) * self.dim)))
+            balls = ball_arrays.balls_of(self.vertices.ball(tuple(Fraction(i, self.n)
+                                                                  for i in node))
+                                         for node in nodes)
+        mids, f_lo, f_hi = ball_arrays.float_ends(balls)
         centre = np.where(np.isfinite(mids), mids, 0.0)
-        e_lo, e_hi = _ball_floats([b - arb(c) for b, c in zip(balls, centre.tolist())])
+        _, e_lo, e_hi = ball_arrays.float_ends(ball_arrays.offsets_from(balls, centre))
         bad = ~(np.isfinite(f_lo) & np.isfinite(f_hi) & np.isfinite(e_lo) & np.isfinite(e_hi))
         # a ball that is not finite: NaN ends, so `_vertex_data` asks Arb (which raises)
         e_lo, e_hi = np.where(bad, np.nan, e_lo), np.where(bad, np.nan, e_hi)

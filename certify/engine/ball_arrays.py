@@ -5,14 +5,17 @@ per point. Every operation gives each element exactly what the scalar Arb contex
 (`expression._CONTEXTS["ball"]`) gives that point: the arithmetic of the compiled program
 (`+ - * /`, unary `-`) is numpy's elementwise loop calling the very `arb` operation on the
 very operands, in the same order; elementary functions, powers, `abs`, `max`, `min` call
-the scalar context's own method on each element; constants are the scalar context's. Arb
-is deterministic, so each ball is the one a point-by-point run gives, bit for bit.
+the scalar context's own method on each element (for the Arb context, whose elementary
+functions are the ball's own methods, that method itself); constants are the scalar
+context's. Arb is deterministic, so each ball is the one a point-by-point run gives, bit
+for bit.
 
 `node_balls` runs the program on the nodes of a dyadic grid this way: on a whole block of
 grid rows as an open mesh (every coordinate an axis of its own, numpy broadcasting), a part
 of f in fewer coordinates (`sin(πx1)` in `sin(πx1) cos(πx2)`) is computed once per row or
 column instead of once per node, and no interpreter runs per node; what the grid prover
-asks for each node (`anchored_grid.Grid._node_floats`) is unchanged.
+asks for each node (`anchored_grid.Grid._node_floats`) is unchanged. `float_ends` reads
+the float intervals of many balls the same way, in numpy's loops over the object arrays.
 """
 
 from __future__ import annotations
@@ -20,12 +23,19 @@ from __future__ import annotations
 import numpy as np
 from flint import arb
 
-from .numbers import Context
+from .intervals import step_down as _dn, step_up as _up
+from .numbers import BallContext, Context
 from .work_units import row_mesh
 
 #: the scalar context's one-argument methods applied elementwise, with their result counts
 _UNARY = {"relu": 1, "sin": 1, "cos": 1, "sin_cos": 2, "tan": 1, "exp": 1, "log": 1,
           "atan": 1, "sinh": 1, "cosh": 1, "tanh": 1, "abs": 1}
+#: elementary functions that `BallContext` computes as `self.convert(a).sin()` etc., and
+#: `convert` returns a ball as it is: on balls, the ball's own method is the same call
+_METHODS = ("sin", "cos", "tan", "exp", "log", "atan", "sinh", "cosh", "tanh")
+#: elementwise `arb(x)` (exact for Python ints and floats) and `ball.rad()`
+_ARB = np.frompyfunc(arb, 1, 1)
+_RAD = np.frompyfunc(arb.rad, 1, 1)
 #: nodes per block of a mesh run (the intermediate arrays hold one ball per node)
 BLOCK_NODES = 1 << 15
 
@@ -39,6 +49,12 @@ class BallArrays(Context):
         self.scalar = scalar
         self._maps = {name: np.frompyfunc(getattr(scalar, name), 1, count)
                       for name, count in _UNARY.items()}
+        if type(scalar) is BallContext:
+            for name in _METHODS:
+                self._maps[name] = _own_method(getattr(arb, name), self._maps[name])
+            if type(scalar).sin_cos is Context.sin_cos:      # (self.sin(a), self.cos(a))
+                sin, cos = self._maps["sin"], self._maps["cos"]
+                self._maps["sin_cos"] = lambda a: (sin(a), cos(a))
         self._max = np.frompyfunc(scalar.max, 2, 1)
         self._min = np.frompyfunc(scalar.min, 2, 1)
 
@@ -73,6 +89,20 @@ class BallArrays(Context):
         return np.frompyfunc(lambda x: self.scalar.cpow(x, exponent), 1, 1)(a)
 
 
+def _own_method(method, scalar_map):
+    """`scalar_map` over an object array, as the ball's own `method` on each element (no
+    Python frame per element); an element that is not a ball (`method` raises TypeError)
+    sends the whole array through `scalar_map` instead."""
+    fast = np.frompyfunc(method, 1, 1)
+
+    def apply(a):
+        try:
+            return fast(a)
+        except TypeError:
+            return scalar_map(a)
+    return apply
+
+
 def balls_of(values) -> np.ndarray:
     """A flat object array holding the given balls."""
     values = list(values)
@@ -90,28 +120,33 @@ def _value(program, context: BallArrays, xs: list, shape: tuple) -> np.ndarray:
     return np.broadcast_to(out, shape).reshape(-1)
 
 
-def node_balls(program, scalar: Context, n: int, dim: int, ids: np.ndarray) -> list:
+def node_balls(program, scalar: Context, n: int, dim: int, ids: np.ndarray) -> np.ndarray:
     """The balls of f (the program's `value`, as `scalar` computes it point by point) at
     the nodes with flat C-order indices `ids` of the grid with `n` intervals a side, `n` a
-    power of two: the point `i/n` is the exact ball `arb(i)/n` on each axis. In d >= 2
-    over blocks of whole rows as open meshes where `ids` fill at least half of the rows
-    they span, else (and in d = 1) over the nodes themselves."""
+    power of two: the point `i/n` is the exact ball `arb(i)/n` on each axis (made only for
+    the indices asked, in d = 1). In d >= 2 over blocks of whole rows as open meshes where
+    `ids` fill at least half of the rows they span, else (and in d = 1) over the nodes
+    themselves. A flat object array."""
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    out = np.empty(len(ids), dtype=object)
     if not len(ids):
-        return []
+        return out
     context = BallArrays(scalar)
+    if dim == 1:
+        for a in range(0, len(ids), BLOCK_NODES):
+            part = ids[a:a + BLOCK_NODES]
+            out[a:a + len(part)] = _value(program, context, [_ARB(part) / n], (len(part),))
+        return out
     axis = balls_of([arb(i) / n for i in range(n + 1)])
     per_row = (n + 1) ** (dim - 1)
     first, last = int(ids.min()) // per_row, int(ids.max()) // per_row + 1
-    if dim == 1 or 2 * len(ids) < (last - first) * per_row:
+    if 2 * len(ids) < (last - first) * per_row:
         index = np.unravel_index(ids, (n + 1,) * dim)
-        out = np.empty(len(ids), dtype=object)
         for a in range(0, len(ids), BLOCK_NODES):
             part = slice(a, a + BLOCK_NODES)
             xs = [axis[i[part]] for i in index]
             out[part] = _value(program, context, xs, (len(xs[0]),))
-        return out.tolist()
-    out = np.empty(len(ids), dtype=object)
+        return out
     rows = max(1, BLOCK_NODES // per_row)
     for a in range(first, last, rows):
         b = min(a + rows, last)
@@ -119,4 +154,22 @@ def node_balls(program, scalar: Context, n: int, dim: int, ids: np.ndarray) -> l
         values = _value(program, context, xs, (b - a,) + (n + 1,) * (dim - 1))
         sel = np.nonzero((ids >= a * per_row) & (ids < b * per_row))[0]
         out[sel] = values[ids[sel] - a * per_row]
-    return out.tolist()
+    return out
+
+
+def float_ends(balls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(mids, lo, hi)` of a flat object array of balls: the float of each mid-point and
+    the float interval around the ball, as `vectorised._ball_floats` makes them point by
+    point. numpy's cast of an object array to float64 calls `float(ball)` on each element
+    (the float of the mid-point, `_ball_floats`), and `_RAD` is `ball.rad()`, so the floats
+    are the same; the outward steps are the same whole-array operations."""
+    mids = balls.astype(np.float64)
+    rads = _RAD(balls).astype(np.float64)
+    with np.errstate(all="ignore"):
+        rad = _up(rads)
+        return mids, _dn(_dn(mids) - rad), _up(_up(mids) + rad)
+
+
+def offsets_from(balls: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The balls `ball - arb(c)` for float `centres` (elementwise; `arb` of a float is exact)."""
+    return balls - _ARB(centres)

@@ -68,6 +68,26 @@ def _as_object(num: np.ndarray) -> np.ndarray:
     return num if num.dtype == object else num.astype(object)
 
 
+#: `_equal_floats` compares residues modulo 2^16 below 2^68 (rounding error <= 2^14 there)
+_LOW = 1 << 16
+_LOW_BELOW = 2.0 ** 68
+
+
+def _equal_floats(num: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+    """Where the Python ints `num` (an object array) equal `scaled`, their correctly rounded
+    floats (`num == int(x)` elementwise, some 2x cheaper). Each `x` is an integer (floats
+    from 2^53 up are; below, `x = num`). Where every `|x| < 2^68`, `|num| < 2^68` and
+    `|num - x| <= ulp/2 <= 2^14`, so `num == x` iff `num ≡ x (mod 2^16)`: `num & 0xFFFF`
+    is `num mod 2^16` (Python ints), and `x - 2^16·floor(x·2^-16)` is `x mod 2^16`
+    exactly (scaling by a power of two and floor are exact, and the difference, an integer
+    below 2^16, is a float, so the subtraction returns it). Elsewhere `num == int(x)`."""
+    if not num.size or not np.abs(scaled).max() < _LOW_BELOW:
+        return (num == _INT(scaled)).astype(bool)
+    low = (num & (_LOW - 1)).astype(np.int64)
+    residue = scaled - np.floor(scaled * (1.0 / _LOW)) * _LOW
+    return low == residue.astype(np.int64)
+
+
 def _units_array(units) -> np.ndarray:
     """Integers as an int64 array where all fit, else an object array of Python ints."""
     if isinstance(units, np.ndarray) and units.dtype != object:
@@ -195,8 +215,7 @@ class Nodal:
             return scaled * 2.0 ** -e, exact
         if e is not None:           # Python ints: the same per element, in C loops
             scaled = num.astype(np.float64)            # float(v): correctly rounded (CPython)
-            exact = (num == _INT(scaled)).astype(bool)     # exact integer comparison
-            return scaled * 2.0 ** -e, exact
+            return scaled * 2.0 ** -e, _equal_floats(num, scaled)
         ints = num.tolist()
         den = self.den
         xs = [v / den for v in ints]                   # correctly rounded true division
