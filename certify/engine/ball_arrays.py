@@ -30,12 +30,14 @@ from .work_units import row_mesh
 #: the scalar context's one-argument methods applied elementwise, with their result counts
 _UNARY = {"relu": 1, "sin": 1, "cos": 1, "sin_cos": 2, "tan": 1, "exp": 1, "log": 1,
           "atan": 1, "sinh": 1, "cosh": 1, "tanh": 1, "abs": 1}
-#: elementary functions that `BallContext` computes as `self.convert(a).sin()` etc., and
-#: `convert` returns a ball as it is: on balls, the ball's own method is the same call
+#: elementary functions that `BallContext` computes as `self.convert(a).sin()` etc.: where a
+#: context keeps them and its `convert` returns a ball as it is, on balls the ball's own
+#: method is the same call
 _METHODS = ("sin", "cos", "tan", "exp", "log", "atan", "sinh", "cosh", "tanh")
 #: elementwise `arb(x)` (exact for Python ints and floats) and `ball.rad()`
 _ARB = np.frompyfunc(arb, 1, 1)
 _RAD = np.frompyfunc(arb.rad, 1, 1)
+_TYPE = np.frompyfunc(type, 1, 1)
 #: nodes per block of a mesh run (the intermediate arrays hold one ball per node)
 BLOCK_NODES = 1 << 15
 
@@ -49,9 +51,11 @@ class BallArrays(Context):
         self.scalar = scalar
         self._maps = {name: np.frompyfunc(getattr(scalar, name), 1, count)
                       for name, count in _UNARY.items()}
-        if type(scalar) is BallContext:
-            for name in _METHODS:
-                self._maps[name] = _own_method(getattr(arb, name), self._maps[name])
+        probe = arb(1)
+        if isinstance(scalar, BallContext) and scalar.convert(probe) is probe:
+            for name in _METHODS:       # not overridden: `self.convert(a).name()`
+                if getattr(type(scalar), name) is getattr(BallContext, name):
+                    self._maps[name] = _own_method(getattr(arb, name), self._maps[name])
             if type(scalar).sin_cos is Context.sin_cos:      # (self.sin(a), self.cos(a))
                 sin, cos = self._maps["sin"], self._maps["cos"]
                 self._maps["sin_cos"] = lambda a: (sin(a), cos(a))
@@ -91,15 +95,12 @@ class BallArrays(Context):
 
 def _own_method(method, scalar_map):
     """`scalar_map` over an object array, as the ball's own `method` on each element (no
-    Python frame per element); an element that is not a ball (`method` raises TypeError)
-    sends the whole array through `scalar_map` instead."""
+    Python frame per element) where every element is a ball (`arb`; python-flint's methods
+    convert other operands, so that is checked first), else `scalar_map` itself."""
     fast = np.frompyfunc(method, 1, 1)
 
     def apply(a):
-        try:
-            return fast(a)
-        except TypeError:
-            return scalar_map(a)
+        return fast(a) if np.all(_TYPE(a) == arb) else scalar_map(a)
     return apply
 
 
