@@ -136,3 +136,15 @@ def test_node_balls_in_one_dimension_use_only_the_asked_coordinates():
         assert (ball.mid(), ball.rad()) == (want.mid(), want.rad())
     assert list(itertools.chain(ball_arrays.node_balls(target._program, BALL, n, 1,
                                                        np.zeros(0, dtype=np.int64)))) == []
+
+
+def test_coordinate_balls_from_floats_are_the_quotients():
+    """`arb(i / n)` (a float, exact) is the ball `arb(i) / n` on dyadic grids."""
+    rng = np.random.default_rng(2)
+    for n in (1, 2, 64, 2 ** 12, 2 ** 20, 2 ** 30):
+        ids = np.unique(np.concatenate([np.arange(min(n, 4096) + 1),
+                                        rng.integers(0, n + 1, 2000), [n - 1, n]]))
+        got = ball_arrays._ARB(ids / n)
+        for ball, i in zip(got.tolist(), ids.tolist()):
+            want = arb(i) / n
+            assert (ball.mid(), ball.rad()) == (want.mid(), want.rad()) and ball.rad() == 0

@@ -124,8 +124,10 @@ def _value(program, context: BallArrays, xs: list, shape: tuple) -> np.ndarray:
 def node_balls(program, scalar: Context, n: int, dim: int, ids: np.ndarray) -> np.ndarray:
     """The balls of f (the program's `value`, as `scalar` computes it point by point) at
     the nodes with flat C-order indices `ids` of the grid with `n` intervals a side, `n` a
-    power of two: the point `i/n` is the exact ball `arb(i)/n` on each axis (made only for
-    the indices asked, in d = 1). In d >= 2 over blocks of whole rows as open meshes where
+    power of two: the point `i/n` is the exact ball `arb(i)/n` on each axis (in d = 1 made
+    only for the indices asked, as `arb` of the float `i/n`: `i/n` is a float, `arb` of a
+    float is exact, and Arb's quotient of exact balls that is exact has radius 0, so it is
+    the same ball). In d >= 2 over blocks of whole rows as open meshes where
     `ids` fill at least half of the rows they span, else (and in d = 1) over the nodes
     themselves. A flat object array."""
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -136,7 +138,7 @@ def node_balls(program, scalar: Context, n: int, dim: int, ids: np.ndarray) -> n
     if dim == 1:
         for a in range(0, len(ids), BLOCK_NODES):
             part = ids[a:a + BLOCK_NODES]
-            out[a:a + len(part)] = _value(program, context, [_ARB(part) / n], (len(part),))
+            out[a:a + len(part)] = _value(program, context, [_ARB(part / n)], (len(part),))
         return out
     axis = balls_of([arb(i) / n for i in range(n + 1)])
     per_row = (n + 1) ** (dim - 1)

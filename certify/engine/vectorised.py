@@ -313,7 +313,9 @@ def _compute(target, m: int) -> FData:
         parts = [rows(target, m, 0, m)]
     shape = (m,) * dim
 
-    def join(select):
+    def join(select):           # one part: its own arrays (`rows` makes fresh ones)
+        if len(parts) == 1:
+            return select(parts[0]).reshape(shape)
         return np.concatenate([select(p) for p in parts]).reshape(shape)
 
     data = FData((join(lambda p: p[0][0]), join(lambda p: p[0][1])),
