@@ -263,3 +263,24 @@ def test_equal_floats_is_the_integer_comparison(nums):
     scaled = num.astype(np.float64)
     assert np.array_equal(_equal_floats(num, scaled), (num == _INT(scaled)).astype(bool))
     assert _equal_floats(num, scaled).tolist() == [float(v) == v for v in nums]
+
+
+def test_nodal_interval_keeps_large_arrays_by_their_values():
+    """`vectorised.nodal_interval` gives kept intervals only for the same exact values: a
+    change in place, another denominator or dtype, another shape of the same values."""
+    rng = np.random.default_rng(4)
+    num = rng.integers(-2 ** 60, 2 ** 60, size=(65, 65))
+    values = Nodal(num.copy(), 2 ** 58)
+    first = vectorised.nodal_interval(values)
+    want = values.interval()
+    assert all(np.array_equal(a, b) for a, b in zip(first, want))
+    assert not first[0].flags.writeable
+    again = vectorised.nodal_interval(Nodal(num.copy().reshape(-1), 2 ** 58))
+    assert again[0].shape == (65 * 65,) and np.array_equal(again[0], want[0].reshape(-1))
+    values.num[3, 4] += 2 ** 52                    # in place: not the kept values any more
+    changed = vectorised.nodal_interval(values)
+    assert all(np.array_equal(a, b) for a, b in zip(changed, values.interval()))
+    assert not np.array_equal(changed[1], first[1])
+    other = Nodal(num.astype(object) * 2 ** 40, 2 ** 98)     # Python ints, same values
+    assert all(np.array_equal(a, b) for a, b in zip(vectorised.nodal_interval(other),
+                                                    other.interval()))

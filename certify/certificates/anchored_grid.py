@@ -186,8 +186,12 @@ class Grid:
             parts = work_units.chunked(self._node_floats, missing, PARALLEL_NODES)
             for j, store in enumerate((f_lo, f_hi, centre, e_lo, e_hi)):
                 store[missing] = np.concatenate([p[j] for p in parts])
-        exact = Nodal.of(values).ravel()[ids]        # exact rationals: a Nodal
-        a_lo, a_hi = nodal_interval(exact)
+        flat = Nodal.of(values).ravel()
+        exact = flat[ids]                            # exact rationals: a Nodal
+        if len(ids) == flat.size:       # every node: the intervals the star bounds made
+            a_lo, a_hi = (a.reshape(-1)[ids] for a in nodal_interval(flat))
+        else:
+            a_lo, a_hi = nodal_interval(exact)
         with np.errstate(all="ignore"):
             r_lo, r_hi = _dn(f_lo[ids] - a_hi), _up(f_hi[ids] - a_lo)
             coarse = ~((r_lo > 0) | (r_hi < 0))

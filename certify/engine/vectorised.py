@@ -110,8 +110,12 @@ class FData:
 
     @property
     def finite(self) -> bool:
-        arrays = [*self.fm, *self.fb] + [a for g in self.grad for a in g]
-        return all(bool(np.isfinite(a).all()) for a in arrays)
+        """Whether every end point is finite (read once: the arrays are not changed after
+        `_compute`, and every residual bound of the grid asks)."""
+        if "_finite" not in self.__dict__:
+            arrays = [*self.fm, *self.fb] + [a for g in self.grad for a in g]
+            self._finite = all(bool(np.isfinite(a).all()) for a in arrays)
+        return self._finite
 
 
 def _ball_floats(balls, mids: np.ndarray | None = None):
@@ -332,6 +336,7 @@ def _compute(target, m: int) -> FData:
 
 def clear_cache() -> None:
     _CACHES.clear()
+    _INTERVALS.clear()
     _CACHE_TARGET[0] = None
 
 
@@ -344,11 +349,35 @@ def prefetch(target, grids, k: int) -> None:
 
 # --------------------------------------------------------------------------- nodal values
 
+#: `nodal_interval` keeps the intervals of this many large value arrays (read-only): a
+#: level's nodal values are asked for by its star bounds and again by its node residuals
+KEEP_INTERVALS = 2
+#: arrays of fewer values are not kept (computing them is cheaper than comparing)
+KEEP_FROM = 4096
+_INTERVALS: list = []
+
+
 def nodal_interval(values):
     """Float intervals around exact nodal values (`nodal.Nodal.interval`): the float itself
     where it is the value, else its two neighbours. `values`: a `Nodal`, or an array of
-    exact rationals (made a `Nodal` first)."""
-    return Nodal.of(values).interval()
+    exact rationals (made a `Nodal` first). Large arrays' intervals are kept (read-only,
+    `KEEP_INTERVALS`) by their exact values, compared in full (a copy of the numerators
+    is kept: callers change theirs in place), and given again for the same values."""
+    values = Nodal.of(values)
+    if values.size < KEEP_FROM:
+        return values.interval()
+    flat = values.num.reshape(-1)
+    for i, (den, num, out) in enumerate(_INTERVALS):
+        if den == values.den and num.size == flat.size and num.dtype == flat.dtype \
+                and np.array_equal(num, flat):
+            _INTERVALS.insert(0, _INTERVALS.pop(i))
+            return tuple(a.reshape(values.shape) for a in out)
+    out = tuple(a.reshape(-1) for a in values.interval())
+    for array in out:
+        array.flags.writeable = False
+    _INTERVALS.insert(0, (values.den, flat.copy(), out))
+    del _INTERVALS[KEEP_INTERVALS:]
+    return tuple(a.reshape(values.shape) for a in out)
 
 
 # --------------------------------------------------------------------------- enclosures
