@@ -325,11 +325,17 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
         return surplus_rule.arb_residual_units(grid.vertices, n, node, int(values.num[node]),
                                                values.den, COEFFICIENT_BITS)
 
+    def refine_many(nodes):         # `refine` at many nodes at once
+        return surplus_rule.arb_residual_units_many(
+            grid.vertices, n, nodes, [int(values.num[node]) for node in nodes], values.den,
+            COEFFICIENT_BITS)
+
     # second-order margins (`certify.engine.curvature`), where the grid prover (which proves them) runs
     slack = curvature.node_slack(target, n) \
         if grid.applies and Fraction(h) == Fraction(1, grid.n) else None
     # the surpluses r(z) in units of 2^-48, once for every rule tried
-    surpluses = surplus_rule.surplus_units(residuals, values.shape, COEFFICIENT_BITS, refine)
+    surpluses = surplus_rule.surplus_units(residuals, values.shape, COEFFICIENT_BITS, refine,
+                                           refine_many)
     best, best_sup = None, None              # the shrink rule with the smaller sup bound
     rules = (SMOOTH_SHRINK_RULES if slack is not None else SHRINK_RULES).get(
         target.dim, surplus_rule.SHRINK_RULES[:1])

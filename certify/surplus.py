@@ -24,6 +24,7 @@ from fractions import Fraction
 import numpy as np
 from flint import arb, fmpq
 
+from .engine import ball_arrays
 from .engine.nodal import LIMIT, Nodal
 from .engine.expression import _CONTEXTS
 from .engine.numbers import MAX_BINARY_EXPONENT, ball_bounds, to_ball
@@ -56,7 +57,7 @@ def _units(value, bits: int) -> int:
     return rounded if value > 0 else -rounded
 
 
-def surplus_units(residuals, shape, bits: int, refine=None) -> np.ndarray:
+def surplus_units(residuals, shape, bits: int, refine=None, refine_many=None) -> np.ndarray:
     """`r(z)` in units of `2^-bits` (integers: a flat int64 array in C order over the grid,
     object where one does not fit) from intervals of `f(z) - F(z)` (flattened over the
     grid), rounded toward zero past the enclosure (0 where it contains 0). Where the two
@@ -64,13 +65,14 @@ def surplus_units(residuals, shape, bits: int, refine=None) -> np.ndarray:
     same rounding of exact rational bounds: `arb_residual_units`) decides, so the result
     does not depend on float rounding. Float arrays are done as whole arrays
     (`floor(|a|·2^bits)` is exact: a power-of-two scaling), nodes needing `refine`,
-    non-finite or huge ends one by one as before."""
+    non-finite or huge ends one by one as before; `refine_many(nodes)`, where given,
+    is `[refine(node) for node in nodes]` for all nodes needing it at once."""
     lo, hi = residuals
     lo, hi = np.asarray(lo), np.asarray(hi)
     if lo.dtype != np.float64 or hi.dtype != np.float64:
         where = np.arange(lo.size)
         return int_array(_surplus_units_scalar(_nodes(where, shape), lo.tolist(), hi.tolist(),
-                                               bits, refine))
+                                               bits, refine, refine_many))
     fscale = 2.0 ** bits
     with np.errstate(all="ignore"):
         ua, ub = np.floor(np.abs(lo) * fscale), np.floor(np.abs(hi) * fscale)
@@ -86,7 +88,7 @@ def surplus_units(residuals, shape, bits: int, refine=None) -> np.ndarray:
     where = np.nonzero(special)[0]
     if len(where):
         rest = _surplus_units_scalar(_nodes(where, shape), lo[where].tolist(),
-                                     hi[where].tolist(), bits, refine)
+                                     hi[where].tolist(), bits, refine, refine_many)
         if any(abs(u) > LIMIT for u in rest):
             out = out.astype(object)
         out[where] = rest
@@ -108,21 +110,29 @@ def int_array(values) -> np.ndarray:
     return np.array(values, dtype=np.int64).reshape(-1)
 
 
-def _surplus_units_scalar(nodes, lo, hi, bits: int, refine) -> list:
+def _surplus_units_scalar(nodes, lo, hi, bits: int, refine, refine_many=None) -> list:
     """`surplus_units` node by node (exact rationals, or the float ends it cannot do at
-    once), in the order of `nodes`."""
+    once), in the order of `nodes`; the nodes needing `refine` through `refine_many`
+    together where it is given."""
     scale = 2 ** bits
-    out = []
+    out, asked = [], []
     for node, a, b in zip(nodes, lo, hi):
         if refine is not None and (a > 0 or b < 0) \
                 and math.floor(abs(a) * scale) != math.floor(abs(b) * scale):
-            out.append(refine(node))
+            if refine_many is None:
+                out.append(refine(node))
+            else:
+                asked.append(len(out))
+                out.append(None)
         elif a > 0:
             out.append(_units(a, bits))
         elif b < 0:
             out.append(_units(b, bits))
         else:
             out.append(0)
+    if asked:
+        for j, units in zip(asked, refine_many([nodes[j] for j in asked])):
+            out[j] = units
     return out
 
 
@@ -151,7 +161,43 @@ def arb_residual_units(vertices, n: int, node, num: int, den: int, bits: int) ->
         f = vertices.ball(tuple(Fraction(int(i), n) for i in node))
     else:
         f = vertices.target.evaluate(BALL, [arb(int(i)) / n for i in node])
-    ball = f - arb(fmpq(num, den))     # = ... - to_ball(num/den)
+    units = _ball_units(f - arb(fmpq(num, den)), bits)     # f - to_ball(num/den)
+    return _fallback_units(vertices, n, node, num, den, bits) if units is None else units
+
+
+def arb_residual_units_many(vertices, n: int, nodes: list, nums: list, den: int,
+                            bits: int) -> list[int]:
+    """`[arb_residual_units(vertices, n, node, num, den, bits)]` over the nodes at once: for
+    `n` a power of two the balls of `f` come from `ball_arrays.node_balls` (the ball a run
+    of the program on `arb(i)/n` gives, as `target.evaluate` above), and `f - arb(fmpq(num,
+    den))` elementwise over object arrays (the same Arb operations on the same operands):
+    the same balls, hence the same units; other grids node by node."""
+    if n & (n - 1) or not nodes:
+        return [arb_residual_units(vertices, n, node, num, den, bits)
+                for node, num in zip(nodes, nums)]
+    dim = len(nodes[0])
+    ids = np.ravel_multi_index(tuple(np.array(nodes, dtype=np.int64).reshape(-1, dim).T),
+                               (n + 1,) * dim)
+    f = ball_arrays.node_balls(vertices.target._program, BALL, n, dim, ids)
+    values = np.empty(len(nums), dtype=object)
+    values[:] = nums
+    balls = f - ball_arrays._ARB(_FMPQ(values, den))
+    out = []
+    for node, num, ball in zip(nodes, nums, balls.tolist()):
+        units = _ball_units(ball, bits)
+        out.append(_fallback_units(vertices, n, node, num, den, bits) if units is None
+                   else units)
+    return out
+
+
+#: elementwise `fmpq(num, den)`
+_FMPQ = np.frompyfunc(fmpq, 2, 1)
+
+
+def _ball_units(ball, bits: int) -> int | None:
+    """A ball's bounds rounded toward zero in units of `2^-bits` past the ball, read from
+    its mid-point and radius as integers (`mid ∓ rad = (M ∓ R)·2^e`); None where the ball
+    contains 0 or is not finite or its exponents are extreme."""
     if ball.is_finite():
         mm, me = ball.mid().man_exp()
         rm, re = ball.rad().man_exp()
@@ -164,6 +210,11 @@ def arb_residual_units(vertices, n: int, node, num: int, den: int, bits: int) ->
                 return _scaled_floor(mid - rad, e + bits)
             if mid + rad < 0:
                 return -_scaled_floor(-(mid + rad), e + bits)
+    return None
+
+
+def _fallback_units(vertices, n: int, node, num: int, den: int, bits: int) -> int:
+    """`arb_residual_units` where the ball does not decide: `arb_residual`'s exact bounds."""
     a, b = arb_residual(vertices, n, node, Fraction(num, den))
     return _units(a, bits) if a > 0 else _units(b, bits) if b < 0 else 0
 
