@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
+import signal
 from fractions import Fraction
 
 import numpy as np
+import pytest
 
 from certify.certificates import anchored_grid, box_data
 from certify.engine import vectorised, work_units
@@ -54,6 +57,16 @@ def test_grid_proofs_over_processes_equal_the_serial_ones(monkeypatch):
     monkeypatch.setattr(anchored_grid, "PARALLEL_NODES", 2)
     with work_units.workers(2):
         parallel = _proofs(target, values, n, perm, cells, signs)
+    # the simplices themselves over forked workers too: the f data and Arb residuals
+    # they computed come back and are kept as if computed here
+    monkeypatch.setattr(anchored_grid, "PARALLEL_CELLS", 2)
+    with work_units.workers(2):
+        split = _proofs(target, values, n, perm, cells, signs)
+    assert np.array_equal(serial[0], split[0])
+    assert serial[1].keys() == split[1].keys()
+    for key in serial[1]:
+        assert np.array_equal(serial[1][key][0], split[1][key][0])
+        assert np.array_equal(serial[1][key][1], split[1][key][1], equal_nan=True)
     assert np.array_equal(serial[0], parallel[0])
     assert serial[1].keys() == parallel[1].keys()
     assert any(len(keys) >= 2 for keys, _ in serial[1].values())    # the batches ran
@@ -63,6 +76,56 @@ def test_grid_proofs_over_processes_equal_the_serial_ones(monkeypatch):
         assert np.array_equal(a, b, equal_nan=True)
     for a, b in zip(serial[2], parallel[2]):
         assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_strided_parts_put_back_by_index_give_the_serial_results():
+    square = lambda index: index * index
+    (index, values), = work_units.strided(square, 11, 4)         # jobs 1: one part, here
+    assert np.array_equal(index, np.arange(11)) and np.array_equal(values, square(index))
+    with work_units.workers(2):
+        parts = work_units.strided(square, 11, 4)
+        assert len(work_units.strided(square, 3, 4)) == 1          # below the threshold
+        pids = work_units.strided(lambda index: os.getpid(), 11, 4)
+    assert len(parts) == 2 and pids[0][1] == os.getpid() != pids[1][1]
+    out = np.empty(11, dtype=np.int64)
+    for index, values in parts:
+        out[index] = values
+    assert np.array_equal(out, np.arange(11) ** 2)
+
+
+def _fails_in_the_child(index):
+    if os.getpid() != _PARENT[0]:
+        raise ValueError("f is not defined at x=0 (a worker's error)")
+    return index
+
+
+def _dies_in_the_child(index):
+    if os.getpid() != _PARENT[0]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return index
+
+
+_PARENT = [os.getpid()]
+
+
+def test_a_worker_error_or_crash_is_raised_never_a_result():
+    """An exception in a forked worker is raised here as it was; a worker that dies gives
+    `WorkerError` (the command line's internal error, exit 4), never an answer."""
+    _PARENT[0] = os.getpid()
+    with work_units.workers(2):
+        with pytest.raises(ValueError, match="worker's error"):
+            work_units.strided(_fails_in_the_child, 10, 2)
+        with pytest.raises(work_units.WorkerError, match="without a result"):
+            work_units.strided(_dies_in_the_child, 10, 2)
+        with pytest.raises(work_units.WorkerError):
+            work_units.chunked(lambda items: _dies_in_the_child(0), list(range(10)), 2)
+        assert work_units.strided(lambda index: index, 10, 2)[1][1].tolist() == [1, 3, 5, 7, 9]
+
+
+def test_a_forked_worker_never_forks_again():
+    with work_units.workers(2):
+        nested = work_units.strided(lambda index: len(work_units.strided(len, 10, 2)), 10, 2)
+    assert [found for _, found in nested] == [2, 1]
 
 
 def test_nodal_intervals_under_jobs_equal_the_serial_ones():
@@ -117,3 +180,57 @@ def test_a_forked_child_does_not_use_the_parents_threads():
 
 def _start(a, b):
     return a
+
+
+def _report(network, target, jobs):
+    from certify.certificates import checker
+    data = checker.check(target, network, timeout=5, jobs=jobs).to_json()
+    for grade in data["grades"]:
+        grade.pop("seconds", None)
+    return data
+
+
+def test_a_build_and_check_over_forked_workers_equal_the_serial_ones(monkeypatch):
+    """peaks2d 5 built and checked with every batch split over forked workers (thresholds
+    lowered so that the small grids split too): the same network, byte for byte, and the
+    same report as in one process."""
+    from certify import construction
+    from certify.engine.network import network_to_json
+    target = load_target(example("peaks2d"))
+    vectorised.clear_cache()
+    serial = construction.build(target, 5)
+    serial_report = _report(serial, target, 1)
+    for module, name in [(anchored_grid, "PARALLEL_CELLS"), (anchored_grid, "PARALLEL_NODES"),
+                         (box_data, "PARALLEL_BOXES")]:
+        monkeypatch.setattr(module, name, 16)
+    forks = []
+    original = work_units.forked
+    monkeypatch.setattr(work_units, "forked",
+                        lambda tasks: forks.append(len(tasks)) or original(tasks))
+    vectorised.clear_cache()
+    with work_units.workers(2):
+        split = construction.build(target, 5)
+    split_report = _report(split, target, 2)
+    assert forks and all(count == 2 for count in forks)      # the split ran, in two parts
+    assert network_to_json(split) == network_to_json(serial)
+    assert split_report == serial_report
+
+
+def test_a_worker_that_dies_is_an_internal_error_on_the_command_line(monkeypatch, tmp_path,
+                                                                      capsys):
+    from certify.interfaces.cli import run
+    monkeypatch.setattr(anchored_grid, "PARALLEL_CELLS", 2)
+    original = anchored_grid.Grid._prove_cells
+    parent = os.getpid()
+
+    def dies(self, *args):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, *args)
+    monkeypatch.setattr(anchored_grid.Grid, "_prove_cells", dies)
+    vectorised.clear_cache()
+    report = tmp_path / "r.json"
+    status = run(["check", "--target", example("peaks2d"), "--grades", "3", "--jobs", "2",
+                  "--quiet", "--report", str(report)])
+    assert status == 4 and not report.exists()
+    assert "internal error: WorkerError" in capsys.readouterr().err

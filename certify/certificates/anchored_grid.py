@@ -33,12 +33,14 @@ vectorised f data is unavailable (an enclosure failed); callers then use the Arb
 from __future__ import annotations
 
 import itertools
+import os
 from fractions import Fraction
 
 import numpy as np
 
 from ..engine import ball_arrays, curvature, vectorised, work_units
 from .anchored import BOX_BUDGET, DEPTH, START, Prover, VertexValues
+from . import box_data
 from .box_data import BoxData
 from .proof_memo import ProofMemo
 from ..engine.expression import _CONTEXTS
@@ -55,12 +57,15 @@ NEAR = 2.0 ** -36
 #: its Arb data (float and Arb enclosures differ by some ulps of |f| and |∇f| h, far less)
 NEAR_BOX = 2.0 ** -30
 
-#: batches of at least this many nodes (Arb balls, about 14 µs each) are split over the
-#: processes of `work_units.workers(jobs)`; smaller ones stay here (a forked pool costs
-#: about 0.1 s in a large process)
 #: `Grid._lower` bounds work items in blocks of this many
 BLOCK = 32768
+#: batches of at least this many nodes (Arb balls, about 14 µs each) are split over the
+#: processes of `work_units.workers(jobs)`; smaller ones stay here (a fork costs some
+#: 10-50 ms in a large process)
 PARALLEL_NODES = 32768
+#: batches of at least this many simplices to prove are split over the forked workers of
+#: `work_units.workers(jobs)` (some 10 µs each, where a fork costs some 10-50 ms)
+PARALLEL_CELLS = 32768
 BALL = _CONTEXTS["ball"]
 
 def _cache(target) -> dict:
@@ -305,11 +310,28 @@ class Grid:
             live = live[~known]
         asked = live
         if len(live):
-            self._prove_cells(perm, cells, signs, values, depth, live, out)
+            self._prove_parts(perm, cells, signs, values, depth, live, out)
         if memo is not None:
             new = asked[out[asked]]
             memo[0].store(memo[1], cells[new], signs[new], depth)
         return out
+
+    def _prove_parts(self, perm, cells, signs, values, depth, live, out) -> None:
+        """`_prove_cells` over parts of `live` (`work_units.strided`: under `--jobs`, large
+        batches over forked workers, which send back their answers and the f data and Arb
+        residuals they computed, kept here as if computed here). Each simplex's answer
+        depends on its own cell, sign and vertex values alone."""
+        cache, parent = _cache(self.target), os.getpid()
+        before = box_data.marks(cache) if work_units.jobs() > 1 else {}
+
+        def part(index):
+            self._prove_cells(perm, cells, signs, values, depth, live[index], out)
+            found = box_data.news(cache, before) if os.getpid() != parent else None
+            return out[live[index]], found
+        for index, (proved, found) in work_units.strided(part, len(live), PARALLEL_CELLS):
+            out[live[index]] = proved
+            if found:
+                box_data.merge(self.target, cache, found)
 
     def _prove_cells(self, perm, cells, signs, values, depth, live, out) -> None:
         """Set `out[i]` for `i` in `live`: the proofs of `proves_cells`."""

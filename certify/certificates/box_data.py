@@ -89,7 +89,10 @@ class BoxData:
         # processes (Arb), with the same rows as here
         tables = [self._table(missing)] if not self.in_arb else \
             work_units.chunked(self._table, missing, PARALLEL_BOXES)
-        new = np.concatenate(tables)
+        self._append(missing, np.concatenate(tables))
+
+    def _append(self, missing: np.ndarray, new: np.ndarray) -> None:
+        """Keep the rows `new` of the sorted new keys `missing`."""
         start, end = self.size, self.size + len(new)
         if end > len(self.table):
             grown = np.empty((max(end, len(self.table) * 3 // 2), self.table.shape[1]))
@@ -101,6 +104,20 @@ class BoxData:
         at = np.searchsorted(self.keys, missing)
         self.keys = np.insert(self.keys, at, missing)
         self.rows = np.insert(self.rows, at, np.arange(start, end, dtype=np.int64))
+
+    def since(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """`(keys, rows)` of the rows computed after the table held `size` rows, keys
+        sorted: what a forked worker (`anchored_grid`) sends back to be kept (`add`)."""
+        new = self.rows >= size
+        return self.keys[new], self.table[self.rows[new]]
+
+    def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        """Keep the rows of sorted keys computed elsewhere (`since`): those not kept yet."""
+        pos = np.searchsorted(self.keys, keys)
+        known = pos < len(self.keys)
+        known[known] = self.keys[pos[known]] == keys[known]
+        if not known.all():
+            self._append(keys[~known], rows[~known])
 
     def _table(self, linear: np.ndarray) -> np.ndarray:
         index = np.array(np.unravel_index(linear, (self.m,) * self.target.dim))
@@ -116,3 +133,36 @@ class BoxData:
                                + [np.where(good, lo, 0.0) for lo, _ in g]
                                + [np.where(good, hi, 0.0) for _, hi in g]
                                + [good.astype(float)])
+
+
+def marks(cache: dict) -> dict:
+    """How much each kept table of the grid prover's cache (`anchored_grid._cache`: its
+    `BoxData` and its memos of Arb residuals) holds now: taken before a fork, so that a
+    forked worker can send back what it added (`news`) and the parent keep it (`merge`)."""
+    return {key: value.size if isinstance(value, BoxData) else len(value)
+            for key, value in cache.items()
+            if isinstance(value, BoxData) or (isinstance(key, tuple) and key[0] == "arb residuals")}
+
+
+def news(cache: dict, before: dict) -> list:
+    """What the tables of `cache` gained since `marks` gave `before` (in a forked worker):
+    new rows of f data and new Arb residuals, each a function of its key alone."""
+    out = []
+    for key, value in cache.items():
+        if isinstance(value, BoxData):
+            out.append((key, value.m, value.in_arb, value.since(before.get(key, 0))))
+        elif isinstance(key, tuple) and key[0] == "arb residuals":
+            out.append((key, None, None, list(value.items())[before.get(key, 0):]))
+    return out
+
+
+def merge(target, cache: dict, found: list) -> None:
+    """Keep in `cache` what a worker's `news` found (the same rows and values as computing
+    them here: each depends on its key alone)."""
+    for key, m, in_arb, data in found:
+        if m is None:
+            cache.setdefault(key, {}).update(data)
+        else:
+            if key not in cache:
+                cache[key] = BoxData(target, m, in_arb)
+            cache[key].add(*data)

@@ -6,8 +6,10 @@ Inside `workers(jobs, scheduler)`:
 - `blockwise(function, count)` runs `function(start, stop)` over cache-sized blocks of
   `range(count)`: the first here, the others over `jobs` threads (numpy lets go of the
   interpreter lock inside each operation on a block);
-- `chunked(function, items, threshold)` runs `function` over contiguous chunks of a list in
-  `jobs` forked processes (Arb work, which holds the interpreter lock);
+- `chunked(function, items, threshold)` runs `function` over contiguous chunks of a list,
+  and `strided(function, count, threshold)` over the index sets `range(j, count, jobs)`,
+  one here and the others each in a forked child (`forked`): Arb work and the grid
+  prover's cells, which hold the interpreter lock;
 - with a `scheduler`, `vectorised` sends the f data of whole grids to that Dask cluster
   (`dask_client`, `slabs`).
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -55,43 +59,121 @@ def jobs() -> int:
     return _JOBS
 
 
-_MAPPED = None               # (function, items) for forked `chunked` workers (inherited)
-
-
 def _forget_threads() -> None:
     """In a forked child: the parent's threads did not come along, so its pool is not used
-    (a task handed to it would wait forever); the child works serially."""
-    global _THREADS
-    _THREADS = None
+    (a task handed to it would wait forever); the child works serially (one job)."""
+    global _THREADS, _JOBS
+    _THREADS, _JOBS = None, 1
 
 
 os.register_at_fork(after_in_child=_forget_threads)
 
 
-def _run_chunk(bounds: tuple[int, int]):
-    function, items = _MAPPED
-    return function(items[bounds[0]:bounds[1]])
+class WorkerError(RuntimeError):
+    """A forked worker ended without giving its result (killed, or its result could not be
+    sent): the run stops with an internal error, never with a verdict."""
+
+
+def _may_fork(count: int, threshold: int) -> bool:
+    return (_JOBS > 1 and count >= max(threshold, 2) and _SCHEDULER is None
+            and not multiprocessing.current_process().daemon)
+
+
+def _child(task, write: int) -> None:
+    """In a forked child: run `task`, send `(True, result)` or `(False, exception)` down the
+    pipe `write`, and leave at once (`os._exit`: nothing of the parent's is flushed or run
+    at exit)."""
+    status = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)     # Ctrl-C: the parent reports it
+        try:
+            outcome = (True, task())
+        except BaseException as exc:                     # noqa: BLE001 (sent to the parent)
+            outcome = (False, exc)
+        try:
+            data = pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:                         # noqa: BLE001
+            data = pickle.dumps((False, WorkerError(f"worker result not sent: {exc!r}")))
+        with os.fdopen(write, "wb") as out:
+            out.write(data)
+    except BaseException:                                # noqa: BLE001
+        status = 70
+    finally:
+        os._exit(status)
+
+
+def forked(tasks: list) -> list:
+    """`[task() for task in tasks]`: the first here, each other one in a child forked now
+    (it inherits the parent's memory, so nothing is pickled but its result), all at once.
+    An exception in a child is raised here; a child that ends without a result raises
+    `WorkerError`; children still running when this raises are killed. The parent's caches
+    are not changed by the children (what a child computed and kept is lost with it)."""
+    children = []
+    try:
+        for task in tasks[1:]:
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read)
+                _child(task, write)
+            os.close(write)
+            children.append((pid, read))
+        results = [tasks[0]()] if tasks else []
+        while children:
+            pid, read = children[0]
+            with os.fdopen(read, "rb") as handle:
+                children[0] = (pid, None)
+                data = handle.read()
+            _, status = os.waitpid(pid, 0)
+            children.pop(0)
+            if not data:
+                raise WorkerError(f"worker process {pid} ended without a result "
+                                  f"(wait status {status})")
+            try:
+                ok, value = pickle.loads(data)
+            except Exception as exc:                     # noqa: BLE001
+                raise WorkerError(f"worker process {pid}'s result unreadable: {exc!r}") from None
+            if not ok:
+                raise value
+            results.append(value)
+        return results
+    finally:
+        for pid, read in children:
+            if read is not None:
+                os.close(read)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
 
 def chunked(function, items, threshold: int) -> list:
     """`[function(chunk) for chunk]` over contiguous chunks of the list `items`, in order.
 
-    Under `workers(jobs)` with `jobs > 1` and at least `threshold` items, the chunks run in
-    `jobs` forked processes (the function and items are inherited, not pickled; only the
-    results are); otherwise one chunk runs here. For a `function` whose result on each item
-    depends on that item alone, the concatenated results are the same either way. Never
-    forks inside a daemon worker, nor under a Dask scheduler (threads)."""
-    global _MAPPED
-    count = len(items)
-    if (_JOBS < 2 or count < max(threshold, 2) or _SCHEDULER is not None
-            or multiprocessing.current_process().daemon):
+    Under `workers(jobs)` with `jobs > 1` and at least `threshold` items, there are `jobs`
+    chunks, the first run here and the others in forked children (`forked`: the function
+    and items are inherited, not pickled; only the results are); otherwise one chunk runs
+    here. For a `function` whose result on each item depends on that item alone, the
+    concatenated results are the same either way. Never forks inside a forked worker, nor
+    under a Dask scheduler (threads)."""
+    if not _may_fork(len(items), threshold):
         return [function(items)]
-    _MAPPED = (function, items)
-    try:
-        with multiprocessing.get_context("fork").Pool(_JOBS) as pool:
-            return pool.map(_run_chunk, slabs(count, 4 * _JOBS))
-    finally:
-        _MAPPED = None
+    return forked([lambda a=a, b=b: function(items[a:b]) for a, b in slabs(len(items), _JOBS)])
+
+
+def strided(function, count: int, threshold: int) -> list:
+    """`[(index, function(index))]` over the index arrays `range(j, count, parts)`: `parts`
+    = `jobs` under `workers(jobs)` with at least `threshold` items (the first here, the
+    others in forked children, as `chunked`), else one part, here. Strides spread the
+    costly items (cells near a kink, say) over the parts; for a `function` whose result on
+    each index depends on that index alone, the results put back by index are the same
+    either way."""
+    parts = _JOBS if _may_fork(count, threshold) else 1
+    index = [np.arange(j, count, parts) for j in range(parts)]
+    if parts == 1:
+        return [(index[0], function(index[0]))]
+    return list(zip(index, forked([lambda i=i: function(i) for i in index])))
 
 
 def dask_client(address: str):
