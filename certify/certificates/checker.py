@@ -175,6 +175,8 @@ class _State:
 
 
 _STATE: _State | None = None
+#: under `--jobs`, a last grade on a grid of at least this many cells is checked apart
+APART_CELLS = 16384
 
 
 @dataclass
@@ -562,12 +564,24 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
                 previous = _finish(report, data, previous, bounds, on_grade)
         _STATE = None
     else:
-        # grades in order; inside each, the f data slabs and the hard simplices are the
-        # work units (`work_units.workers`), so the dominant last grade is split too
-        for k in indices:
-            announce(f"checking grade {k}/{len(network.grades)} (depth "
-                     f"{network.grades[k - 1].depth})")
-            previous = _finish(report, check_one(k, state), previous, bounds, on_grade)
+        # grades in order; inside each, the f data, the proofs and the hard simplices are
+        # work units (`work_units.workers`); a large last grade on a grid is checked in a
+        # forked worker meanwhile (the same result wherever it runs)
+        step = plan[-1]
+        last = (len(indices) > 1 and step is not None and work_units.may_fork(2, 2)
+                and step.grid ** network.dim >= APART_CELLS)
+
+        def in_order():
+            nonlocal previous
+            for k in indices[:-1] if last else indices:
+                announce(f"checking grade {k}/{len(network.grades)} (depth "
+                         f"{network.grades[k - 1].depth})")
+                previous = _finish(report, check_one(k, state), previous, bounds, on_grade)
+        if last:
+            _, data = work_units.forked([in_order, lambda: check_one(len(indices), state)])
+            previous = _finish(report, data, previous, bounds, on_grade)
+        else:
+            in_order()
     report.complete = True
     return report
 

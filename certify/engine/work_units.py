@@ -74,7 +74,8 @@ class WorkerError(RuntimeError):
     sent): the run stops with an internal error, never with a verdict."""
 
 
-def _may_fork(count: int, threshold: int) -> bool:
+def may_fork(count: int, threshold: int) -> bool:
+    """Whether `count` items at a `threshold` go to forked workers here."""
     return (_JOBS > 1 and count >= max(threshold, 2) and _SCHEDULER is None
             and not multiprocessing.current_process().daemon)
 
@@ -157,7 +158,7 @@ def chunked(function, items, threshold: int) -> list:
     here. For a `function` whose result on each item depends on that item alone, the
     concatenated results are the same either way. Never forks inside a forked worker, nor
     under a Dask scheduler (threads)."""
-    if not _may_fork(len(items), threshold):
+    if not may_fork(len(items), threshold):
         return [function(items)]
     return forked([lambda a=a, b=b: function(items[a:b]) for a, b in slabs(len(items), _JOBS)])
 
@@ -169,7 +170,7 @@ def strided(function, count: int, threshold: int) -> list:
     costly items (cells near a kink, say) over the parts; for a `function` whose result on
     each index depends on that index alone, the results put back by index are the same
     either way."""
-    parts = _JOBS if _may_fork(count, threshold) else 1
+    parts = _JOBS if may_fork(count, threshold) else 1
     index = [np.arange(j, count, parts) for j in range(parts)]
     if parts == 1:
         return [(index[0], function(index[0]))]
