@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .certificates import anchored_grid
+from .certificates import anchored_grid, level_ahead
 
 from .engine import curvature, vectorised, work_units
 from . import surplus as surplus_rule
@@ -408,33 +408,43 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         if progress:
             progress(record)
 
-    while len(records) < grades:
-        level += 1
-        if (level > grades - 1 + LEVEL_SLACK
-                or (params.ratio ** level + 1) ** dim > MAX_LEVEL_NODES):
-            reason = "level budget spent"
-            break
-        if level:
-            values = refine(values, params.ratio)
-        h = mesh(level, params.ratio)
-        coefficients, bounds = level_coefficients(target, values, h, params, k,
-                                                  start=not records and level < LEVEL_SLACK)
-        last_w = _widest(bounds)
-        if _all_zero(bounds):
-            reason = "residual is zero"
-            break
-        kept = np.flatnonzero(coefficients != 0)          # C order: the nodes' order
-        if not len(kept):
-            skipped.append(level)
-            continue
-        index = np.unravel_index(kept, values.shape)
-        units = coefficients[kept]
-        # the hats as arrays: `Hat` objects only for whoever iterates over them
-        hats = HatArray(np.stack(index, axis=1), units, COEFFICIENT_BITS, h)
-        values = values.with_units(index, units, COEFFICIENT_BITS)
-        emit(LevelRecord(level, h, hats, last_w, time.perf_counter() - start,
-                         stars=len(bounds), skipped=skipped))
-        skipped, start = [], time.perf_counter()
+    following = None        # under --jobs: the next level's f data, computed meanwhile
+    try:
+        while len(records) < grades:
+            level += 1
+            if (level > grades - 1 + LEVEL_SLACK
+                    or (params.ratio ** level + 1) ** dim > MAX_LEVEL_NODES):
+                reason = "level budget spent"
+                break
+            if level:
+                values = refine(values, params.ratio)
+            if following is not None:
+                level_ahead.take(target, following.result())
+            n = values.shape[0] - 1
+            following = level_ahead.start(target, n * params.ratio, k) \
+                if len(records) + 1 < grades and params.ratio == 2 else None
+            h = mesh(level, params.ratio)
+            coefficients, bounds = level_coefficients(target, values, h, params, k,
+                                                      start=not records and level < LEVEL_SLACK)
+            last_w = _widest(bounds)
+            if _all_zero(bounds):
+                reason = "residual is zero"
+                break
+            kept = np.flatnonzero(coefficients != 0)          # C order: the nodes' order
+            if not len(kept):
+                skipped.append(level)
+                continue
+            index = np.unravel_index(kept, values.shape)
+            units = coefficients[kept]
+            # the hats as arrays: `Hat` objects only for whoever iterates over them
+            hats = HatArray(np.stack(index, axis=1), units, COEFFICIENT_BITS, h)
+            values = values.with_units(index, units, COEFFICIENT_BITS)
+            emit(LevelRecord(level, h, hats, last_w, time.perf_counter() - start,
+                             stars=len(bounds), skipped=skipped))
+            skipped, start = [], time.perf_counter()
+    finally:
+        if following is not None:
+            following.cancel()
     while len(records) < grades:      # nothing left to do: trivial grades, said why
         last = max(level - 1 if reason == "level budget spent" else level, 0)
         emit(LevelRecord(last, mesh(last, params.ratio), [],

@@ -200,18 +200,24 @@ def test_a_build_and_check_over_forked_workers_equal_the_serial_ones(monkeypatch
     vectorised.clear_cache()
     serial = construction.build(target, 5)
     serial_report = _report(serial, target, 1)
+    from certify.certificates import checker, level_ahead
     for module, name in [(anchored_grid, "PARALLEL_CELLS"), (anchored_grid, "PARALLEL_NODES"),
-                         (box_data, "PARALLEL_BOXES")]:
+                         (box_data, "PARALLEL_BOXES"), (level_ahead, "AHEAD_NODES"),
+                         (checker, "APART_CELLS")]:
         monkeypatch.setattr(module, name, 16)
-    forks = []
-    original = work_units.forked
+    forks, ahead = [], []
+    original, original_take = work_units.forked, level_ahead.take
     monkeypatch.setattr(work_units, "forked",
                         lambda tasks: forks.append(len(tasks)) or original(tasks))
+    monkeypatch.setattr(level_ahead, "take",
+                        lambda target, found: ahead.extend(found) or original_take(target, found))
     vectorised.clear_cache()
     with work_units.workers(2):
         split = construction.build(target, 5)
     split_report = _report(split, target, 2)
     assert forks and all(count == 2 for count in forks)      # the split ran, in two parts
+    # the last level's f data and node balls came from a forked worker
+    assert ("f data", 64) in ahead and ("anchored_grid", ("f nodes", 32)) in ahead
     assert network_to_json(split) == network_to_json(serial)
     assert split_report == serial_report
 

@@ -103,50 +103,73 @@ def _child(task, write: int) -> None:
         os._exit(status)
 
 
-def forked(tasks: list) -> list:
-    """`[task() for task in tasks]`: the first here, each other one in a child forked now
-    (it inherits the parent's memory, so nothing is pickled but its result), all at once.
-    An exception in a child is raised here; a child that ends without a result raises
-    `WorkerError`; children still running when this raises are killed. The parent's caches
-    are not changed by the children (what a child computed and kept is lost with it)."""
-    children = []
-    try:
-        for task in tasks[1:]:
-            read, write = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(read)
-                _child(task, write)
-            os.close(write)
-            children.append((pid, read))
-        results = [tasks[0]()] if tasks else []
-        while children:
-            pid, read = children[0]
-            with os.fdopen(read, "rb") as handle:
-                children[0] = (pid, None)
+class Ahead:
+    """`task()` running in a child forked now (it inherits this process's memory, so nothing
+    is pickled but its result), while this process goes on: `result()` waits for it and
+    gives its result; an exception in the child is raised there, a child that ended
+    without a result raises `WorkerError`. `cancel()` ends it (killed if still running).
+    The parent's caches are not changed by the child."""
+
+    def __init__(self, task):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            _child(task, write)
+        os.close(write)
+        self.pid, self.read = pid, read
+
+    def result(self):
+        try:
+            with os.fdopen(self.read, "rb") as handle:
+                self.read = None
                 data = handle.read()
-            _, status = os.waitpid(pid, 0)
-            children.pop(0)
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = None
             if not data:
-                raise WorkerError(f"worker process {pid} ended without a result "
-                                  f"(wait status {status})")
+                raise WorkerError(f"worker process ended without a result (wait status "
+                                  f"{status})")
             try:
                 ok, value = pickle.loads(data)
             except Exception as exc:                     # noqa: BLE001
-                raise WorkerError(f"worker process {pid}'s result unreadable: {exc!r}") from None
+                raise WorkerError(f"worker's result unreadable: {exc!r}") from None
             if not ok:
                 raise value
-            results.append(value)
-        return results
-    finally:
-        for pid, read in children:
-            if read is not None:
-                os.close(read)
+            return value
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        if self.read is not None:
+            os.close(self.read)
+            self.read = None
+        if self.pid is not None:
             try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+            self.pid = None
+
+
+def ahead(task) -> Ahead | None:
+    """`task` in a forked worker (`Ahead`) under `workers(jobs > 1)`, else None."""
+    return Ahead(task) if may_fork(2, 2) else None
+
+
+def forked(tasks: list) -> list:
+    """`[task() for task in tasks]`: the first here, each other one in a child forked now
+    (`Ahead`), all at once. What a child raised is raised here; children still running
+    when this raises are ended."""
+    children = []
+    try:
+        for task in tasks[1:]:
+            children.append(Ahead(task))
+        results = [tasks[0]()] if tasks else []
+        return results + [child.result() for child in children]
+    finally:
+        for child in children:
+            child.cancel()
 
 
 def chunked(function, items, threshold: int) -> list:

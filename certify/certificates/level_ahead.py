@@ -1,0 +1,73 @@
+"""The next level's f data, computed ahead in a forked worker while this level is built.
+
+Under `--jobs`, the builder's level on the grid of `n` cells a side is followed by the one
+on `2n` (ratio 2). What that level needs first and does not depend on the coefficients
+still being chosen can be computed meanwhile, in a forked worker (`work_units.ahead`):
+
+- the f data of its sub-boxes (`vectorised.f_data`, for its star bounds and as the grid
+  prover's first subdivision);
+- the Arb balls of f at its nodes, as the grid prover keeps them (`anchored_grid`);
+- its second-order bounds (`curvature.bounds`, `slack`, `node_values`).
+
+Each of these depends on the target, the grid and the point or box alone, so the values
+taken back are the very floats the level would have computed itself; the parent puts them
+in its caches (`take`) before the level starts, and computes anything missing as before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import curvature, vectorised, work_units
+from . import anchored_grid
+
+#: levels whose grid has at least this many nodes are computed ahead (smaller ones cost
+#: less than the fork)
+AHEAD_NODES = 32768
+
+
+def wanted(target, m: int, k: int) -> bool:
+    """Whether the level on the grid `m` is worth computing ahead here (`--jobs`, large)."""
+    return (m + 1) ** target.dim >= AHEAD_NODES and work_units.may_fork(2, 2) \
+        and vectorised.applies(k)
+
+
+def start(target, m: int, k: int):
+    """A forked worker computing the grid `m`'s data (`compute`), or None (`wanted`)."""
+    if not wanted(target, m, k):
+        return None
+    return work_units.ahead(lambda: compute(target, m, k))
+
+
+def compute(target, m: int, k: int) -> dict:
+    """The grid `m`'s f data, node balls and curvature bounds (see the module docstring),
+    as `{(owner, key): value}` of the caches they belong in."""
+    out = {}
+    grid = anchored_grid.Grid(target, m)           # its first subdivision's f data too
+    out[("f data", m * k)] = vectorised.f_data(target, m * k)
+    if grid.applies:
+        ids = np.arange((m + 1) ** target.dim)
+        out[("anchored_grid", ("f nodes", m))] = tuple(grid._node_floats(ids))
+        for n in {m * k, m * grid.k0}:
+            out[("f data", n)] = vectorised.f_data(target, n)
+    if curvature.applies(target):
+        curvature.slack(target, m)
+        curvature.node_values(target, m)
+        store = vectorised.target_cache(target, "curvature")
+        for key in (("bounds", m), ("slack", m), ("nodes", m)):
+            if key in store:
+                out[("curvature", key)] = store[key]
+    return out
+
+
+def take(target, found: dict | None) -> None:
+    """Put what `compute` found in this process's caches, where not there yet (each value
+    depends on its key alone: the same floats as computing it here)."""
+    for (owner, key), value in (found or {}).items():
+        cache = vectorised.target_cache(target, owner)
+        if key in cache:
+            continue
+        if owner == "curvature" and key[0] == "slack":
+            for array in value:
+                array.flags.writeable = False           # shared: read only, as made
+        cache[key] = value
