@@ -4,11 +4,11 @@
 per point. Every operation gives each element exactly what the scalar Arb context
 (`expression._CONTEXTS["ball"]`) gives that point: the arithmetic of the compiled program
 (`+ - * /`, unary `-`) is numpy's elementwise loop calling the very `arb` operation on the
-very operands, in the same order; elementary functions, powers, `abs`, `max`, `min` call
-the scalar context's own method on each element (for the Arb context, whose elementary
-functions are the ball's own methods, that method itself); constants are the scalar
-context's. Arb is deterministic, so each ball is the one a point-by-point run gives, bit
-for bit.
+very operands, in the same order; elementary functions, powers, `abs`, the kink factors
+`sgn` and `step`, `max`, `min` call the scalar context's own method on each element (for
+the Arb context, whose elementary functions are the ball's own methods, that method
+itself); constants are the scalar context's. Arb is deterministic, so each ball is the one
+a point-by-point run gives, bit for bit.
 
 `node_balls` runs the program on the nodes of a dyadic grid this way: on a whole block of
 grid rows as an open mesh (every coordinate an axis of its own, numpy broadcasting), a part
@@ -29,7 +29,7 @@ from .work_units import row_mesh
 
 #: the scalar context's one-argument methods applied elementwise, with their result counts
 _UNARY = {"relu": 1, "sin": 1, "cos": 1, "sin_cos": 2, "tan": 1, "exp": 1, "log": 1,
-          "atan": 1, "sinh": 1, "cosh": 1, "tanh": 1, "abs": 1}
+          "atan": 1, "sinh": 1, "cosh": 1, "tanh": 1, "abs": 1, "sgn": 1, "step": 1}
 #: elementary functions that `BallContext` computes as `self.convert(a).sin()` etc.: where a
 #: context keeps them and its `convert` returns a ball as it is, on balls the ball's own
 #: method is the same call
@@ -56,7 +56,8 @@ class BallArrays(Context):
             for name in _METHODS:       # not overridden: `self.convert(a).name()`
                 if getattr(type(scalar), name) is getattr(BallContext, name):
                     self._maps[name] = _own_method(getattr(arb, name), self._maps[name])
-            if type(scalar).sin_cos is Context.sin_cos:      # (self.sin(a), self.cos(a))
+            if type(scalar).sin_cos in (Context.sin_cos, BallContext.sin_cos):
+                # (self.sin(a), self.cos(a)), or the same with `a` converted once
                 sin, cos = self._maps["sin"], self._maps["cos"]
                 self._maps["sin_cos"] = lambda a: (sin(a), cos(a))
         self._max = np.frompyfunc(scalar.max, 2, 1)
@@ -83,6 +84,8 @@ class BallArrays(Context):
     def cosh(self, a): return self._maps["cosh"](a)
     def tanh(self, a): return self._maps["tanh"](a)
     def abs(self, a): return self._maps["abs"](a)
+    def sgn(self, a): return self._maps["sgn"](a)
+    def step(self, a): return self._maps["step"](a)
     def max(self, a, b): return self._max(a, b)
     def min(self, a, b): return self._min(a, b)
 
@@ -104,6 +107,17 @@ def _own_method(method, scalar_map):
     return apply
 
 
+_ARRAYS: dict = {}
+
+
+def arrays_of(scalar: Context) -> BallArrays:
+    """The one `BallArrays` context over `scalar` (programs keep their constants per
+    context, so a context made anew for every run would make them anew, and keep them)."""
+    if id(scalar) not in _ARRAYS:
+        _ARRAYS[id(scalar)] = (scalar, BallArrays(scalar))
+    return _ARRAYS[id(scalar)][1]
+
+
 def balls_of(values) -> np.ndarray:
     """A flat object array holding the given balls."""
     values = list(values)
@@ -112,13 +126,20 @@ def balls_of(values) -> np.ndarray:
     return out
 
 
+def outputs(program, key: str, context: BallArrays, xs: list, shape: tuple) -> list:
+    """The program's outputs `key` on the points `xs` (broadcastable object arrays), each
+    as a flat object array of `prod(shape)` balls."""
+    out = []
+    for value in program.run(key, context, xs):
+        if not isinstance(value, np.ndarray):     # an output that does not depend on the point
+            value = balls_of([value]).reshape(())
+        out.append(np.broadcast_to(value, shape).reshape(-1))
+    return out
+
+
 def _value(program, context: BallArrays, xs: list, shape: tuple) -> np.ndarray:
-    """The program's `value` (its first output) on the points `xs` (broadcastable object
-    arrays), as a flat object array of `prod(shape)` balls."""
-    out = program.run("value", context, xs)[0]
-    if not isinstance(out, np.ndarray):           # f does not depend on the point
-        out = balls_of([out]).reshape(())
-    return np.broadcast_to(out, shape).reshape(-1)
+    """The program's `value` (its first output) on the points `xs`, as `outputs`."""
+    return outputs(program, "value", context, xs, shape)[0]
 
 
 def node_balls(program, scalar: Context, n: int, dim: int, ids: np.ndarray) -> np.ndarray:
@@ -134,7 +155,7 @@ def node_balls(program, scalar: Context, n: int, dim: int, ids: np.ndarray) -> n
     out = np.empty(len(ids), dtype=object)
     if not len(ids):
         return out
-    context = BallArrays(scalar)
+    context = arrays_of(scalar)
     if dim == 1:
         for a in range(0, len(ids), BLOCK_NODES):
             part = ids[a:a + BLOCK_NODES]

@@ -313,11 +313,11 @@ def _ball_values(program, expansion: np.ndarray, E: int):
     floats of the ball's mid-point and radius (each within one ulp, whatever the rounding
     direction), `rad = ↑(↑r̂ + ↑(|m̂| 2^-52 + 2^-1074))` (one ulp of `m̂` is at most
     `|m̂| 2^-52`, or `2^-1074` below the normal range; each `↑` covers a rounding of the
-    sum); `rad = inf` where the ball is not finite."""
-    balls = [b for cell in expansion.tolist()
-             for b in program.balls("point", [arb(fmpq(2 * c + 1, 2 * E)) for c in cell])]
+    sum); `rad = inf` where the ball is not finite. The balls are those of the scalar Arb
+    context, point by point (`_centre_balls`)."""
+    balls = _centre_balls(program, expansion, E)
     with np.errstate(all="ignore"):
-        mid = np.array([float(b.mid()) for b in balls], dtype=float)
+        mid = np.array([float(b) for b in balls], dtype=float)    # = float(b.mid())
         rad = np.array([float(b.rad()) for b in balls], dtype=float)
         up = lambda x: np.nextafter(x, np.inf)       # noqa: E731
         rad = up(up(rad) + up(np.abs(mid) * 2.0 ** -52 + 2.0 ** -1074))
@@ -325,6 +325,23 @@ def _ball_values(program, expansion: np.ndarray, E: int):
                                                               dtype=bool)
     shape = (len(expansion), -1)
     return np.where(ok, mid, 0.0).reshape(shape), np.where(ok, rad, np.inf).reshape(shape)
+
+
+def _centre_balls(program, expansion: np.ndarray, E: int) -> list:
+    """The point coefficients' balls at the centres `(2c + 1)/(2E)` of the cells
+    `expansion`, cell by cell (each cell's `K` in a row): one run of the program over all
+    cells in object arrays (`ball_arrays`: each ball the scalar Arb context's, bit for
+    bit), or point by point where that context lacks an operation of the program."""
+    from .ball_arrays import arrays_of, balls_of, outputs
+    from .expression import _CONTEXTS
+    scalar = _CONTEXTS["ball"]
+    centres = [[arb(fmpq(2 * c + 1, 2 * E)) for c in cell] for cell in expansion.tolist()]
+    try:
+        xs = [balls_of(axis) for axis in zip(*centres)]
+        columns = outputs(program.program, "point", arrays_of(scalar), xs, (len(centres),))
+    except (AttributeError, TypeError):
+        return [b for centre in centres for b in program.balls("point", centre)]
+    return np.stack(columns, axis=1).reshape(-1).tolist()
 
 
 def _grid_points(numerator: np.ndarray, denominator: int, exact: bool) -> list:

@@ -274,21 +274,38 @@ def _rows_arb(target, m: int, indices):
 
 def box_rows(target, indices, mid, side):
     """f data (float intervals, gradient usable flags) in Arb for the sub-boxes with these
-    indices, `mid(i)` / `side(i)` the balls of the mid-point / side of index `i` on an axis."""
+    indices, `mid(i)` / `side(i)` the balls of the mid-point / side of index `i` on an axis:
+    the balls of `Target.box_balls`, sub-box by sub-box (`_box_balls`)."""
     dim = target.dim
-    fm, fb, grads, ok = [], [], [[] for _ in range(dim)], []
+    fm, fb, grad = _box_balls(target, [tuple(i) for i in indices], mid, side)
+    finite = np.logical_and.reduce([np.frompyfunc(arb.is_finite, 1, 1)(g).astype(bool)
+                                    for g in grad]) if dim else np.ones(len(fm), dtype=bool)
     zero = arb(0)
-    run = target.box_balls
-    for index in indices:
-        f_mid, f_box, grad = run([mid(i) for i in index], [side(i) for i in index])
-        fm.append(f_mid)
-        fb.append(f_box)
-        finite = all(g.is_finite() for g in grad)
-        ok.append(finite)
-        for axis in range(dim):
-            grads[axis].append(grad[axis] if finite else zero)
+    grads = [np.where(finite, g, zero) for g in grad]
     return (_ball_floats(fm), _ball_floats(fb), [_ball_floats(g) for g in grads],
-            np.array(ok, dtype=bool))
+            np.asarray(finite, dtype=bool))
+
+
+def _box_balls(target, indices: list, mid, side) -> tuple:
+    """`Target.box_balls` of every sub-box as object arrays `(f at mid, f over box, [∇f])`:
+    one run of each program over all sub-boxes (`ball_arrays`: every ball the scalar Arb
+    context's, bit for bit), or box by box where that context lacks an operation of the
+    target's program (kink factors of a non-smooth one)."""
+    from .ball_arrays import arrays_of, balls_of, outputs
+    from .expression import _CONTEXTS
+    dim, count = target.dim, len(indices)
+    mids = [balls_of(mid(i[a]) for i in indices) for a in range(dim)]
+    sides = [balls_of(side(i[a]) for i in indices) for a in range(dim)]
+    try:
+        context = arrays_of(_CONTEXTS["ball"])
+        both = outputs(target._program, "both", context, sides, (count,))
+        value = outputs(target._program, "value", context, mids, (count,))[0]
+        return value, both[0], both[1:]
+    except (AttributeError, TypeError, ArithmeticError, ValueError):
+        pass
+    rows = [target.box_balls([m[k] for m in mids], [s[k] for s in sides]) for k in range(count)]
+    return (balls_of(r[0] for r in rows), balls_of(r[1] for r in rows),
+            [balls_of(r[2][a] for r in rows) for a in range(dim)])
 
 
 def f_data(target, m: int) -> FData | None:
