@@ -27,6 +27,7 @@ from flint import arb, fmpq
 from .engine import ball_arrays
 from .engine.nodal import LIMIT, Nodal
 from .engine.expression import _CONTEXTS
+from .engine.gathered import distinct
 from .engine.numbers import MAX_BINARY_EXPONENT, ball_bounds, to_ball
 from .engine.vectorised import _perm_offsets
 
@@ -459,7 +460,7 @@ def coefficients_and_nodal(prove, values, residuals, balanced, skip, bits: int,
             failed = ~ok
             if failed.any():
                 bad.append(verts[failed][vu[failed]])
-        return np.unique(np.concatenate(bad)) if bad else np.zeros(0, dtype=np.int64)
+        return distinct(np.concatenate(bad)) if bad else np.zeros(0, dtype=np.int64)
 
     settle(np.flatnonzero(flat_unsafe), first_depth, first)
     if bounds is not None:
@@ -514,7 +515,7 @@ def _cap(coefficients, goal: np.ndarray, nodal, reference_nodal, bounds, revert,
             found.append(np.ravel_multi_index(tuple(verts.T), shape))
         if not found:
             return
-        idx = np.unique(np.concatenate(found))
+        idx = distinct(np.concatenate(found))
         idx = idx[c[idx] != goal[idx]]
         if not len(idx):
             return

@@ -121,3 +121,16 @@ def test_dimension_mismatch_is_refused(tmp_path, capsys):
                 "--report", str(report)]) == 2
     assert "dim=1" in one_line_error(capsys)
     assert not report.exists()
+
+
+def test_the_command_line_module_imports_neither_numpy_nor_sympy():
+    """`certify.interfaces.cli` loads light, so `main` sets the collector's thresholds before
+    numpy and SymPy are imported (their loading is then collected some ten times less)."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys, gc; import certify.interfaces.cli as cli; "
+            "assert not {'numpy', 'sympy', 'flint'} & set(sys.modules), sorted(sys.modules); "
+            "assert cli._rational('3/4') == 3 / 4")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=os.path.join(os.path.dirname(__file__), os.pardir))

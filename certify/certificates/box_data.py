@@ -13,22 +13,12 @@ import numpy as np
 from flint import arb
 
 from ..engine import vectorised, work_units
+from ..engine.gathered import distinct
 
 #: batches of at least this many sub-boxes are chunked over the processes of
 #: `work_units.workers(jobs)` when they are computed in Arb (float intervals run over its
 #: threads, in `vectorised.index_rows`)
 PARALLEL_BOXES = 131072
-
-
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """`np.unique(values)` (the distinct values, sorted) by one sort: numpy 2's plain
-    `np.unique` hashes first, some 10x slower on the 10^5-10^6 scattered sub-box indices
-    asked here."""
-    values = np.sort(values, kind="stable")
-    keep = np.ones(len(values), dtype=bool)
-    keep[1:] = values[1:] != values[:-1]
-    return values[keep]
-
 
 
 class BoxData:
@@ -76,7 +66,7 @@ class BoxData:
         found = pos < len(self.keys)
         found[found] = self.keys[pos[found]] == linear[found]
         if not found.all():
-            missing = _sorted_unique(linear[~found])
+            missing = distinct(linear[~found])
             self._compute(missing)
             pos = np.searchsorted(self.keys, linear)
         table = self.table[self.rows[pos]]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import vectorised
+from ..engine.gathered import distinct
 
 
 class ProofMemo:
@@ -88,7 +89,7 @@ def _equal(a: np.ndarray, ea: np.ndarray, b: np.ndarray, eb: int) -> np.ndarray:
     out = np.zeros(len(a), dtype=bool)
     if same.any():
         out[same] = np.all(a[same] == b[same], axis=1)
-    for e in np.unique(ea[~same]).tolist():
+    for e in distinct(ea[~same]).tolist():
         rows = np.flatnonzero(ea == e)
         top = max(e, eb)
         x = a[rows].astype(object) * (1 << (top - e))

@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .gathered import distinct
 from .network import Grade
 from .nodal import LIMIT, Nodal
 from .realize import (Hat, _grade_layers_reference, block_depth, grade_layer_texts,
@@ -82,7 +83,7 @@ class HatArray(_Sequence):
         """All hats as `Hat`s, in order (made once, then kept)."""
         if self._hats is None:
             hn, hd, h = self.h.numerator, self.h.denominator, self.h
-            axis = {i: Fraction(i * hn, hd) for i in np.unique(self.index).tolist()}
+            axis = {i: Fraction(i * hn, hd) for i in distinct(self.index).tolist()}
             scale = 1 << self.bits
             self._hats = [Hat(tuple([axis[i] for i in node]), h, Fraction(u, scale))
                           for node, u in zip(self.index.tolist(), self.units.tolist())]

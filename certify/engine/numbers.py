@@ -342,6 +342,11 @@ class BallContext(Context):
 
     def sin(self, a): return self.convert(a).sin()
     def cos(self, a): return self.convert(a).cos()
+
+    def sin_cos(self, a):
+        a = self.convert(a)                 # once: the same balls as `sin`, `cos`
+        return a.sin(), a.cos()
+
     def tan(self, a): return self.convert(a).tan()
     def exp(self, a): return self.convert(a).exp()
     def log(self, a): return self.convert(a).log()

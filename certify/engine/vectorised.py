@@ -206,7 +206,7 @@ def index_rows(target, m: int, index, mesh_shape: tuple | None = None):
     if mesh_shape is None:
         index = np.asarray(index).reshape(dim, -1)
         if m ** dim < MIN_VECTOR_BOXES:     # by the grid, never the unit: same data anywhere
-            return _rows_arb(target, m, [tuple(int(v) for v in col) for col in index.T.tolist()])
+            return _rows_arb(target, m, list(map(tuple, index.T.tolist())))
         if index.shape[1] > work_units.BLOCK_BOXES:
             return _joined(work_units.blockwise(
                 lambda a, b: index_rows(target, m, index[:, a:b]), index.shape[1]))
@@ -243,7 +243,7 @@ def index_rows(target, m: int, index, mesh_shape: tuple | None = None):
         where = np.nonzero(redo)[0]
         if mesh_shape is not None:
             index = np.stack([np.broadcast_to(a, mesh_shape).reshape(-1) for a in index])
-        slow = _rows_arb(target, m, [tuple(int(v) for v in index[:, i]) for i in where])
+        slow = _rows_arb(target, m, list(map(tuple, index[:, where].T.tolist())))
         fm[0][where], fm[1][where] = slow[0]
         fb[0][where], fb[1][where] = slow[1]
         for axis in range(dim):

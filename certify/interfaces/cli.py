@@ -21,7 +21,6 @@ from fractions import Fraction
 
 from .. import fileio
 from ..errors import CertifyError, UsageError
-from ..engine.numbers import parse_rational
 
 EXIT_PROVED, EXIT_REFUTED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 EXIT_INTERNAL, EXIT_INTERRUPTED = 4, 130
@@ -36,6 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _rational(text: str) -> Fraction:
+    from ..engine.numbers import parse_rational
     try:
         return parse_rational(text, "value")
     except (ValueError, TypeError, ZeroDivisionError):
@@ -356,10 +356,8 @@ def _keep_freed_memory() -> None:
     `check --grades 16` for sine. Peak memory is unchanged; elsewhere (not glibc) it is a
     no-op."""
     import ctypes
-    import ctypes.util
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt        # the process's own symbols: libc's
     except (OSError, AttributeError):
         return
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -368,7 +366,9 @@ def _keep_freed_memory() -> None:
 
 
 def main() -> None:
-    """Entry point of the `certify` console script."""
+    """Entry point of the `certify` console script. The collector's thresholds are set
+    before numpy and SymPy are imported (this module imports neither), which saves some
+    ten collections while they load."""
     import gc
     gc.set_threshold(*GC_THRESHOLDS)
     _keep_freed_memory()
