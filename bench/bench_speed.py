@@ -14,8 +14,9 @@ process; the table gives hats, cells (simplices of all grades' grids), CPU secon
 process (user + system; steadier than wall on a shared machine), wall seconds, peak
 resident memory, ms per hat, the start-up (CPU of a process that only imports and loads
 the target, mostly SymPy, which every target file imports) and ms per hat of the work
-after it, bytes per hat, and the *float floor*: one numpy pass over the
-same sub-boxes (f and its gradient in float64 at every sub-box midpoint of every grade),
+after it, the marginal ms per hat (the extra CPU per extra hat over the next smaller run
+of the same target: whether the cost grows linearly in hats, fixed costs aside), bytes per
+hat, and the *float floor*: one numpy pass over the same sub-boxes (f and its gradient in float64 at every sub-box midpoint of every grade),
 which no rigorous method can beat. `--compare DIR` checks that every report has the same
 verdicts as the saved one and that bounds only tightened (sup and norm upper bounds not
 larger, lower bounds and decreases not smaller) when the saved network is checked again,
@@ -49,7 +50,7 @@ RUNS = [("sine", 10), ("sine", 14), ("peaks2d", 6), ("peaks2d", 7), ("smooth3d",
         ("smooth3d", 5)]
 LARGE = [("sine", 16), ("peaks2d", 8), ("smooth3d", 6)]
 HEADERS = ["run", "verdict", "hats", "cells", "CPU s", "wall s", "peak MiB", "ms/hat",
-           "start s", "work ms/hat", "KB/hat", "floor ms", "x floor"]
+           "start s", "work ms/hat", "marg. ms/hat", "KB/hat", "floor ms", "x floor"]
 
 
 #: the runs' environment: bytecode caching on, as for an installed package (pip compiles
@@ -173,6 +174,17 @@ def compare(old: dict, new: dict, slack: Fraction = Fraction(0)) -> list[str]:
     return problems
 
 
+def marginal(measured: dict, name: str, grades: int) -> str:
+    """ms per hat of the CPU a run takes beyond the next smaller measured run of the same
+    target: the slope of the cost in hats, without the fixed costs ('-' for the smallest)."""
+    hats, cpu = measured[name, grades]
+    smaller = [g for (n, g) in measured if n == name and g < grades]
+    if not smaller:
+        return "-"
+    less_hats, less_cpu = measured[name, max(smaller)]
+    return f"{(cpu - less_cpu) / (hats - less_hats) * 1e3:.3f}" if hats > less_hats else "-"
+
+
 def print_table(head: list[str], rows: list[list[str]]) -> None:
     """The rows under their head, each column right-aligned to its widest cell."""
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
@@ -197,6 +209,7 @@ def main(argv=None) -> int:
     runs = [(s.split(":")[0], int(s.split(":")[1])) for s in args.only] if args.only \
         else RUNS + (LARGE if args.large else [])
     rows, failures, saved_rows = [], [], []
+    measured = {}                   # (name, grades) -> (hats, CPU s): the marginal cost
     warm_up(name for name, _ in runs)
     for name, grades in runs:
         print(f"{name} --grades {grades} ...", file=sys.stderr, flush=True)
@@ -252,10 +265,11 @@ def main(argv=None) -> int:
         hats = sum(g["hats"] or 0 for g in report["grades"])
         floor = float_floor(name, grades)
         start = startup_cpu(name)
+        measured[name, grades] = hats, cpu
         rows.append([f"{name} {grades}", report["verdict"], f"{hats}",
                      f"{cells_of(report['dim'], grades)}", f"{cpu:.2f}", f"{wall:.2f}",
                      f"{rss / 2 ** 20:.0f}", f"{cpu / hats * 1e3:.3f}", f"{start:.2f}",
-                     f"{(cpu - start) / hats * 1e3:.3f}",
+                     f"{(cpu - start) / hats * 1e3:.3f}", marginal(measured, name, grades),
                      f"{rss / hats / 1024:.1f}", f"{floor * 1e3:.1f}", f"{cpu / floor:.0f}"])
     print(f"certify check --grades N, jobs={args.jobs}, "
           f"{'median of ' + str(args.repeat) + ' runs, ' if args.repeat > 1 else ''}load average "
@@ -263,7 +277,9 @@ def main(argv=None) -> int:
     print_table(HEADERS, rows)
     print("CPU = user+system seconds of the process and its workers; peak = largest RSS; "
           "ms/hat and KB/hat use CPU and peak memory; start = CPU of a process that only imports "
-          "and loads the target; work ms/hat = (CPU - start) / hats; x floor = CPU / float floor")
+          "and loads the target; work ms/hat = (CPU - start) / hats; marg. ms/hat = the extra "
+          "CPU per extra hat over the next smaller run of the same target (the slope of the "
+          "cost in hats); x floor = CPU / float floor")
     if saved_rows:
         print("\ncertify check --network of the same network, saved by certify build -o")
         print_table(["run", "--grades CPU s", "--network CPU s", "ratio", "--network peak MiB"],

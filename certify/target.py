@@ -262,6 +262,25 @@ class Target:
         both = run("both", ball, box)
         return run("value", ball, mid)[0], both[0], both[1:]
 
+    def boxes_balls(self, mids, sides) -> tuple:
+        """`box_balls` of many sub-boxes: `mids`, `sides` per coordinate, object arrays of
+        balls; `(f at mid, f over box, [∇f over box])` as object arrays. One run of each
+        program over all sub-boxes (`certify.engine.ball_arrays`: every ball the scalar Arb
+        context's, bit for bit), or box by box where that context lacks an operation."""
+        from .engine.ball_arrays import arrays_of, balls_of, outputs
+        count = len(mids[0])
+        try:
+            context = arrays_of(_CONTEXTS["ball"])
+            both = outputs(self._program, "both", context, sides, (count,))
+            value = outputs(self._program, "value", context, mids, (count,))[0]
+            return value, both[0], both[1:]
+        except (AttributeError, TypeError, ArithmeticError, ValueError):
+            pass
+        rows = [self.box_balls([m[k] for m in mids], [s[k] for s in sides])
+                for k in range(count)]
+        return (balls_of(r[0] for r in rows), balls_of(r[1] for r in rows),
+                [balls_of(r[2][a] for r in rows) for a in range(self.dim)])
+
     def box_intervals(self, mid, box, ctx=None):
         """`box_balls` for many sub-boxes at once: `mid` and `box` are per-coordinate
         `IntervalArray`s (`certify.engine.intervals`; `ctx` another context of them, as

@@ -119,6 +119,13 @@ def test_a_failing_enclosure_yields_unknown_not_a_crash(monkeypatch):
             raise ArithmeticError("no finite enclosure")
         return real_balls(self, mid, box)
     monkeypatch.setattr(type(target), "box_balls", failing_balls)
+    real_many = type(target).boxes_balls
+
+    def failing_many(self, mids, sides):       # ... and of many sub-boxes at once
+        if any(b >= arb(1) / 2 for b in sides[0]):
+            raise ArithmeticError("no finite enclosure")
+        return real_many(self, mids, sides)
+    monkeypatch.setattr(type(target), "boxes_balls", failing_many)
     vectorised.clear_cache()                   # forget what the build enclosed
     report = check(target, network)
     assert report.verdict == "unknown" and report.exit_status == 3

@@ -275,7 +275,7 @@ def _rows_arb(target, m: int, indices):
 def box_rows(target, indices, mid, side):
     """f data (float intervals, gradient usable flags) in Arb for the sub-boxes with these
     indices, `mid(i)` / `side(i)` the balls of the mid-point / side of index `i` on an axis:
-    the balls of `Target.box_balls`, sub-box by sub-box (`_box_balls`)."""
+    the balls of `Target.box_balls`, sub-box by sub-box (`Target.boxes_balls`)."""
     dim = target.dim
     fm, fb, grad = _box_balls(target, [tuple(i) for i in indices], mid, side)
     finite = np.logical_and.reduce([np.frompyfunc(arb.is_finite, 1, 1)(g).astype(bool)
@@ -287,25 +287,10 @@ def box_rows(target, indices, mid, side):
 
 
 def _box_balls(target, indices: list, mid, side) -> tuple:
-    """`Target.box_balls` of every sub-box as object arrays `(f at mid, f over box, [∇f])`:
-    one run of each program over all sub-boxes (`ball_arrays`: every ball the scalar Arb
-    context's, bit for bit), or box by box where that context lacks an operation of the
-    target's program (kink factors of a non-smooth one)."""
-    from .ball_arrays import arrays_of, balls_of, outputs
-    from .expression import _CONTEXTS
-    dim, count = target.dim, len(indices)
-    mids = [balls_of(mid(i[a]) for i in indices) for a in range(dim)]
-    sides = [balls_of(side(i[a]) for i in indices) for a in range(dim)]
-    try:
-        context = arrays_of(_CONTEXTS["ball"])
-        both = outputs(target._program, "both", context, sides, (count,))
-        value = outputs(target._program, "value", context, mids, (count,))[0]
-        return value, both[0], both[1:]
-    except (AttributeError, TypeError, ArithmeticError, ValueError):
-        pass
-    rows = [target.box_balls([m[k] for m in mids], [s[k] for s in sides]) for k in range(count)]
-    return (balls_of(r[0] for r in rows), balls_of(r[1] for r in rows),
-            [balls_of(r[2][a] for r in rows) for a in range(dim)])
+    """`Target.boxes_balls` of the sub-boxes with these indices."""
+    from .ball_arrays import balls_of
+    return target.boxes_balls([balls_of(mid(i[a]) for i in indices) for a in range(target.dim)],
+                              [balls_of(side(i[a]) for i in indices) for a in range(target.dim)])
 
 
 def f_data(target, m: int) -> FData | None:
