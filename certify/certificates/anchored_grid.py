@@ -32,6 +32,7 @@ vectorised f data is unavailable (an enclosure failed); callers then use the Arb
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from fractions import Fraction
@@ -305,7 +306,7 @@ class Grid:
         # simplices proved before (by the builder) for these exact vertex values
         memo = ProofMemo.of(self.target, self.n, perm, values)
         if memo is not None:
-            known = memo[0].known(memo[1], cells[live], signs[live], depth)
+            known = memo[0].known(memo[1], np.take(cells, live, axis=0), signs[live], depth)
             out[live[known]] = True
             live = live[~known]
         asked = live
@@ -313,7 +314,7 @@ class Grid:
             self._prove_parts(perm, cells, signs, values, depth, live, out)
         if memo is not None:
             new = asked[out[asked]]
-            memo[0].store(memo[1], cells[new], signs[new], depth)
+            memo[0].store(memo[1], np.take(cells, new, axis=0), signs[new], depth)
         return out
 
     def _prove_parts(self, perm, cells, signs, values, depth, live, out) -> None:
@@ -336,12 +337,13 @@ class Grid:
     def _prove_cells(self, perm, cells, signs, values, depth, live, out) -> None:
         """Set `out[i]` for `i` in `live`: the proofs of `proves_cells`."""
         # the second-order proof (`certify.engine.curvature`) first: one Hessian bound per cell
-        done = self._curvature(tuple(perm), cells[live], signs[live], values)
+        done = self._curvature(tuple(perm), np.take(cells, live, axis=0), signs[live], values)
         out[live[done]] = True
         live = live[~done]
         if not len(live):
             return
-        proved, close = self._prove_perm(tuple(perm), cells[live], signs[live], values, depth)
+        proved, close = self._prove_perm(tuple(perm), np.take(cells, live, axis=0), signs[live],
+                                         values, depth)
         out[live] = proved
         for j in np.nonzero(close)[0].tolist():
             # a near miss may be rounding (an exact zero residual): Arb decides it
@@ -398,7 +400,7 @@ class Grid:
             failed |= over
             if failed.any():
                 keep = ~failed[item_t]
-                item_t, item_sub = item_t[keep], item_sub[keep]
+                item_t, item_sub = item_t[keep], np.compress(keep, item_sub, axis=0)
             if not len(item_t):
                 break
             lower = self._lower(perm, k, item_t, item_sub, cells, sign, a_lo, a_hi, rho_lo,
@@ -420,7 +422,7 @@ class Grid:
                 refuted[item_t[self._refuted]] = True
                 failed |= refuted
                 bad &= ~failed[item_t]
-            item_t, item_sub = item_t[bad], item_sub[bad]
+            item_t, item_sub = item_t[bad], np.compress(bad, item_sub, axis=0)
             worst = np.zeros(count)
             if len(item_t):
                 starts = np.flatnonzero(np.concatenate(([True], item_t[1:] != item_t[:-1])))
@@ -439,7 +441,7 @@ class Grid:
                         + np.tile(children, (len(item_sub), 1)))
             meet = _meets(item_sub, perm)
             if not meet.all():
-                item_t, item_sub = item_t[meet], item_sub[meet]
+                item_t, item_sub = item_t[meet], np.compress(meet, item_sub, axis=0)
         proved &= ~failed
         return proved, failed & ~refuted & (near >= -NEAR)
 
@@ -455,17 +457,19 @@ class Grid:
         computed together)."""
         count = len(sub)
         data = None
-        if k != self.k0:
-            data = self._f_data(k, cells[item_t] * k + sub, in_arb)
+        rows = functools.partial(np.take, axis=0)   # = x[t], row by row (numpy's fancy
+        if k != self.k0:                            # indexing of short rows is ~10x slower)
+            data = self._f_data(k, rows(cells, item_t) * k + sub, in_arb)
         best = np.empty(count)
         refuted = np.empty(count, dtype=bool)
         for start in range(0, count, BLOCK):
             part = slice(start, start + BLOCK)
             t = item_t[part]
             block = tuple(x[part] for x in data) if data is not None else \
-                self._f_data(k, cells[t] * k + sub[part])
+                self._f_data(k, rows(cells, t) * k + sub[part])
             best[part], refuted[part] = self._lower_block(
-                perm, k, sub[part], sign[t], a_lo[t], a_hi[t], rho_lo[t], rho_hi[t], block)
+                perm, k, sub[part], sign[t], rows(a_lo, t), rows(a_hi, t), rows(rho_lo, t),
+                rows(rho_hi, t), block)
         self._refuted = refuted
         return best
 

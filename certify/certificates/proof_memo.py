@@ -62,8 +62,8 @@ class ProofMemo:
         out = np.zeros(len(cells), dtype=bool)
         if len(ask):
             at = flat[ask]
-            out[ask] = _equal(self.num[at], self.exponent[at].astype(np.int64),
-                              reader.numerators(cells[ask]), reader.e)
+            out[ask] = _equal(np.take(self.num, at, axis=0), self.exponent[at].astype(np.int64),
+                              reader.numerators(np.take(cells, ask, axis=0)), reader.e)
         return out
 
     def store(self, reader, cells: np.ndarray, signs: np.ndarray, depth: int) -> None:
