@@ -299,14 +299,29 @@ def _sin_cos_point(x) -> tuple[IntervalArray, IntervalArray]:
     c = IntervalArray(_dn(c - c_error), _up(c + c_error))
     quarter = k.astype(np.int64) & 3    # k mod 4 (two's complement: -1 & 3 = 3)
     odd, half = (quarter & 1).astype(bool), quarter >= 2
+    some_bad = bool(np.any(bad))
+
+    def select(mask, a, b):
+        """`np.where(mask, a, b)`, or `a` / `b` itself where a mask of an array is all one
+        way (a block of nearby points mostly lies in one quarter): the same values."""
+        if np.ndim(mask):
+            if mask.all():
+                return a
+            if not mask.any():
+                return b
+        return np.where(mask, a, b)
 
     def pick(first, second, negate):
         """`first` where the quarter is even, else `second`; negated where `negate`; NaN
-        where the argument was not reduced."""
-        lo, hi = np.where(odd, second.lo, first.lo), np.where(odd, second.hi, first.hi)
-        lo, hi = np.where(negate, -hi, lo), np.where(negate, -lo, hi)
-        np.copyto(lo, np.nan, where=bad)
-        np.copyto(hi, np.nan, where=bad)
+        where the argument was not reduced (new arrays where anything changes: `s` and
+        `c` serve both picks)."""
+        lo, hi = select(odd, second.lo, first.lo), select(odd, second.hi, first.hi)
+        if np.ndim(negate) and negate.all():
+            lo, hi = -hi, -lo
+        elif np.any(negate):
+            lo, hi = np.where(negate, -hi, lo), np.where(negate, -lo, hi)
+        if some_bad:
+            lo, hi = np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
         return IntervalArray(lo, hi)
 
     # sin x = (s, c, -s, -c) and cos x = (c, -s, -c, s) by the quarter k mod 4
