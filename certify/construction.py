@@ -419,7 +419,7 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
             if level:
                 values = refine(values, params.ratio)
             if following is not None:
-                level_ahead.take(target, following.result())
+                level_ahead.take(target, level_ahead.found(following))
             n = values.shape[0] - 1
             following = level_ahead.start(target, n * params.ratio, k) \
                 if len(records) + 1 < grades and params.ratio == 2 else None

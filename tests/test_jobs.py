@@ -240,3 +240,27 @@ def test_a_worker_that_dies_is_an_internal_error_on_the_command_line(monkeypatch
                   "--quiet", "--report", str(report)])
     assert status == 4 and not report.exists()
     assert "internal error: WorkerError" in capsys.readouterr().err
+
+
+def test_data_computed_ahead_that_failed_are_computed_here(monkeypatch):
+    """A level's data whose worker raised are computed here (the same network); a worker
+    that died is an internal error (`WorkerError`), never a network."""
+    from certify import construction
+    from certify.certificates import level_ahead
+    from certify.engine.network import network_to_json
+    target = load_target(example("peaks2d"))
+    vectorised.clear_cache()
+    serial = network_to_json(construction.build(target, 3))
+    monkeypatch.setattr(level_ahead, "AHEAD_NODES", 16)
+
+    def raises(target, m, k):
+        raise ArithmeticError("no enclosure")
+    monkeypatch.setattr(level_ahead, "compute", raises)
+    vectorised.clear_cache()
+    with work_units.workers(2):
+        assert network_to_json(construction.build(target, 3)) == serial
+    monkeypatch.setattr(level_ahead, "compute",
+                        lambda target, m, k: os.kill(os.getpid(), signal.SIGKILL))
+    vectorised.clear_cache()
+    with work_units.workers(2), pytest.raises(work_units.WorkerError):
+        construction.build(target, 3)

@@ -60,6 +60,18 @@ def compute(target, m: int, k: int) -> dict:
     return out
 
 
+def found(worker) -> dict | None:
+    """What the worker `start` made found; None where `compute` raised (this process then
+    computes those data itself, and meets the same error if the level needs them). A
+    worker that died is `work_units.WorkerError`: an internal error, never a verdict."""
+    try:
+        return worker.result()
+    except work_units.WorkerError:
+        raise
+    except Exception:                                  # noqa: BLE001 (computed here instead)
+        return None
+
+
 def take(target, found: dict | None) -> None:
     """Put what `compute` found in this process's caches, where not there yet (each value
     depends on its key alone: the same floats as computing it here)."""
