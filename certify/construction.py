@@ -408,7 +408,7 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         if progress:
             progress(record)
 
-    following = None        # under --jobs: the next level's f data, computed meanwhile
+    following = []          # under --jobs: the next level's f data, computed meanwhile
     try:
         while len(records) < grades:
             level += 1
@@ -418,11 +418,10 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
                 break
             if level:
                 values = refine(values, params.ratio)
-            if following is not None:
-                level_ahead.take(target, level_ahead.found(following))
+            level_ahead.take(target, level_ahead.found(following))
             n = values.shape[0] - 1
             following = level_ahead.start(target, n * params.ratio, k) \
-                if len(records) + 1 < grades and params.ratio == 2 else None
+                if len(records) + 1 < grades and params.ratio == 2 else []
             h = mesh(level, params.ratio)
             coefficients, bounds = level_coefficients(target, values, h, params, k,
                                                       start=not records and level < LEVEL_SLACK)
@@ -443,8 +442,8 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
                              stars=len(bounds), skipped=skipped))
             skipped, start = [], time.perf_counter()
     finally:
-        if following is not None:
-            following.cancel()
+        for worker in following:
+            worker.cancel()
     while len(records) < grades:      # nothing left to do: trivial grades, said why
         last = max(level - 1 if reason == "level budget spent" else level, 0)
         emit(LevelRecord(last, mesh(last, params.ratio), [],

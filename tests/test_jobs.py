@@ -200,10 +200,10 @@ def test_a_build_and_check_over_forked_workers_equal_the_serial_ones(monkeypatch
     vectorised.clear_cache()
     serial = construction.build(target, 5)
     serial_report = _report(serial, target, 1)
-    from certify.certificates import checker, level_ahead
+    from certify.certificates import checker, level_ahead, local
     for module, name in [(anchored_grid, "PARALLEL_CELLS"), (anchored_grid, "PARALLEL_NODES"),
                          (box_data, "PARALLEL_BOXES"), (level_ahead, "AHEAD_NODES"),
-                         (checker, "APART_CELLS")]:
+                         (checker, "APART_CELLS"), (local, "INTEGRALS_APART")]:
         monkeypatch.setattr(module, name, 16)
     forks, ahead = [], []
     original, original_take = work_units.forked, level_ahead.take
@@ -253,14 +253,14 @@ def test_data_computed_ahead_that_failed_are_computed_here(monkeypatch):
     serial = network_to_json(construction.build(target, 3))
     monkeypatch.setattr(level_ahead, "AHEAD_NODES", 16)
 
-    def raises(target, m, k):
+    def raises(target, m, k, part):
         raise ArithmeticError("no enclosure")
     monkeypatch.setattr(level_ahead, "compute", raises)
     vectorised.clear_cache()
     with work_units.workers(2):
         assert network_to_json(construction.build(target, 3)) == serial
     monkeypatch.setattr(level_ahead, "compute",
-                        lambda target, m, k: os.kill(os.getpid(), signal.SIGKILL))
+                        lambda target, m, k, part: os.kill(os.getpid(), signal.SIGKILL))
     vectorised.clear_cache()
     with work_units.workers(2), pytest.raises(work_units.WorkerError):
         construction.build(target, 3)

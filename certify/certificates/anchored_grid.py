@@ -252,28 +252,8 @@ class Grid:
         return _down_dyadic(lo, k), _up_dyadic(hi, k)
 
     def _node_floats(self, ids):
-        """Per node (linear indices `ids`, one chunk of work): the float interval of `f` from
-        its Arb ball, and `(c, e_lo, e_hi)` with `f ∈ [c + e_lo, c + e_hi]` (see
-        `_vertex_data`). For `n` a power of two the balls come from `ball_arrays.node_balls`
-        (the point `i/n` is the exact ball `arb(i)/n`, the one `Target.ball` makes of the
-        rational: the same ball of f, without a Fraction per node); the floats are read
-        from the object arrays (`ball_arrays.float_ends`: the same floats as point by
-        point)."""
-        if self.n & (self.n - 1) == 0:
-            balls = ball_arrays.node_balls(self.target._program, BALL, self.n, self.dim, ids)
-        else:
-            nodes = zip(*(axis.tolist() for axis in
-                          np.unravel_index(np.asarray(ids), (self.n + 1,) * self.dim)))
-            balls = ball_arrays.balls_of(self.vertices.ball(tuple(Fraction(i, self.n)
-                                                                  for i in node))
-                                         for node in nodes)
-        mids, f_lo, f_hi = ball_arrays.float_ends(balls)
-        centre = np.where(np.isfinite(mids), mids, 0.0)
-        _, e_lo, e_hi = ball_arrays.float_ends(ball_arrays.offsets_from(balls, centre))
-        bad = ~(np.isfinite(f_lo) & np.isfinite(f_hi) & np.isfinite(e_lo) & np.isfinite(e_hi))
-        # a ball that is not finite: NaN ends, so `_vertex_data` asks Arb (which raises)
-        e_lo, e_hi = np.where(bad, np.nan, e_lo), np.where(bad, np.nan, e_hi)
-        return f_lo, f_hi, centre, e_lo, e_hi
+        """`node_floats` of this grid's nodes `ids` (one chunk of work)."""
+        return node_floats(self.target, self.n, ids, self.vertices)
 
     # ----------------------------------------------------------------- proofs
     def proves(self, simplices, signs, values, depth: int | None = None) -> list[bool]:
@@ -554,3 +534,30 @@ class Grid:
                 best[idx] = np.maximum(best[idx], np.where(np.isnan(anchored), -np.inf,
                                                            anchored))
         return best, refuted
+
+
+def node_floats(target, n: int, ids, vertices: VertexValues | None = None):
+    """Per node of the grid `n` (linear indices `ids`): the float interval of `f` from its
+    Arb ball, and `(c, e_lo, e_hi)` with `f ∈ [c + e_lo, c + e_hi]` (see
+    `Grid._vertex_data`). For `n` a power of two the balls come from
+    `ball_arrays.node_balls` (the point `i/n` is the exact ball `arb(i)/n`, the one
+    `Target.ball` makes of the rational: the same ball of f, without a Fraction per node);
+    the floats are read from the object arrays (`ball_arrays.float_ends`: the same floats as
+    point by point)."""
+    dim = target.dim
+    if n & (n - 1) == 0:
+        balls = ball_arrays.node_balls(target._program, BALL, n, dim, ids)
+    else:
+        vertices = vertices or _cache(target).setdefault("vertices", VertexValues(target))
+        nodes = zip(*(axis.tolist() for axis in
+                      np.unravel_index(np.asarray(ids), (n + 1,) * dim)))
+        balls = ball_arrays.balls_of(vertices.ball(tuple(Fraction(i, n) for i in node))
+                                     for node in nodes)
+    mids, f_lo, f_hi = ball_arrays.float_ends(balls)
+    centre = np.where(np.isfinite(mids), mids, 0.0)
+    _, e_lo, e_hi = ball_arrays.float_ends(ball_arrays.offsets_from(balls, centre))
+    bad = ~(np.isfinite(f_lo) & np.isfinite(f_hi) & np.isfinite(e_lo) & np.isfinite(e_hi))
+    # a ball that is not finite: NaN ends, so `_vertex_data` asks Arb (which raises)
+    e_lo, e_hi = np.where(bad, np.nan, e_lo), np.where(bad, np.nan, e_hi)
+    return f_lo, f_hi, centre, e_lo, e_hi
+

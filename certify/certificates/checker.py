@@ -565,23 +565,25 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
         _STATE = None
     else:
         # grades in order; inside each, the f data, the proofs and the hard simplices are
-        # work units (`work_units.workers`); a large last grade on a grid is checked in a
-        # forked worker meanwhile (the same result wherever it runs)
-        step = plan[-1]
-        last = (len(indices) > 1 and step is not None and work_units.may_fork(2, 2)
-                and step.grid ** network.dim >= APART_CELLS)
+        # work units (`work_units.workers`); with a large last grade on a grid, the others
+        # are checked meanwhile in a forked worker (the same results wherever they run)
+        step, count = plan[-1], len(network.grades)
 
-        def in_order():
-            nonlocal previous
-            for k in indices[:-1] if last else indices:
-                announce(f"checking grade {k}/{len(network.grades)} (depth "
-                         f"{network.grades[k - 1].depth})")
-                previous = _finish(report, check_one(k, state), previous, bounds, on_grade)
-        if last:
-            _, data = work_units.forked([in_order, lambda: check_one(len(indices), state)])
-            previous = _finish(report, data, previous, bounds, on_grade)
-        else:
-            in_order()
+        def one(k):
+            announce(f"checking grade {k}/{count} (depth {network.grades[k - 1].depth})")
+            return check_one(k, state)
+        apart = work_units.ahead(lambda: [one(k) for k in indices[:-1]]) \
+            if count > 1 and step is not None and step.grid ** network.dim >= APART_CELLS \
+            else None
+        try:
+            last = one(count) if apart else None
+            for data in apart.result() if apart else ():
+                previous = _finish(report, data, previous, bounds, on_grade)
+        finally:
+            if apart:
+                apart.cancel()
+        for k in indices[count - 1:] if apart else indices:
+            previous = _finish(report, last if apart else one(k), previous, bounds, on_grade)
     report.complete = True
     return report
 

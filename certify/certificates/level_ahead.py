@@ -32,24 +32,27 @@ def wanted(target, m: int, k: int) -> bool:
         and vectorised.applies(k)
 
 
-def start(target, m: int, k: int):
-    """A forked worker computing the grid `m`'s data (`compute`), or None (`wanted`)."""
+def start(target, m: int, k: int) -> list:
+    """Forked workers computing the grid `m`'s data (`compute`: the node balls in one, the
+    rest in the other), none unless `wanted`."""
     if not wanted(target, m, k):
-        return None
-    return work_units.ahead(lambda: compute(target, m, k))
+        return []
+    return [work_units.ahead(lambda part=part: compute(target, m, k, part))
+            for part in ("nodes", "boxes")]
 
 
-def compute(target, m: int, k: int) -> dict:
-    """The grid `m`'s f data, node balls and curvature bounds (see the module docstring),
-    as `{(owner, key): value}` of the caches they belong in."""
+def compute(target, m: int, k: int, part: str = "all") -> dict:
+    """The grid `m`'s f data and curvature bounds (`part` "boxes"), node balls ("nodes"),
+    or all (see the module docstring), as `{(owner, key): value}` of the caches they
+    belong in."""
     out = {}
-    grid = anchored_grid.Grid(target, m)           # its first subdivision's f data too
-    out[("f data", m * k)] = vectorised.f_data(target, m * k)
-    if grid.applies:
+    if part != "boxes":
         ids = np.arange((m + 1) ** target.dim)
-        out[("anchored_grid", ("f nodes", m))] = tuple(grid._node_floats(ids))
-        for n in {m * k, m * grid.k0}:
-            out[("f data", n)] = vectorised.f_data(target, n)
+        out[("anchored_grid", ("f nodes", m))] = anchored_grid.node_floats(target, m, ids)
+    if part == "nodes":
+        return out
+    for n in {m * k, m * anchored_grid.START.get(target.dim, 1)}:
+        out[("f data", n)] = vectorised.f_data(target, n)
     if curvature.applies(target):
         curvature.slack(target, m)
         curvature.node_values(target, m)
@@ -60,16 +63,24 @@ def compute(target, m: int, k: int) -> dict:
     return out
 
 
-def found(worker) -> dict | None:
-    """What the worker `start` made found; None where `compute` raised (this process then
-    computes those data itself, and meets the same error if the level needs them). A
-    worker that died is `work_units.WorkerError`: an internal error, never a verdict."""
+def found(workers: list) -> dict:
+    """What the workers `start` made found; where one raised, nothing of its part (this
+    process then computes those data itself, and meets the same error if the level needs
+    them). A worker that died is `work_units.WorkerError`: an internal error, never a
+    verdict."""
+    out = {}
     try:
-        return worker.result()
-    except work_units.WorkerError:
-        raise
-    except Exception:                                  # noqa: BLE001 (computed here instead)
-        return None
+        for worker in workers:
+            try:
+                out.update(worker.result())
+            except work_units.WorkerError:
+                raise
+            except Exception:                          # noqa: BLE001 (computed here instead)
+                pass
+    finally:
+        for worker in workers:
+            worker.cancel()
+    return out
 
 
 def take(target, found: dict | None) -> None:

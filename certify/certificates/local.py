@@ -273,65 +273,71 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     perms = list(itertools.permutations(range(dim)))
     found = []                       # a `Pending` per permutation
     los, his = [], []
-    for pi, perm in enumerate(perms):
-        lo, hi = total[perm]
-        los.append(lo)
-        his.append(hi)
-        vs = [signs[tuple(slice(o, o + n) for o in off)] for off in vectorised._perm_offsets(perm)]
-        nonzero = np.any([v != 0 for v in vs], axis=0)
-        if not nonzero.any():
-            continue
-        positive = np.all([v >= 0 for v in vs], axis=0)
-        negative = np.all([v <= 0 for v in vs], axis=0)
-        sign = np.where(positive, 1, np.where(negative, -1, 0))
-        decided = ((sign > 0) & (lo >= 0)) | ((sign < 0) & (hi <= 0))
-        exact_ps = [p for p in g_lower if p.denominator == 1 and p <= 64]
-        if exact_ps:
-            if numerators is None:
-                numerators = grid_norms.common_numerators(step.g)
-            verts = [numerators[0][tuple(slice(o, o + n) for o in off)]
-                     for off in vectorised._perm_offsets(perm)]
-            one_signed = nonzero & (positive | negative)
-            for p in exact_ps:
-                every, safe = grid_norms.power_sums(verts, one_signed, decided, int(p))
-                scale = vol * math.factorial(dim) * math.factorial(int(p)) \
-                    / math.factorial(int(p) + dim) / Fraction(numerators[1]) ** int(p)
-                g_lower[p] += scale * every
-                g_safe[p] += scale * safe
-        others = [p for p in g_lower if p not in exact_ps]
-        for cell in zip(*np.nonzero(nonzero)) if others else ():
-            cell = tuple(int(c) for c in cell)
-            simplex = (cell, perm)
-            gv = [step.g[v] for v in simplex_vertices(simplex)]
-            ok = bool(decided[cell])
-            for p in others:
-                part = simplex_power_lower(gv, vol, p)
-                g_lower[p] += part
-                if ok:
-                    g_safe[p] += part
-        undecided = nonzero & ~decided
-        if not undecided.any():
-            continue
-        if half is None:
-            half = vectorised.residual_bounds(target, step.half, n, subdivision)
-        if half is None:
-            half_decided = np.zeros_like(undecided)
-        else:               # `_decided` on the float end points (exact comparisons with 0)
-            half_lo, half_hi = half[perm]
-            half_decided = ((sign > 0) & (half_lo >= 0)) | ((sign < 0) & (half_hi <= 0))
-        cells = np.argwhere(undecided)              # row-major: the loop's cell order
-        found.append(Pending(cells, np.full(len(cells), pi), half_decided[undecided],
-                             sign[undecided].astype(np.int8)))
-    if found:
-        pending.append(Pending.ordered(found))
+    # on a large grid under `--jobs`, the grade's integrals in a forked worker meanwhile
+    # (from the same bounds: the same floats wherever they are computed)
+    integrals = work_units.ahead(lambda: _integrals(target, step, perms, total, norms.ps)) \
+        if lp.TIGHT and dim in (1, 2, 3) and n ** dim >= INTEGRALS_APART else None
+    try:
+        for pi, perm in enumerate(perms):
+            lo, hi = total[perm]
+            los.append(lo)
+            his.append(hi)
+            vs = [signs[tuple(slice(o, o + n) for o in off)] for off in vectorised._perm_offsets(perm)]
+            nonzero = np.any([v != 0 for v in vs], axis=0)
+            if not nonzero.any():
+                continue
+            positive = np.all([v >= 0 for v in vs], axis=0)
+            negative = np.all([v <= 0 for v in vs], axis=0)
+            sign = np.where(positive, 1, np.where(negative, -1, 0))
+            decided = ((sign > 0) & (lo >= 0)) | ((sign < 0) & (hi <= 0))
+            exact_ps = [p for p in g_lower if p.denominator == 1 and p <= 64]
+            if exact_ps:
+                if numerators is None:
+                    numerators = grid_norms.common_numerators(step.g)
+                verts = [numerators[0][tuple(slice(o, o + n) for o in off)]
+                         for off in vectorised._perm_offsets(perm)]
+                one_signed = nonzero & (positive | negative)
+                for p in exact_ps:
+                    every, safe = grid_norms.power_sums(verts, one_signed, decided, int(p))
+                    scale = vol * math.factorial(dim) * math.factorial(int(p)) \
+                        / math.factorial(int(p) + dim) / Fraction(numerators[1]) ** int(p)
+                    g_lower[p] += scale * every
+                    g_safe[p] += scale * safe
+            others = [p for p in g_lower if p not in exact_ps]
+            for cell in zip(*np.nonzero(nonzero)) if others else ():
+                cell = tuple(int(c) for c in cell)
+                simplex = (cell, perm)
+                gv = [step.g[v] for v in simplex_vertices(simplex)]
+                ok = bool(decided[cell])
+                for p in others:
+                    part = simplex_power_lower(gv, vol, p)
+                    g_lower[p] += part
+                    if ok:
+                        g_safe[p] += part
+            undecided = nonzero & ~decided
+            if not undecided.any():
+                continue
+            if half is None:
+                half = vectorised.residual_bounds(target, step.half, n, subdivision)
+            if half is None:
+                half_decided = np.zeros_like(undecided)
+            else:               # `_decided` on the float end points (exact comparisons with 0)
+                half_lo, half_hi = half[perm]
+                half_decided = ((sign > 0) & (half_lo >= 0)) | ((sign < 0) & (half_hi <= 0))
+            cells = np.argwhere(undecided)              # row-major: the loop's cell order
+            found.append(Pending(cells, np.full(len(cells), pi), half_decided[undecided],
+                                 sign[undecided].astype(np.int8)))
+        if found:
+            pending.append(Pending.ordered(found))
+        modelled = None
+        if integrals is not None:
+            modelled = integrals.result()
+        elif lp.TIGHT and dim in (1, 2, 3):
+            modelled = _integrals(target, step, perms, total, norms.ps)
+    finally:
+        if integrals is not None:
+            integrals.cancel()
     lo, hi = np.stack(los), np.stack(his)
-    modelled = None
-    if lp.TIGHT and dim in (1, 2, 3):
-        try:
-            modelled = taylor.grade_integrals(target, step.total, n, perms, lo, hi,
-                                              norms.ps)
-        except (ArithmeticError, ValueError, ZeroDivisionError):
-            modelled = None         # the enclosures below stand
     if modelled:
         for p, (low, high) in modelled.items():
             norms.add_integral(p, low, high)
@@ -344,6 +350,22 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     else:
         grid_norms.add_norms(norms, vol, lo, hi)
     return max(Fraction(0), Fraction(float(max(-lo.min(), hi.max()))))
+
+
+#: under `--jobs`, a grade on a grid of at least this many cells has its integrals
+#: (`taylor.grade_integrals`) computed in a forked worker while its simplices are scanned
+INTEGRALS_APART = 16384
+
+
+def _integrals(target, step: GridStep, perms, total: dict, ps):
+    """`taylor.grade_integrals` of the grade from its simplex bounds `total`; None where
+    they cannot be computed (the enclosures of `grid_norms` stand)."""
+    lo = np.stack([total[perm][0] for perm in perms])
+    hi = np.stack([total[perm][1] for perm in perms])
+    try:
+        return taylor.grade_integrals(target, step.total, step.grid, perms, lo, hi, ps)
+    except (ArithmeticError, ValueError, ZeroDivisionError):
+        return None
 
 
 _HARD = None        # what forked workers need to settle hard simplices (inherited)
