@@ -321,8 +321,9 @@ def _ball_values(program, expansion: np.ndarray, E: int):
         rad = np.array([float(b.rad()) for b in balls], dtype=float)
         up = lambda x: np.nextafter(x, np.inf)       # noqa: E731
         rad = up(up(rad) + up(np.abs(mid) * 2.0 ** -52 + 2.0 ** -1074))
-        ok = np.isfinite(mid) & np.isfinite(rad) & np.array([b.is_finite() for b in balls],
-                                                              dtype=bool)
+        # a ball is finite exactly when its mid-point and radius are (`arb.is_finite`);
+        # both are then finite floats unless beyond the largest float, excluded as well
+        ok = np.isfinite(mid) & np.isfinite(rad)
     shape = (len(expansion), -1)
     return np.where(ok, mid, 0.0).reshape(shape), np.where(ok, rad, np.inf).reshape(shape)
 
@@ -335,7 +336,12 @@ def _centre_balls(program, expansion: np.ndarray, E: int) -> list:
     from .ball_arrays import arrays_of, balls_of, outputs
     from .expression import _CONTEXTS
     scalar = _CONTEXTS["ball"]
-    centres = [[arb(fmpq(2 * c + 1, 2 * E)) for c in cell] for cell in expansion.tolist()]
+    if E & (E - 1) == 0 and E < 2 ** 52:    # dyadic centres: `arb` of the float is exact,
+        # the same ball as `arb(fmpq(2c + 1, 2E))` (the one exact ball of that value)
+        to_ball = np.frompyfunc(arb, 1, 1)
+        centres = to_ball((2 * expansion + 1) / (2 * E)).tolist()
+    else:
+        centres = [[arb(fmpq(2 * c + 1, 2 * E)) for c in cell] for cell in expansion.tolist()]
     try:
         xs = [balls_of(axis) for axis in zip(*centres)]
         columns = outputs(program.program, "point", arrays_of(scalar), xs, (len(centres),))
