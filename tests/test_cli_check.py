@@ -134,3 +134,19 @@ def test_the_command_line_module_imports_neither_numpy_nor_sympy():
             "assert cli._rational('3/4') == 3 / 4")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=os.path.join(os.path.dirname(__file__), os.pardir))
+
+
+def test_a_construction_check_imports_neither_the_regions_path_nor_multiprocessing():
+    """Lazy imports: a check of grades on grids loads neither the linear-region engine nor
+    `multiprocessing` (the issue's "a 1-D check does not pay for what it does not use")."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys; from certify.interfaces.cli import run; "
+            "assert run(['check', '--target', 'examples/sine.py', '--grades', '3', "
+            "'--quiet']) == 0; "
+            "loaded = {'certify.certificates.region_path', 'certify.engine.regions', "
+            "'certify.engine.polytope', 'multiprocessing'} & set(sys.modules); "
+            "assert not loaded, loaded")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=os.path.join(os.path.dirname(__file__), os.pardir))

@@ -23,15 +23,14 @@ of a network with no grid grade go to workers whole.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from . import general, local, region_path
+from . import general, local
 
 from ..engine import vectorised, work_units
 from ..construction import CONSTRUCTION, default_subdivision
@@ -42,11 +41,13 @@ from ..engine.lp import p_th_roots
 from ..engine.numbers import parse_rational
 from ..interfaces.progress import announce
 from ..engine.realize import max_width
-from ..engine.regions import MAX_DIMENSION, RegionBudget, RegionCache
 from .refine import Limits, Outcome, PROVED, REFUTED, UNKNOWN
 from .report import NOT_OWED, GradeResult, LpResult, Report
 from ..engine.residual import (MONOTONE, NO_OVERSHOOT, PointValues, abs_residual_lower, check_point,
                        target_bounds, violated)
+
+if TYPE_CHECKING:
+    from ..engine.regions import RegionCache
 
 DEFAULT_PS = (Fraction(1), Fraction(2))
 SAMPLES = 4000
@@ -253,6 +254,7 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
                                    default_subdivision(network.dim), limits, open_claims)
         elif state.regions is not None and _regions_ready(state, k, notes):
             path, hats = "regions", None
+            from . import region_path       # the regions path's modules, when first used
             ev = region_path.check_grade(target, network, k, state.regions.get(k), options.ps,
                                          limits, open_claims)
         else:
@@ -302,6 +304,7 @@ def check_one(k: int, state: _State | None = None) -> GradeData:
 def _regions_ready(state: _State, k: int, notes: list) -> bool:
     """Can the regions path take grade `k`? False (with a note) when the network has more
     linear regions than the budget: the general path then decides what it can."""
+    from ..engine.regions import RegionBudget
     try:
         state.regions.get(k)
         return True
@@ -535,8 +538,10 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
                         default_subdivision(network.dim))
     sampler = Sampler(target, network, sample_points(network, plan, samples, options.seed), plan)
     regions = None
-    if options.regions and network.dim <= MAX_DIMENSION and any(s is None for s in plan):
-        regions = RegionCache(network, target, seconds=_limits(options, network.dim).seconds)
+    if options.regions and any(s is None for s in plan):
+        from ..engine.regions import MAX_DIMENSION, RegionCache
+        if network.dim <= MAX_DIMENSION:
+            regions = RegionCache(network, target, seconds=_limits(options, network.dim).seconds)
     state = _State(target, network, plan, recognised, sampler, options, regions)
     bounds = a_priori_bounds(target, network, recognised)
     widths = [g.width for g in network.grades]
@@ -558,8 +563,7 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
     if jobs > 1 and len(network.grades) > 1 and all(s is None for s in plan):
         # no grade on a grid: whole grades are the work units
         _STATE = state
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(min(jobs, len(network.grades))) as pool:
+        with work_units.fork_pool(min(jobs, len(network.grades))) as pool:
             for data in pool.imap(check_one, indices):
                 previous = _finish(report, data, previous, bounds, on_grade)
         _STATE = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing
 from fractions import Fraction
 
 import numpy as np
@@ -46,10 +45,10 @@ def add_certified_norms(target, step, norms, vol: Fraction, perms, lo, hi) -> No
     n, jobs = step.grid, work_units.jobs()
     _PIECES = (target, step, total, vol, perms, lo, hi, norms.ps)
     try:
-        if jobs > 1 and n >= 64 and not multiprocessing.current_process().daemon:
+        if jobs > 1 and n >= 64 and not work_units.in_pool_worker():
             bounds = np.linspace(0, n, 4 * jobs + 1).astype(int)
             slabs = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            with work_units.fork_pool(jobs) as pool:
                 parts = pool.map(_certified_slab, slabs)
             for lower, upper in parts:
                 for p in norms.ps:

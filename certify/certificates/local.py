@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing
 from dataclasses import dataclass
 from functools import cached_property
 from fractions import Fraction
@@ -380,13 +379,13 @@ def _settle_hard(target, network, step: GridStep, simplices: list, claim: str,
     same stop at the first refutation, so the result is the serial one."""
     global _HARD
     jobs = work_units.jobs()
-    if jobs > 1 and len(simplices) >= 8 and not multiprocessing.current_process().daemon:
+    if jobs > 1 and len(simplices) >= 8 and not work_units.in_pool_worker():
         outcome = Outcome()
         bounds = np.linspace(0, len(simplices), min(len(simplices), 4 * jobs) + 1).astype(int)
         chunks = [simplices[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         _HARD = (target, network, step, claim, subdivision, limits)
         try:
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            with work_units.fork_pool(jobs) as pool:
                 for results in pool.imap(_settle_chunk, chunks):
                     for result in results:
                         outcome.merge(result)

@@ -19,7 +19,6 @@ which blocks they ran; a forked child never uses its parent's threads.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
 import signal
@@ -77,7 +76,21 @@ class WorkerError(RuntimeError):
 def may_fork(count: int, threshold: int) -> bool:
     """Whether `count` items at a `threshold` go to forked workers here."""
     return (_JOBS > 1 and count >= max(threshold, 2) and _SCHEDULER is None
-            and not multiprocessing.current_process().daemon)
+            and not in_pool_worker())
+
+
+def in_pool_worker() -> bool:
+    """Whether this process is a (daemonic) worker of a `multiprocessing` pool, which may
+    not start processes of its own. `multiprocessing` is imported here, when first asked
+    (under `--jobs`): some 4 ms of every run otherwise."""
+    import multiprocessing
+    return multiprocessing.current_process().daemon
+
+
+def fork_pool(jobs: int):
+    """A `multiprocessing` pool of `jobs` forked processes (whole grades, hard simplices)."""
+    import multiprocessing
+    return multiprocessing.get_context("fork").Pool(jobs)
 
 
 def _child(task, write: int) -> None:
