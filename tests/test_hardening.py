@@ -375,8 +375,8 @@ def slow(constraints, variables, timeout):
     real(hard, [], 60)
     return real(constraints, variables, timeout)
 smt.solve = slow
-import certify.certificates.checker as checker
-checker.MAX_DIMENSION = 0      # the solver path: the regions path calls no solver
+import certify.engine.regions as regions
+regions.MAX_DIMENSION = 0      # the solver path: the regions path calls no solver
 from certify.interfaces.cli import main
 main()
 '''
