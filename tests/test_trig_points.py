@@ -1,7 +1,7 @@
 """`intervals._sin_cos_point` takes `s` or `c` themselves where a whole array lies in one
-quarter (no `np.where`): the same floats as the `np.where` form it replaced (kept here as
-the reference), on uniform and mixed quarters, negative and huge arguments, NaN and
-infinities, 0-d arrays."""
+quarter (no `np.where`), and sums only the series a wanted output needs there: the same
+floats as the `np.where` form with both series (kept here as the reference), on uniform
+and mixed quarters, negative and huge arguments, NaN and infinities, 0-d arrays."""
 
 from __future__ import annotations
 
@@ -66,12 +66,26 @@ def _inputs():
 
 @pytest.mark.parametrize("x", _inputs(), ids=lambda x: f"{np.shape(x)}")
 def test_sin_cos_points_are_the_reference_floats(x):
-    got, want = intervals._sin_cos_point(x), _reference(x)
-    for g, w in zip(got, want):
-        for a, b in ((g.lo, w.lo), (g.hi, w.hi)):
-            assert np.shape(a) == np.shape(b)
-            (va, na), (vb, nb) = _bits(a), _bits(b)
-            assert np.array_equal(na, nb) and np.array_equal(va, vb)
+    want = _reference(x)
+    for wanted in ((True, True), (True, False), (False, True)):
+        got = intervals._sin_cos_point(x, wanted)
+        for g, w, asked in zip(got, want, wanted):
+            assert (g is None) == (not asked)
+            for a, b in (((g.lo, w.lo), (g.hi, w.hi)) if asked else ()):
+                assert np.shape(a) == np.shape(b)
+                (va, na), (vb, nb) = _bits(a), _bits(b)
+                assert np.array_equal(na, nb) and np.array_equal(va, vb)
+
+
+@pytest.mark.parametrize("x", _inputs()[:30:3], ids=lambda x: f"{np.shape(x)}")
+def test_sin_and_cos_over_intervals_are_unchanged(x):
+    """`IntervalContext.sin` / `cos` (one output wanted) against `sin_cos` (both)."""
+    x = np.asarray(x, dtype=float)
+    a = IntervalArray(x, _up(x))
+    both = intervals.INTERVALS.sin_cos(a)
+    for one, other in ((intervals.INTERVALS.sin(a), both[0]), (intervals.INTERVALS.cos(a), both[1])):
+        for u, v in ((one.lo, other.lo), (one.hi, other.hi)):
+            assert np.array_equal(_bits(u)[0], _bits(v)[0]) and np.array_equal(_bits(u)[1], _bits(v)[1])
 
 
 def test_the_two_picks_do_not_share_arrays():

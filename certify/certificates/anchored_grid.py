@@ -194,7 +194,8 @@ class Grid:
                 store[missing] = np.concatenate([p[j] for p in parts])
         flat = Nodal.of(values).ravel()
         exact = flat[ids]                            # exact rationals: a Nodal
-        if len(ids) == flat.size:       # every node: the intervals the star bounds made
+        if 2 * len(ids) >= flat.size:   # most nodes: the intervals of all, which are kept
+            # (`nodal_interval`; the star bounds made them, or the sup bounds use them next)
             a_lo, a_hi = (a.reshape(-1)[ids] for a in nodal_interval(flat))
         else:
             a_lo, a_hi = nodal_interval(exact)

@@ -279,43 +279,52 @@ _TRIG_REMAINDER = 1e-20
 _TRIG_RANGE = 1e5
 
 
-def _sin_cos_point(x) -> tuple[IntervalArray, IntervalArray]:
+def _sin_cos_point(x, want: tuple = (True, True)) -> tuple:
     """`(sin x, cos x)` at float points: `x = k π/2 + r`, `|r| <= 0.79` enclosed in
     `[r_lo, r_hi]`; `sin r = r Q(r^2)`, `cos r = C(r^2)` at `r_lo` by Horner's rule in
     `t = fl(r^2)` with an a priori bound (`_series_at`; `t`'s own rounding adds at most
     `n u` times the magnitude sum, one more rounding for the factor `r`), the remainders,
-    and `(r_hi - r_lo)` for the slope `<= 1`."""
+    and `(r_hi - r_lo)` for the slope `<= 1`. `want`: which of the two to make (None for
+    the other); where the points of an array all lie in even (or all in odd) quarters,
+    only the series that gives them is summed (each element's floats come from its own
+    operations, so they are the same)."""
     k, r, bad = _reduce(x, _HALF_PI, _TRIG_RANGE, 0.79)
     point, width = r.lo, _up(r.hi - r.lo)
     square = point * point
     slack = 6 * _SIN_TERMS + 16
-    q, q_error = _series_at(square, _SIN_FLOATS, _SIN_MAGNITUDES, slack)
-    c, c_error = _series_at(square, _COS_FLOATS, _COS_MAGNITUDES, slack)
-    s = point * q
-    s_error = _up(_up(np.abs(point) * q_error) + _up(_U * 2 * np.abs(s)))
-    extra = _up(_TRIG_REMAINDER + width)
-    s_error, c_error = _up(s_error + extra), _up(c_error + extra)
-    s = IntervalArray(_dn(s - s_error), _up(s + s_error))
-    c = IntervalArray(_dn(c - c_error), _up(c + c_error))
     quarter = k.astype(np.int64) & 3    # k mod 4 (two's complement: -1 & 3 = 3)
     odd, half = (quarter & 1).astype(bool), quarter >= 2
+    uniform = bool(np.ndim(odd)) and (bool(odd.all()) or not odd.any())
+    all_odd = uniform and bool(odd.all())
+    # sin x takes s where the quarter is even, c where odd; cos x the other way round
+    need_s = not uniform or (want[0] and not all_odd) or (want[1] and all_odd)
+    need_c = not uniform or (want[0] and all_odd) or (want[1] and not all_odd)
+    extra = _up(_TRIG_REMAINDER + width)
+    s = c = None
+    if need_s:
+        q, q_error = _series_at(square, _SIN_FLOATS, _SIN_MAGNITUDES, slack)
+        s = point * q
+        s_error = _up(_up(np.abs(point) * q_error) + _up(_U * 2 * np.abs(s)))
+        s_error = _up(s_error + extra)
+        s = IntervalArray(_dn(s - s_error), _up(s + s_error))
+    if need_c:
+        c, c_error = _series_at(square, _COS_FLOATS, _COS_MAGNITUDES, slack)
+        c_error = _up(c_error + extra)
+        c = IntervalArray(_dn(c - c_error), _up(c + c_error))
     some_bad = bool(np.any(bad))
 
-    def select(mask, a, b):
-        """`np.where(mask, a, b)`, or `a` / `b` itself where a mask of an array is all one
-        way (a block of nearby points mostly lies in one quarter): the same values."""
-        if np.ndim(mask):
-            if mask.all():
-                return a
-            if not mask.any():
-                return b
-        return np.where(mask, a, b)
+    def select(second, first, end: str):
+        """`np.where(odd, second.end, first.end)`, or the one array itself where the
+        quarters are uniform: the same values."""
+        if uniform:
+            return getattr(second if all_odd else first, end)
+        return np.where(odd, getattr(second, end), getattr(first, end))
 
     def pick(first, second, negate):
         """`first` where the quarter is even, else `second`; negated where `negate`; NaN
         where the argument was not reduced (new arrays where anything changes: `s` and
         `c` serve both picks)."""
-        lo, hi = select(odd, second.lo, first.lo), select(odd, second.hi, first.hi)
+        lo, hi = select(second, first, "lo"), select(second, first, "hi")
         if np.ndim(negate) and negate.all():
             lo, hi = -hi, -lo
         elif np.any(negate):
@@ -325,7 +334,8 @@ def _sin_cos_point(x) -> tuple[IntervalArray, IntervalArray]:
         return IntervalArray(lo, hi)
 
     # sin x = (s, c, -s, -c) and cos x = (c, -s, -c, s) by the quarter k mod 4
-    return pick(s, c, half), pick(c, s, half != odd)
+    return (pick(s, c, half) if want[0] else None,
+            pick(c, s, half != odd) if want[1] else None)
 
 
 def _contains_point(a, b, offset: float, period: float):
@@ -338,7 +348,8 @@ def _contains_point(a, b, offset: float, period: float):
 def _sin_or_cos(a: IntervalArray, which: int, ends=None) -> IntervalArray:
     """sin (`which = 0`) or cos (1) over intervals: end points, then ±1 where an extremum
     may lie inside. `ends`: `_sin_cos_point` at `a.lo` and at `a.hi`, if already known."""
-    lo_ends, hi_ends = ends or (_sin_cos_point(a.lo), _sin_cos_point(a.hi))
+    want = (which == 0, which == 1)
+    lo_ends, hi_ends = ends or (_sin_cos_point(a.lo, want), _sin_cos_point(a.hi, want))
     lo_end, hi_end = lo_ends[which], hi_ends[which]
     lo = np.minimum(lo_end.lo, hi_end.lo)
     hi = np.maximum(lo_end.hi, hi_end.hi)

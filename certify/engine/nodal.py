@@ -330,7 +330,7 @@ class Nodal:
         for target, parts in refine_pattern(num.ndim, n, ratio):
             total = None
             for weight, source in parts:
-                part = num[source] * weight
+                part = num[source] if weight == 1 else num[source] * weight
                 total = part if total is None else total + part
             fine[target] = total
         return Nodal._raw(fine, self.den * ratio).pack()
