@@ -86,6 +86,8 @@ def _equal(a: np.ndarray, ea: np.ndarray, b: np.ndarray, eb: int) -> np.ndarray:
     """Per row: are the values `a / 2^ea` and `b / 2^eb` the same (exact integers; rows
     of different exponents compared over the larger one in Python integers)."""
     same = ea == eb
+    if same.all():                  # the usual case: one exponent, no rows to gather
+        return np.all(a == b, axis=1)
     out = np.zeros(len(a), dtype=bool)
     if same.any():
         out[same] = np.all(a[same] == b[same], axis=1)
