@@ -101,6 +101,14 @@ class IntervalArray:
 
     def __mul__(self, o):
         o = _lift(o)
+        # by a point (one array for both ends: the sub-box mid-points) two of the four
+        # products are the other two again, and the min / max of equal floats is that float
+        if self.lo is self.hi:
+            a, b = self.lo * o.lo, self.lo * o.hi
+            return IntervalArray(_dn(np.minimum(a, b)), _up(np.maximum(a, b)))
+        if o.lo is o.hi:
+            a, c = self.lo * o.lo, self.hi * o.lo
+            return IntervalArray(_dn(np.minimum(a, c)), _up(np.maximum(a, c)))
         a, b, c, d = self.lo * o.lo, self.lo * o.hi, self.hi * o.lo, self.hi * o.hi
         # np.minimum / np.maximum propagate NaN (0 * inf), which callers reject
         return IntervalArray(_dn(np.minimum(np.minimum(a, b), np.minimum(c, d))),
@@ -218,11 +226,14 @@ def _reduce(x, constant: IntervalArray, reach: float, radius: float):
     (the bound the series' remainders assume)."""
     x = np.asarray(x, dtype=float)
     bad = ~(np.abs(x) <= reach)
-    x = np.where(bad, 0.0, x)
+    if np.any(bad):
+        x = np.where(bad, 0.0, x)
     k = np.rint(x / float(constant.lo))
     low, high = k * constant.lo, k * constant.hi
-    positive = k >= 0
-    t = IntervalArray(_dn(np.where(positive, low, high)), _up(np.where(positive, high, low)))
+    if np.any(k < 0):               # (else `np.where(k >= 0, ...)` picks low, high as they are)
+        positive = k >= 0
+        low, high = np.where(positive, low, high), np.where(positive, high, low)
+    t = IntervalArray(_dn(low), _up(high))
     r = IntervalArray.point(x) - t
     return k, r, bad | ~((np.abs(r.lo) <= radius) & (np.abs(r.hi) <= radius))
 
@@ -355,8 +366,10 @@ def _sin_or_cos(a: IntervalArray, which: int, ends=None) -> IntervalArray:
     hi = np.maximum(lo_end.hi, hi_end.hi)
     peak, trough = (math.pi / 2, -math.pi / 2) if which == 0 else (0.0, math.pi)
     wide = ~(a.hi - a.lo < 6.0)
-    hi = np.where(wide | _contains_point(a.lo, a.hi, peak, 2 * math.pi), 1.0, hi)
-    lo = np.where(wide | _contains_point(a.lo, a.hi, trough, 2 * math.pi), -1.0, lo)
+    top = wide | _contains_point(a.lo, a.hi, peak, 2 * math.pi)
+    bottom = wide | _contains_point(a.lo, a.hi, trough, 2 * math.pi)
+    hi = np.where(top, 1.0, hi) if np.any(top) else hi          # (no extremum: as it is)
+    lo = np.where(bottom, -1.0, lo) if np.any(bottom) else lo
     return IntervalArray(np.maximum(lo, -1.0), np.minimum(hi, 1.0))
 
 
