@@ -32,7 +32,7 @@ import numpy as np
 
 from . import general, local
 
-from ..engine import vectorised, work_units
+from ..engine import taylor, vectorised, work_units
 from ..construction import CONSTRUCTION, default_subdivision
 from ..errors import UsageError
 from ..engine.freudenthal import interpolate, nodes
@@ -576,9 +576,10 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
         def one(k):
             announce(f"checking grade {k}/{count} (depth {network.grades[k - 1].depth})")
             return check_one(k, state)
-        apart = work_units.ahead(lambda: [one(k) for k in indices[:-1]]) \
-            if count > 1 and step is not None and step.grid ** network.dim >= APART_CELLS \
-            else None
+        big = count > 1 and step is not None and step.grid ** network.dim >= APART_CELLS
+        if big and work_units.jobs() > 1:
+            taylor.applies(target)      # its program compiled once, for both processes
+        apart = work_units.ahead(lambda: [one(k) for k in indices[:-1]]) if big else None
         try:
             last = one(count) if apart else None
             for data in apart.result() if apart else ():
