@@ -15,9 +15,9 @@ For each grade `k` (docs/theory.md §5):
    exact point; for this toolkit's construction with `N > 2d(1+θ)+1` and a declared
    Lipschitz constant, the theorem's a priori bound beside it.
 
-With `jobs > 1`, a grade's work is split into independent units run in worker processes:
-the enclosures of `f` (slabs of sub-boxes) and the simplices left to the solver; grades
-of a network with no grid grade go to workers whole.
+With `jobs > 1`, a grade's work is split into independent units (`work_units`): f data
+blocks over threads; proofs, hard simplices, a large last grade's integrals and the grades
+before it in forked workers; grades of a network with no grid grade go to workers whole.
 """
 
 from __future__ import annotations

@@ -10,11 +10,15 @@ Inside `workers(jobs, scheduler)`:
   and `strided(function, count, threshold)` over the index sets `range(j, count, jobs)`,
   one here and the others each in a forked child (`forked`): Arb work and the grid
   prover's cells, which hold the interpreter lock;
+- `ahead(task)` starts `task` in a forked child and goes on (`Ahead.result()` waits for
+  it): the next level's data while a level is built, the other grades while the last is
+  checked;
 - with a `scheduler`, `vectorised` sends the f data of whole grids to that Dask cluster
   (`dask_client`, `slabs`).
 
 Every unit's result depends on its own items alone, so results do not depend on where or in
-which blocks they ran; a forked child never uses its parent's threads.
+which blocks they ran; a forked child never uses its parent's threads and never forks
+again; an error in a child is raised in the parent, a child that dies is a `WorkerError`.
 """
 
 from __future__ import annotations
