@@ -568,27 +568,23 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
                 previous = _finish(report, data, previous, bounds, on_grade)
         _STATE = None
     else:
-        # grades in order; inside each, the f data, the proofs and the hard simplices are
-        # work units (`work_units.workers`); with a large last grade on a grid, the others
-        # are checked meanwhile in a forked worker (the same results wherever they run)
+        # grades in order, each split into work units (`work_units.workers`); a large last
+        # grade on a grid is checked here while a forked worker checks the others
         step, count = plan[-1], len(network.grades)
 
         def one(k):
             announce(f"checking grade {k}/{count} (depth {network.grades[k - 1].depth})")
             return check_one(k, state)
-        big = count > 1 and step is not None and step.grid ** network.dim >= APART_CELLS
-        if big and work_units.jobs() > 1:
+        if count > 1 and step is not None and step.grid ** network.dim >= APART_CELLS \
+                and work_units.may_fork(2, 2):
             taylor.applies(target)      # its program compiled once, for both processes
-        apart = work_units.ahead(lambda: [one(k) for k in indices[:-1]]) if big else None
-        try:
-            last = one(count) if apart else None
-            for data in apart.result() if apart else ():
-                previous = _finish(report, data, previous, bounds, on_grade)
-        finally:
-            if apart:
-                apart.cancel()
-        for k in indices[count - 1:] if apart else indices:
-            previous = _finish(report, last if apart else one(k), previous, bounds, on_grade)
+            last, earlier = work_units.forked([lambda: one(count),
+                                               lambda: [one(k) for k in indices[:-1]]])
+            grades = earlier + [last]
+        else:
+            grades = map(one, indices)
+        for data in grades:
+            previous = _finish(report, data, previous, bounds, on_grade)
     report.complete = True
     return report
 
