@@ -289,9 +289,10 @@ class Nodal:
             return
         factor = self.den >> bits
         start = base.num[index]
-        bound = _max_abs(start) + _max_abs(units) * factor
-        if self.num.dtype == np.int64 and (bound > LIMIT or factor > LIMIT
-                                           or start.dtype == object or units.dtype == object):
+        if self.num.dtype == np.int64 and (factor > LIMIT or start.dtype == object
+                                           or units.dtype == object
+                                           or _max_abs(start) + _max_abs(units) * factor
+                                           > LIMIT):       # (the bound: int64 only)
             self.num = _as_object(self.num)
         if self.num.dtype == object:
             start, units = _as_object(start), _as_object(units)
