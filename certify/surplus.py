@@ -182,7 +182,7 @@ def arb_residual_units_many(vertices, n: int, nodes: list, nums: list, den: int,
     f = ball_arrays.node_balls(vertices.target._program, BALL, n, dim, ids)
     values = np.empty(len(nums), dtype=object)
     values[:] = nums
-    balls = f - ball_arrays._ARB(_FMPQ(values, den))
+    balls = f - ball_arrays.to_balls(_FMPQ(values, den))
     out = []
     for node, num, ball in zip(nodes, nums, balls.tolist()):
         units = _ball_units(ball, bits)

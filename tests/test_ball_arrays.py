@@ -77,7 +77,7 @@ def test_centre_balls_equal_point_by_point_runs(path):
     dim = len(program.low[0])
     E = {1: 32, 2: 6, 3: 3}[dim]
     cells = np.indices((E,) * dim).reshape(dim, -1).T
-    got = taylor._centre_balls(program, cells, E)
+    got = taylor._centre_balls(program, cells, E).tolist()
     want = [b for cell in cells.tolist()
             for b in program.balls("point", [arb(fmpq(2 * c + 1, 2 * E)) for c in cell])]
     assert len(got) == len(want)

@@ -34,8 +34,9 @@ _UNARY = {"relu": 1, "sin": 1, "cos": 1, "sin_cos": 2, "tan": 1, "exp": 1, "log"
 #: context keeps them and its `convert` returns a ball as it is, on balls the ball's own
 #: method is the same call
 _METHODS = ("sin", "cos", "tan", "exp", "log", "atan", "sinh", "cosh", "tanh")
-#: elementwise `arb(x)` (exact for Python ints and floats) and `ball.rad()`
-_ARB = np.frompyfunc(arb, 1, 1)
+#: elementwise `arb(x)`: exact for Python ints and floats, a ball containing an `fmpq`
+to_balls = np.frompyfunc(arb, 1, 1)
+#: elementwise `ball.rad()`
 _RAD = np.frompyfunc(arb.rad, 1, 1)
 _TYPE = np.frompyfunc(type, 1, 1)
 #: nodes per block of a mesh run (the intermediate arrays hold one ball per node)
@@ -159,7 +160,7 @@ def node_balls(program, scalar: Context, n: int, dim: int, ids: np.ndarray) -> n
     if dim == 1:
         for a in range(0, len(ids), BLOCK_NODES):
             part = ids[a:a + BLOCK_NODES]
-            out[a:a + len(part)] = _value(program, context, [_ARB(part / n)], (len(part),))
+            out[a:a + len(part)] = _value(program, context, [to_balls(part / n)], (len(part),))
         return out
     axis = balls_of([arb(i) / n for i in range(n + 1)])
     per_row = (n + 1) ** (dim - 1)
@@ -181,14 +182,19 @@ def node_balls(program, scalar: Context, n: int, dim: int, ids: np.ndarray) -> n
     return out
 
 
+def mid_rad_floats(balls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The floats of each ball's mid-point and radius, for a flat object array of balls:
+    numpy's cast of an object array to float64 calls `float(ball)` on each element, the
+    float of the mid-point (python-flint rounds `arb_midref(b)`, as `float(b.mid())` does,
+    without making the mid-point ball), and `_RAD` is `ball.rad()`."""
+    return balls.astype(np.float64), _RAD(balls).astype(np.float64)
+
+
 def float_ends(balls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`(mids, lo, hi)` of a flat object array of balls: the float of each mid-point and
-    the float interval around the ball, as `vectorised._ball_floats` makes them point by
-    point. numpy's cast of an object array to float64 calls `float(ball)` on each element
-    (the float of the mid-point, `_ball_floats`), and `_RAD` is `ball.rad()`, so the floats
-    are the same; the outward steps are the same whole-array operations."""
-    mids = balls.astype(np.float64)
-    rads = _RAD(balls).astype(np.float64)
+    """`(mids, lo, hi)` of a flat object array of balls: the float of each mid-point
+    (`mid_rad_floats`) and the float interval around the ball, the radius stepped up and
+    the ends stepped outward (see `certify.engine.vectorised`'s docstring)."""
+    mids, rads = mid_rad_floats(balls)
     with np.errstate(all="ignore"):
         rad = _up(rads)
         return mids, _dn(_dn(mids) - rad), _up(_up(mids) + rad)
@@ -196,4 +202,4 @@ def float_ends(balls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def offsets_from(balls: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """The balls `ball - arb(c)` for float `centres` (elementwise; `arb` of a float is exact)."""
-    return balls - _ARB(centres)
+    return balls - to_balls(centres)

@@ -315,10 +315,9 @@ def _ball_values(program, expansion: np.ndarray, E: int):
     `|m̂| 2^-52`, or `2^-1074` below the normal range; each `↑` covers a rounding of the
     sum); `rad = inf` where the ball is not finite. The balls are those of the scalar Arb
     context, point by point (`_centre_balls`)."""
-    balls = _centre_balls(program, expansion, E)
+    from .ball_arrays import mid_rad_floats
+    mid, rad = mid_rad_floats(_centre_balls(program, expansion, E))
     with np.errstate(all="ignore"):
-        mid = np.array([float(b) for b in balls], dtype=float)    # = float(b.mid())
-        rad = np.array([float(b.rad()) for b in balls], dtype=float)
         up = lambda x: np.nextafter(x, np.inf)       # noqa: E731
         rad = up(up(rad) + up(np.abs(mid) * 2.0 ** -52 + 2.0 ** -1074))
         # a ball is finite exactly when its mid-point and radius are (`arb.is_finite`);
@@ -328,26 +327,28 @@ def _ball_values(program, expansion: np.ndarray, E: int):
     return np.where(ok, mid, 0.0).reshape(shape), np.where(ok, rad, np.inf).reshape(shape)
 
 
-def _centre_balls(program, expansion: np.ndarray, E: int) -> list:
+def _centre_balls(program, expansion: np.ndarray, E: int) -> np.ndarray:
     """The point coefficients' balls at the centres `(2c + 1)/(2E)` of the cells
-    `expansion`, cell by cell (each cell's `K` in a row): one run of the program over all
-    cells in object arrays (`ball_arrays`: each ball the scalar Arb context's, bit for
-    bit), or point by point where that context lacks an operation of the program."""
-    from .ball_arrays import arrays_of, balls_of, outputs
+    `expansion`, cell by cell (each cell's `K` in a row), as a flat object array: one run of
+    the program over all cells in object arrays (`ball_arrays`: each ball the scalar Arb
+    context's, bit for bit), or point by point where that context lacks an operation of
+    the program."""
+    from .ball_arrays import arrays_of, balls_of, outputs, to_balls
     from .expression import _CONTEXTS
-    scalar = _CONTEXTS["ball"]
+    count = len(expansion)
     if E & (E - 1) == 0 and E < 2 ** 52:    # dyadic centres: `arb` of the float is exact,
         # the same ball as `arb(fmpq(2c + 1, 2E))` (the one exact ball of that value)
-        to_ball = np.frompyfunc(arb, 1, 1)
-        centres = to_ball((2 * expansion + 1) / (2 * E)).tolist()
+        axes = [to_balls(column) for column in ((2 * expansion + 1) / (2 * E)).T]
     else:
-        centres = [[arb(fmpq(2 * c + 1, 2 * E)) for c in cell] for cell in expansion.tolist()]
+        axes = [balls_of(arb(fmpq(2 * c + 1, 2 * E)) for c in column)
+                for column in expansion.T.tolist()]
     try:
-        xs = [balls_of(axis) for axis in zip(*centres)]
-        columns = outputs(program.program, "point", arrays_of(scalar), xs, (len(centres),))
+        columns = outputs(program.program, "point", arrays_of(_CONTEXTS["ball"]), axes,
+                          (count,))
     except (AttributeError, TypeError):
-        return [b for centre in centres for b in program.balls("point", centre)]
-    return np.stack(columns, axis=1).reshape(-1).tolist()
+        return balls_of(b for k in range(count)
+                        for b in program.balls("point", [axis[k] for axis in axes]))
+    return np.stack(columns, axis=1).reshape(-1)
 
 
 def _grid_points(numerator: np.ndarray, denominator: int, exact: bool) -> list:

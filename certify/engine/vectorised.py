@@ -59,6 +59,7 @@ from fractions import Fraction
 import numpy as np
 from flint import arb
 
+from .ball_arrays import balls_of, float_ends
 from .enclosure import meets
 from .gathered import GATHER, axis_inputs, spread
 from .intervals import IntervalArray, step_down as _dn, step_up as _up
@@ -118,17 +119,12 @@ class FData:
         return self._finite
 
 
-def _ball_floats(balls, mids: np.ndarray | None = None):
-    """(lo, hi) float arrays enclosing each ball (see the module docstring); `mids`: the
-    floats of their mid-points, where the caller has them already. `float(b)` is the float
-    of the mid-point (python-flint rounds `arb_midref(b)`, as `float(b.mid())` does, without
-    making the mid-point ball: some 3x cheaper)."""
-    if mids is None:
-        mids = np.array([float(b) for b in balls], dtype=float)
-    rads = np.array([float(b.rad()) for b in balls], dtype=float)
-    with np.errstate(all="ignore"):
-        rad = _up(rads)
-        return _dn(_dn(mids) - rad), _up(_up(mids) + rad)
+def _ball_floats(balls):
+    """(lo, hi) float arrays enclosing each ball (see the module docstring), of a list or
+    an object array of balls (`ball_arrays.float_ends`)."""
+    if not isinstance(balls, np.ndarray):
+        balls = balls_of(balls)
+    return float_ends(balls)[1:]
 
 
 def _axis_balls(m: int):
