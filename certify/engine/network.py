@@ -321,6 +321,22 @@ def _nesting(text: str) -> int:
     return deepest
 
 
+def _json_loads(text: str):
+    """The value of a JSON text, numbers read by `_json_int` / `_json_float` and NaN or
+    Infinity kept as strings (refused where a number is wanted)."""
+    return json.loads(text, parse_constant=lambda c: c, parse_int=_json_int,
+                      parse_float=_json_float)
+
+
+def _meta_value(text: str):
+    """`_json_loads` of the text of a document's `meta`, refused (ValueError) where the
+    document would be nested more than MAX_NESTING deep: the `meta` of `{"meta": ...}`, one
+    level down, as `read_network` counts."""
+    if _nesting(text) + 1 > MAX_NESTING:
+        raise ValueError("nested too deep")
+    return _json_loads(text)
+
+
 def _json_int(text: str):
     """A JSON integer; past MAX_NUMBER_CHARS digits it stays text (refused where used)."""
     return int(text) if len(text) <= MAX_NUMBER_CHARS else text
@@ -365,12 +381,15 @@ def read_network(path: str, force: bool = False) -> Network:
     except UnicodeDecodeError as exc:
         raise NetworkError(f"{path} is not UTF-8 text (byte {exc.start}); not a network "
                            "file") from None
+    from .grade_text import read_saved
+    saved = read_saved(text, _meta_value, force)   # a construction's own file, as written
+    if saved is not None:
+        return saved
     if _nesting(text) > MAX_NESTING:
         raise NetworkError(f"{path}: JSON nested more than {MAX_NESTING} deep; not a network "
                            "file")
     try:
-        data = json.loads(text, parse_constant=lambda c: c,   # keep NaN/Infinity as strings
-                          parse_int=_json_int, parse_float=_json_float)
+        data = _json_loads(text)
     except json.JSONDecodeError as exc:
         raise NetworkError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:
@@ -393,11 +412,15 @@ def _once_per_object(make):
     return get
 
 
+def number_text(w: Fraction) -> str:
+    """How a weight is written: `format_rational` (most weights of a construction are
+    realize's ZERO, written without a call)."""
+    return "0" if w is ZERO or not w else format_rational(w)
+
+
 def network_to_json(network: Network) -> dict:
     """The `mgdl-relu/1` document, every number an exact string."""
-    def text(w):                    # most weights of a construction are realize's ZERO
-        return "0" if w is ZERO or not w else format_rational(w)
-
+    text = number_text
     # a construction grade shares layer and row objects between its hats (`realize`):
     # each distinct object is formatted once (all stay alive meanwhile)
     row_text = _once_per_object(lambda row: [text(w) for w in row])
@@ -417,22 +440,30 @@ def network_to_json(network: Network) -> dict:
 
 def network_text(network: Network) -> str:
     """`json.dumps(network_to_json(network), separators=(",", ":"))`, the same text, made
-    faster: the text of every layer and row object of the document is made once (a
-    construction's grades share most of them between their hats) and the pieces joined.
-    Numbers are written by `format_rational`: digits, `-` and `/`, which JSON strings hold
-    as they are, so `'"' + s + '"'` is what the encoder writes for them."""
+    faster: a construction grade's layers are written from its hats
+    (`grade_text.layer_texts`), and the text of every other layer and row object is made
+    once (shared rows are common). Numbers are written by `number_text`: digits, `-` and
+    `/`, which JSON strings hold as they are, so `'"' + s + '"'` is what the encoder
+    writes for them."""
+    from .grade_text import layer_texts
+    from .hat_grade import HatGrade
+
     def dumps(value):
         return json.dumps(value, separators=(",", ":"))
 
-    row_json = _once_per_object(lambda row: ('["' + '","'.join(row) + '"]') if row else "[]")
+    row_json = _once_per_object(
+        lambda row: ('["' + '","'.join(map(number_text, row)) + '"]') if len(row) else "[]")
     layer_json = _once_per_object(lambda layer: '{"weight":[' + ",".join(
-        map(row_json, layer["weight"])) + '],"bias":' + row_json(layer["bias"]) + "}")
-    document = network_to_json(network)      # every object stays alive: ids are their own
-    grades = ",".join('{"layers":[' + ",".join(map(layer_json, grade["layers"]))
-                      + '],"readout":' + dumps(grade["readout"]) + "}"
-                      for grade in document["grades"])
-    return (dumps({"format": document["format"], "dim": document["dim"]})[:-1]
-            + ',"grades":[' + grades + '],"meta":' + dumps(document["meta"]) + "}")
+        map(row_json, layer.weight)) + '],"bias":' + row_json(layer.bias) + "}")
+    grades = []
+    for grade in network.grades:          # every layer and row stays alive: ids are their own
+        layers = layer_texts(grade.dim, grade.hats, grade.inputs) \
+            if isinstance(grade, HatGrade) else map(layer_json, grade.layers)
+        readout = {"weight": [number_text(w) for w in grade.readout_weight],
+                   "bias": number_text(grade.readout_bias)}
+        grades.append('{"layers":[' + ",".join(layers) + '],"readout":' + dumps(readout) + "}")
+    return (dumps({"format": FORMAT, "dim": network.dim})[:-1]
+            + ',"grades":[' + ",".join(grades) + '],"meta":' + dumps(network.meta) + "}")
 
 
 def write_network(network: Network, path: str) -> None:
