@@ -45,7 +45,7 @@ def layer_texts(dim: int, hats: Sequence[Hat], inputs: int) -> Iterator[str]:
     """The JSON text of the layers of `grade_layers(dim, hats, inputs)`, in order, in
     pieces that joined by commas make the text `network.network_text` writes for them
     (`{"weight":[rows],"bias":row}` a layer, every number a string `number_text(w)`): the
-    shape of `realize._grade_blocks`, each block after the second one piece, made from
+    shape of `realize._grade_layers`, each block after the second one piece, made from
     `z / h` and `c` alone (from the integer arrays themselves for a `HatArray` on a grid
     `h = 1/n`)."""
     array = isinstance(hats, HatArray) and hats.h.numerator == 1
@@ -208,12 +208,16 @@ def _proposed(meta, dim: int) -> list | None:
         indices: dict = {}                   # coordinate text -> index on the grid
 
         def index_of(text):
+            """`z n` for the plain "p" / "p/q" text of `z`, which must be an integer."""
             i = indices.get(text)
             if i is None:
-                v = _plain(text)
-                if v is None or (v * n).denominator != 1:
+                if type(text) is not str or not _PLAIN.fullmatch(text):
                     raise ValueError(text)
-                i = indices[text] = int(v * n)
+                num, _, den = text.partition("/")
+                i, rest = divmod(int(num) * n, int(den) if den else 1)
+                if rest:
+                    raise ValueError(text)
+                indices[text] = i
             return i
         index, numerators, exponents = [], [], []
         for hat in level["hats"]:

@@ -29,8 +29,7 @@ import numpy as np
 from .gathered import distinct
 from .network import Grade
 from .nodal import LIMIT, Nodal
-from .realize import (Hat, _grade_layers_reference, block_depth, grade_layer_texts,
-                      grade_layers, readout)
+from .realize import Hat, _grade_layers_reference, block_depth, grade_layers, readout
 
 
 class HatArray(_Sequence):
@@ -162,11 +161,6 @@ class HatGrade(Grade):
         if self._layers is None:
             self._layers = grade_layers(self.dim, self.hats, self.inputs)
         return self._layers
-
-    def layer_texts(self, text) -> list[dict]:
-        """The `mgdl-relu/1` objects of the layers, each number `text(w)`: made from the
-        hats directly (`realize.grade_layer_texts`), not from the layers."""
-        return grade_layer_texts(self.dim, self.hats, self.inputs, text)
 
     def shapes(self) -> list[tuple[int, int]]:
         """`(width, inputs)` of every layer, in order, without building the layers."""

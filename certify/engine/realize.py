@@ -201,98 +201,37 @@ def _built_hats(dim: int, layers: Sequence[Layer], inputs: int) -> list[Hat] | N
     return list(entry[3])
 
 
-class _AsLayers:
-    """`_grade_blocks` making the exact layers (rows are tuples of `Fraction`s)."""
-
-    row = staticmethod(tuple)
-    freeze = staticmethod(tuple)
-
-    @staticmethod
-    def entry(w):
-        return w
-
-    @staticmethod
-    def rows(rows):
-        return tuple(rows)
-
-    @staticmethod
-    def layer(weight, bias):
-        return Layer(weight, bias)
-
-    @staticmethod
-    def of(layer):
-        return layer
-
-
-class _AsTexts:
-    """`_grade_blocks` making the `mgdl-relu/1` text of each layer (`{"weight", "bias"}`,
-    every number a string, `text(w)`), without the layers themselves."""
-
-    freeze = staticmethod(list)
-
-    def __init__(self, text):
-        self.entry = text
-
-    def row(self, values):
-        return [self.entry(w) for w in values]
-
-    def rows(self, rows):
-        return [self.row(r) for r in rows]
-
-    @staticmethod
-    def layer(weight, bias):
-        return {"weight": weight, "bias": bias}
-
-    def of(self, layer):
-        return {"weight": self.rows(layer.weight), "bias": self.row(layer.bias)}
-
-
-_AS_LAYERS = _AsLayers()
-
-
 def _grade_layers(dim: int, hats: Sequence[Hat], inputs: int,
                   keep_zero: bool = False) -> list[Layer]:
-    """`_grade_layers_reference`, fast (`_grade_blocks`). Equal weights."""
-    return _grade_blocks(dim, hats, inputs, keep_zero, _AS_LAYERS)
-
-
-def grade_layer_texts(dim: int, hats: Sequence[Hat], inputs: int, text) -> list[dict]:
-    """The `mgdl-relu/1` layer objects of `grade_layers(dim, hats, inputs)`, each number
-    `text(w)`, made without the layers (`_grade_blocks`): what writing a construction's
-    network needs, at a fraction of the cost of making the layers and formatting them."""
-    return _grade_blocks(dim, hats, inputs, False, _AsTexts(text))
-
-
-def _grade_blocks(dim: int, hats: Sequence[Hat], inputs: int, keep_zero: bool, out):
-    """The layers of `_grade_layers_reference`, as `out` makes them (`_AsLayers`: the
-    layers; `_AsTexts`: their text): hats after the second differ from the second only in
-    the first layer of their block (`z`, `h`, and the previous coefficient entering `P` or
-    `Q`); their max-tree and `φ` layers are the same (immutable) objects."""
+    """The layers of `_grade_layers_reference`, fast: hats after the second differ from the
+    second only in the first layer of their block (`z`, `h`, and the previous coefficient
+    entering `P` or `Q`); their max-tree and `φ` layers are the same (immutable) objects.
+    (`grade_text.layer_texts` writes these layers' text in the same shape.)"""
     hats = [h for h in hats if h.c != 0 or keep_zero]
     if len(hats) < 3:
-        return [out.of(layer) for layer in _grade_layers_reference(dim, hats, inputs, keep_zero)]
+        return _grade_layers_reference(dim, hats, inputs, keep_zero)
     ref = _grade_layers_reference(dim, hats[:2], inputs, keep_zero)
     depth = block_depth(dim)
     first = ref[depth]                       # layer A of the second hat: the template
     width = first.inputs                     # rows of a φ layer: carriers, P, Q, φ
     phi_col = dim + 2
-    layers = [out.of(layer) for layer in ref[:2 * depth]]
+    layers = list(ref[:2 * depth])
     shared = layers[depth + 1:2 * depth]     # the second hat's tree and φ layers
-    carriers = out.rows(first.weight[:dim])
+    carriers = tuple(first.weight[:dim])
     zeros = [ZERO] * width
     plain_p, plain_q = zeros.copy(), zeros.copy()
     plain_p[dim], plain_q[dim + 1] = ONE, ONE
-    plain_p, plain_q = out.row(plain_p), out.row(plain_q)
+    plain_p, plain_q = tuple(plain_p), tuple(plain_q)
 
     def accumulators(c):
         row = list(plain_p if c > 0 else plain_q)
-        row[phi_col] = out.entry(c if c > 0 else -c)
-        return out.freeze((out.freeze(row), plain_q) if c > 0 else (plain_p, out.freeze(row)))
+        row[phi_col] = c if c > 0 else -c
+        return (tuple(row), plain_q) if c > 0 else (plain_p, tuple(row))
 
     # dictionaries keyed by (numerator, denominator): hashing a Fraction costs a modular
     # inverse, hashing two ints nothing
-    slopes = {(hats[1].h.numerator, hats[1].h.denominator): out.rows(first.weight[dim + 2:])}
-    head = out.row((ZERO,) * (dim + 2))
+    slopes = {(hats[1].h.numerator, hats[1].h.denominator): tuple(first.weight[dim + 2:])}
+    head = (ZERO,) * (dim + 2)
     # (z_i / h, -z_i / h) per coordinate object and mesh: a level's hats share their
     # coordinates (`HatArray`, `recognise_grade`), so each pair is made once
     shift_of: dict = {}
@@ -301,24 +240,21 @@ def _grade_blocks(dim: int, hats: Sequence[Hat], inputs: int, keep_zero: bool, o
         key = (h.numerator, h.denominator)
         if key not in slopes:
             inv = 1 / h
-            slopes[key] = out.rows(
-                tuple(tuple(inv if j == i else ZERO for j in range(width)) for i in range(dim))
-                + tuple(tuple(-inv if j == i else ZERO for j in range(width))
-                        for i in range(dim)))
+            slopes[key] = tuple(tuple(inv if j == i else ZERO for j in range(width))
+                                for i in range(dim)) \
+                + tuple(tuple(-inv if j == i else ZERO for j in range(width)) for i in range(dim))
         pairs = []
         for v in hat.z:
             pair = shift_of.get((id(v), key))
             if pair is None:        # v stays alive in `hats` meanwhile: its id is its own
                 shift, negated = _shifts((v,), h)
-                pair = shift_of[id(v), key] = (out.entry(shift[0]), out.entry(negated[0]))
+                pair = shift_of[id(v), key] = (shift[0], negated[0])
             pairs.append(pair)
-        layers.append(out.layer(carriers + accumulators(previous.c) + slopes[key],
-                                head + out.freeze(n for _, n in pairs)
-                                + out.freeze(s for s, _ in pairs)))
+        layers.append(Layer(carriers + accumulators(previous.c) + slopes[key],
+                            head + tuple(n for _, n in pairs) + tuple(s for s, _ in pairs)))
         layers.extend(shared)
     final = ref[-1]
-    layers.append(out.layer(out.rows(final.weight[:dim]) + accumulators(hats[-1].c),
-                            out.row(final.bias)))
+    layers.append(Layer(tuple(final.weight[:dim]) + accumulators(hats[-1].c), tuple(final.bias)))
     return layers
 
 
