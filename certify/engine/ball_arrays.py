@@ -201,5 +201,10 @@ def float_ends(balls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def offsets_from(balls: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """The balls `ball - arb(c)` for float `centres` (elementwise; `arb` of a float is exact)."""
+    """The balls `ball - arb(c)` for float `centres` (elementwise; `arb` of a float is exact).
+    Where every element is a ball, `ball - c` itself: python-flint converts the float `c`
+    to the exact ball `arb(c)` and subtracts, the same operation on the same operands, so
+    the same ball, without an object array of `arb(c)` made first."""
+    if np.all(_TYPE(balls) == arb):
+        return balls - centres
     return balls - to_balls(centres)

@@ -26,6 +26,11 @@ def interpolate_floats(nodal: np.ndarray, n: int, points: np.ndarray) -> np.ndar
     scaled = points * n
     cell = np.clip(np.floor(scaled).astype(int), 0, n - 1)
     local = scaled - cell
+    if dim == 1:        # the general loop's operations for d = 1 (`local - 0.0` is `local`)
+        cell, local = cell[:, 0], local[:, 0]
+        out = (1 - local) * nodal[cell]
+        out += local * nodal[cell + 1]
+        return out
     order = np.argsort(-local, axis=1, kind="stable")
     ordered = np.take_along_axis(local, order, axis=1)
     vertex = cell.copy()
@@ -51,9 +56,14 @@ def _estimate(target, n: int) -> float | None:
     fine = np.arange(n * side + 1) / (n * side)
     points = np.stack(np.meshgrid(*([fine] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
     rng = np.random.default_rng(0)
-    points = np.concatenate([points, rng.random((4000, dim))])
+    extra = rng.random((4000, dim))
     with np.errstate(all="ignore"):
-        err = np.abs(target.floats(points) - interpolate_floats(nodal, n, points))
+        if side == 1:       # the lattice is the grid itself: f there is `nodal` already
+            values = np.concatenate([nodal.reshape(-1), target.floats(extra)])
+        else:
+            values = target.floats(np.concatenate([points, extra]))
+        points = np.concatenate([points, extra])
+        err = np.abs(values - interpolate_floats(nodal, n, points))
     if not np.all(np.isfinite(err)):
         return None
     return float(err.max())

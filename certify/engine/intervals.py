@@ -349,28 +349,42 @@ def _sin_cos_point(x, want: tuple = (True, True)) -> tuple:
             pick(c, s, half != odd) if want[1] else None)
 
 
-def _contains_point(a, b, offset: float, period: float):
+def _contains_point(a, b, offset: float, period: float, reach=None):
     """Where `[a, b]` may contain `offset + j·period` for an integer `j` (decided in floats
-    with a slack far above their rounding error for |x| <= 1e5: a "may" errs only outward)."""
+    with a slack far above their rounding error for |x| <= 1e5: a "may" errs only outward).
+    `reach`: `_reach(b)`, if already known (it depends on `b` alone)."""
     first = np.ceil((a - offset) / period - 1e-9)
-    return offset + first * period <= b + 1e-9 * (1.0 + np.abs(b))
+    return offset + first * period <= (_reach(b) if reach is None else reach)
 
 
-def _sin_or_cos(a: IntervalArray, which: int, ends=None) -> IntervalArray:
+def _reach(b):
+    """`b` plus `_contains_point`'s slack: `b + 1e-9 (1 + |b|)`."""
+    return b + 1e-9 * (1.0 + np.abs(b))
+
+
+def _sin_or_cos(a: IntervalArray, which: int, ends=None, shared=None) -> IntervalArray:
     """sin (`which = 0`) or cos (1) over intervals: end points, then ±1 where an extremum
-    may lie inside. `ends`: `_sin_cos_point` at `a.lo` and at `a.hi`, if already known."""
+    may lie inside. `ends`: `_sin_cos_point` at `a.lo` and at `a.hi`, if already known;
+    `shared`: `(wide, reach)` of `a` (`_extremum_tests`), if already known (sin and cos of
+    one argument test the same interval: the same floats, computed once)."""
     want = (which == 0, which == 1)
     lo_ends, hi_ends = ends or (_sin_cos_point(a.lo, want), _sin_cos_point(a.hi, want))
     lo_end, hi_end = lo_ends[which], hi_ends[which]
     lo = np.minimum(lo_end.lo, hi_end.lo)
     hi = np.maximum(lo_end.hi, hi_end.hi)
     peak, trough = (math.pi / 2, -math.pi / 2) if which == 0 else (0.0, math.pi)
-    wide = ~(a.hi - a.lo < 6.0)
-    top = wide | _contains_point(a.lo, a.hi, peak, 2 * math.pi)
-    bottom = wide | _contains_point(a.lo, a.hi, trough, 2 * math.pi)
+    wide, reach = shared or _extremum_tests(a)
+    top = wide | _contains_point(a.lo, a.hi, peak, 2 * math.pi, reach)
+    bottom = wide | _contains_point(a.lo, a.hi, trough, 2 * math.pi, reach)
     hi = np.where(top, 1.0, hi) if np.any(top) else hi          # (no extremum: as it is)
     lo = np.where(bottom, -1.0, lo) if np.any(bottom) else lo
     return IntervalArray(np.maximum(lo, -1.0), np.minimum(hi, 1.0))
+
+
+def _extremum_tests(a: IntervalArray) -> tuple:
+    """`(wide, reach)` of `_sin_or_cos`: where the interval is too wide to test (6 or more,
+    or NaN), and `_reach` of its upper ends."""
+    return ~(a.hi - a.lo < 6.0), _reach(a.hi)
 
 
 # --------------------------------------------------------------------------- atan
@@ -455,7 +469,8 @@ class IntervalContext(Context):
 
     def sin_cos(self, a):
         ends = (_sin_cos_point(a.lo), _sin_cos_point(a.hi))   # one series pass serves both
-        return _sin_or_cos(a, 0, ends), _sin_or_cos(a, 1, ends)
+        shared = _extremum_tests(a)
+        return _sin_or_cos(a, 0, ends, shared), _sin_or_cos(a, 1, ends, shared)
 
     def tan(self, a):
         # increasing between poles; a pole inside (cos may vanish) gives NaN

@@ -157,12 +157,24 @@ def _joined(parts):
 
 def rows(target, m: int, first: int, stop: int):
     """One work unit: f data (float intervals) for the sub-boxes of side `1/m` whose first
-    index is in [first, stop) (`index_rows` on that slab, in C order)."""
-    per_row = m ** (target.dim - 1)
+    index is in [first, stop) (`index_rows` on that slab, in C order). Each block's data
+    go straight into the unit's arrays (no per-block arrays joined at the end: no second
+    copy of the unit's data alive while it is made)."""
+    dim = target.dim
+    per_row = m ** (dim - 1)
+    count = (stop - first) * per_row
     block = per_row * max(1, work_units.BLOCK_BOXES // per_row)       # whole rows
-    return _joined(work_units.blockwise(
-        lambda a, b: _slab(target, m, first + a // per_row, first + b // per_row),
-        (stop - first) * per_row, block))
+    pair = lambda: (np.empty(count), np.empty(count))                 # noqa: E731
+    out = (pair(), pair(), [pair() for _ in range(dim)], np.empty(count, dtype=bool))
+
+    def fill(a, b):
+        data = _slab(target, m, first + a // per_row, first + b // per_row)
+        for (lo, hi), (to_lo, to_hi) in zip([data[0], data[1], *data[2]],
+                                            [out[0], out[1], *out[2]]):
+            to_lo[a:b], to_hi[a:b] = lo, hi
+        out[3][a:b] = data[3]
+    work_units.blockwise(fill, count, block)
+    return out
 
 
 def _slab(target, m: int, first: int, stop: int):
