@@ -307,7 +307,9 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
     grid = anchored_grid.Grid(target, values.shape[0] - 1)
     if grid.applies and Fraction(h) == Fraction(1, grid.n):
         prove, residuals = grid.proves_cells, grid.residuals(values)
+        prove_many = grid.proves_perms
     else:                    # the Arb prover, simplex by simplex (the checker does the same)
+        prove_many = None
         prover = Prover(target, h, grid.vertices)
         prover.remember(boxes)
 
@@ -343,7 +345,7 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
     for rule in rules:
         c, nodal = surplus_rule.coefficients_and_nodal(
             prove, values, surpluses, balanced, skip, COEFFICIENT_BITS, simplex_bounds,
-            FIRST_DEPTH.get(target.dim), refine, rule, slack, first)
+            FIRST_DEPTH.get(target.dim), refine, rule, slack, first, prove_many)
         out = simplex_bounds(nodal)
         sup = None if out is None else max(max(float(-lo.min()), float(hi.max()))
                                            for lo, hi in out.values())

@@ -314,13 +314,16 @@ def _packed(values: np.ndarray) -> np.ndarray:
 def coefficients_and_nodal(prove, values, residuals, balanced, skip, bits: int,
                            bounds=None, first_depth: int | None = None, refine=None,
                            rule=SHRINK_RULES[0], slack=None,
-                           first: dict | None = None) -> tuple[np.ndarray, Nodal]:
+                           first: dict | None = None,
+                           prove_many=None) -> tuple[np.ndarray, Nodal]:
     """`(c, nodal)` of one level (see the module docstring): the coefficients and
     the nodal array `F + Σ c_z φ_z` they end with.
 
     `prove(perm, cells, signs, nodal, depth)` proves `sign·(f - A_T) >= 0` on the simplices
     `(cell, perm)` (`cells` of shape (N, d); `A` the interpolant of the nodal array `nodal`),
-    all at once, halving boxes at most `depth` times (None: its default; the first round,
+    all at once (`prove_many([(perm, cells, signs)], nodal, depth)`, where given: the
+    same for several permutations together, a list of bool arrays), halving boxes at most
+    `depth` times (None: its default; the first round,
     with every surplus whole, uses `first_depth`: a full surplus is rarely provable where a
     shallow proof fails), and returns a bool array; `values`: nodal values of `F` on the
     level grid (a `Nodal`, or an array of rationals); `residuals`: float intervals of
@@ -435,7 +438,7 @@ def coefficients_and_nodal(prove, values, residuals, balanced, skip, bits: int,
         """The unsafe vertices (sorted flat indices) of the simplices around `changed`
         nodes whose proof fails."""
         moved = np.stack(np.unravel_index(changed, shape), axis=1)
-        bad = []
+        bad, asks = [], []
         for perm, offsets, steps in perms:
             near = np.zeros(n ** dim, dtype=bool)      # cells whose simplex has a moved vertex
             for off in offsets:
@@ -454,10 +457,16 @@ def coefficients_and_nodal(prove, values, residuals, balanced, skip, bits: int,
             nonzero = (vs != 0).any(axis=1)
             s = np.where(nonzero & (vs >= 0).all(axis=1), 1,
                          np.where(nonzero & (vs <= 0).all(axis=1), -1, 0))
-            ok = np.zeros(len(cells), dtype=bool)
             ask = np.nonzero(s != 0)[0]
+            asks.append((perm, np.take(cells, ask, axis=0), s[ask], ask, verts, vu))
+        # every permutation's simplices proved together (one split over workers)
+        asked = [(perm, cells, s) for perm, cells, s, ask, _, _ in asks if len(ask)]
+        proved = iter(prove_many(asked, trial, depth) if prove_many is not None else
+                      [prove(perm, cells, s, trial, depth) for perm, cells, s in asked])
+        for perm, cells, s, ask, verts, vu in asks:
+            ok = np.zeros(len(verts), dtype=bool)
             if len(ask):
-                ok[ask] = prove(perm, np.take(cells, ask, axis=0), s[ask], trial, depth)
+                ok[ask] = next(proved)
             failed = ~ok
             if failed.any():
                 bad.append(np.compress(failed, verts, axis=0)[np.compress(failed, vu, axis=0)])

@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from certify.certificates import anchored_grid, box_data
+from certify.certificates import anchored_grid, box_data, proof_rounds
 from certify.engine import vectorised, work_units
 from certify.target import load_target
 from checker_helpers import example
@@ -59,7 +59,7 @@ def test_grid_proofs_over_processes_equal_the_serial_ones(monkeypatch):
         parallel = _proofs(target, values, n, perm, cells, signs)
     # the simplices themselves over forked workers too: the f data and Arb residuals
     # they computed come back and are kept as if computed here
-    monkeypatch.setattr(anchored_grid, "PARALLEL_CELLS", 2)
+    monkeypatch.setattr(proof_rounds, "PARALLEL_CELLS", 2)
     with work_units.workers(2):
         split = _proofs(target, values, n, perm, cells, signs)
     assert np.array_equal(serial[0], split[0])
@@ -201,7 +201,8 @@ def test_a_build_and_check_over_forked_workers_equal_the_serial_ones(monkeypatch
     serial = construction.build(target, 5)
     serial_report = _report(serial, target, 1)
     from certify.certificates import checker, level_ahead, local
-    for module, name in [(anchored_grid, "PARALLEL_CELLS"), (anchored_grid, "PARALLEL_NODES"),
+    for module, name in [(proof_rounds, "PARALLEL_CELLS"), (proof_rounds, "PARALLEL_RESIDUALS"),
+                         (anchored_grid, "PARALLEL_NODES"),
                          (box_data, "PARALLEL_BOXES"), (level_ahead, "AHEAD_NODES"),
                          (checker, "APART_CELLS"), (local, "INTEGRALS_APART")]:
         monkeypatch.setattr(module, name, 16)
@@ -225,7 +226,7 @@ def test_a_build_and_check_over_forked_workers_equal_the_serial_ones(monkeypatch
 def test_a_worker_that_dies_is_an_internal_error_on_the_command_line(monkeypatch, tmp_path,
                                                                       capsys):
     from certify.interfaces.cli import run
-    monkeypatch.setattr(anchored_grid, "PARALLEL_CELLS", 2)
+    monkeypatch.setattr(proof_rounds, "PARALLEL_CELLS", 2)
     original = anchored_grid.Grid._prove_cells
     parent = os.getpid()
 

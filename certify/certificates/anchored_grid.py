@@ -34,16 +34,14 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 from fractions import Fraction
 
 import numpy as np
 
 from ..engine import ball_arrays, curvature, vectorised, work_units
 from .anchored import BOX_BUDGET, DEPTH, START, Prover, VertexValues
-from . import box_data
+from . import proof_rounds
 from .box_data import BoxData
-from .proof_memo import ProofMemo
 from ..engine.expression import _CONTEXTS
 from ..engine.nodal import Nodal
 from ..engine.numbers import ball_bounds, to_ball
@@ -64,9 +62,6 @@ BLOCK = 32768
 #: processes of `work_units.workers(jobs)`; smaller ones stay here (a fork costs some
 #: 10-50 ms in a large process)
 PARALLEL_NODES = 32768
-#: batches of at least this many simplices to prove are split over the forked workers of
-#: `work_units.workers(jobs)` (some 10 µs each, where a fork costs some 10-50 ms)
-PARALLEL_CELLS = 32768
 BALL = _CONTEXTS["ball"]
 
 def _cache(target) -> dict:
@@ -143,7 +138,8 @@ class Grid:
         ids = np.arange(values.size)
         return self._vertex_data(ids, values)[2:]
 
-    def _vertex_data(self, ids: np.ndarray, values: np.ndarray, plain: bool = False):
+    def _vertex_data(self, ids: np.ndarray, values: np.ndarray, plain: bool = False,
+                     arb: list | None = None):
         """Float intervals of `A(v)` and of `ρ(v) = f(v) - A(v)` at the nodes with linear
         indices `ids`: `ρ` exact (an interval around one rational) where `f(v)` is known
         exactly and the enclosure would touch 0.
@@ -166,7 +162,8 @@ class Grid:
         `plain`: the plain enclosure, and Arb where it touches 0 (what this grid always
         gave): for the second-order proof, whose float search for a point (`curvature.
         _best_point`) may take another path on other last bits of `ρ`, so that its
-        results, hence the networks built, stay as they were."""
+        results, hence the networks built, stay as they were. With a list `arb`: only the
+        keys of the Arb residuals needed are appended to it (`prime`)."""
         shape = (self.n + 1,) * self.dim
         cache = _cache(self.target)
         key = ("f nodes", self.n)
@@ -216,16 +213,25 @@ class Grid:
                     r_lo[sharpen] = np.maximum(r_lo[sharpen], _dn(_dn(_dn(c - a) - d_hi) + el))
                     r_hi[sharpen] = np.minimum(r_hi[sharpen], _up(_up(_up(c - a) - d_lo) + eh))
         touch = np.nonzero(~((r_lo > 0) | (r_hi < 0)))[0]
+        if arb is not None:                      # only the Arb residuals' keys (`prime`)
+            arb.extend(_touch_keys(touch, ids, exact))
+            return None
         if len(touch):
             memo = _cache(self.target).setdefault(("arb residuals", self.n), {})
-            den = exact.den
-            for j, node, num in zip(touch.tolist(), ids[touch].tolist(),
-                                    exact.num.ravel()[touch].tolist()):
-                key = (node, num, den)           # integers: no Fraction made for a known one
+            for j, key in zip(touch.tolist(), _touch_keys(touch, ids, exact)):
+                # integer keys (node, num, den): no Fraction made for a known one
                 if key not in memo:
-                    memo[key] = self._arb_residual(node, Fraction(num, den))
+                    memo[key] = self._arb_residual(key[0], Fraction(key[1], key[2]))
                 r_lo[j], r_hi[j] = memo[key]
         return a_lo, a_hi, r_lo, r_hi
+
+    def vertex_ids(self, asks: list) -> np.ndarray:
+        """The sorted flat indices of the vertices of the simplices `(cell, perm)` of
+        `asks` (`[(perm, cells)]`)."""
+        shape = (self.n + 1,) * self.dim
+        linear = [_vertex_ids(cells, perm, shape) for perm, cells in asks]
+        return _unique_nodes(np.concatenate(linear) if linear else np.zeros(0, np.int64),
+                             shape)[0]
 
     def _arb_residual(self, node: int, value: Fraction) -> tuple[float, float]:
         """Floats around `f(v) - value` at the node with linear index `node`, from Arb's ball
@@ -276,44 +282,19 @@ class Grid:
 
     def proves_cells(self, perm, cells: np.ndarray, signs: np.ndarray, values,
                      depth: int | None = None) -> np.ndarray:
-        """`proves` for the simplices `(cell, perm)`, `cells` of shape (N, d): a bool array."""
-        depth = self.depth if depth is None else min(depth, self.depth)
-        cells = np.asarray(cells, dtype=np.int64).reshape(-1, self.dim)
-        signs = np.asarray(signs, dtype=np.int64).reshape(-1)
-        out = np.zeros(len(cells), dtype=bool)
-        live = np.nonzero(signs != 0)[0]
-        if not len(live):
-            return out
-        # simplices proved before (by the builder) for these exact vertex values
-        memo = ProofMemo.of(self.target, self.n, perm, values)
-        if memo is not None:
-            known = memo[0].known(memo[1], np.take(cells, live, axis=0), signs[live], depth)
-            out[live[known]] = True
-            live = live[~known]
-        asked = live
-        if len(live):
-            self._prove_parts(perm, cells, signs, values, depth, live, out)
-        if memo is not None:
-            new = asked[out[asked]]
-            memo[0].store(memo[1], np.take(cells, new, axis=0), signs[new], depth)
-        return out
+        """`proves` for the simplices `(cell, perm)`, `cells` of shape (N, d): a bool array
+        (`proof_rounds.proves_perms`, which also splits large batches over workers)."""
+        return proof_rounds.proves_perms(self, [(perm, cells, signs)], values, depth)[0]
 
-    def _prove_parts(self, perm, cells, signs, values, depth, live, out) -> None:
-        """`_prove_cells` over parts of `live` (`work_units.strided`: under `--jobs`, large
-        batches over forked workers, which send back their answers and the f data and Arb
-        residuals they computed, kept here as if computed here). Each simplex's answer
-        depends on its own cell, sign and vertex values alone."""
-        cache, parent = _cache(self.target), os.getpid()
-        before = box_data.marks(cache) if work_units.jobs() > 1 else {}
+    def proves_perms(self, asks: list, values, depth: int | None = None) -> list:
+        """`[proves_cells(perm, cells, signs, values, depth) for perm, cells, signs in asks]`
+        proved together (`proof_rounds.proves_perms`: one split over workers)."""
+        return proof_rounds.proves_perms(self, asks, values, depth)
 
-        def part(index):
-            self._prove_cells(perm, cells, signs, values, depth, live[index], out)
-            found = box_data.news(cache, before) if os.getpid() != parent else None
-            return out[live[index]], found
-        for index, (proved, found) in work_units.strided(part, len(live), PARALLEL_CELLS):
-            out[live[index]] = proved
-            if found:
-                box_data.merge(self.target, cache, found)
+    @property
+    def cache(self) -> dict:
+        """The per-target cache of this prover's data (f data, node balls, Arb residuals)."""
+        return _cache(self.target)
 
     def _prove_cells(self, perm, cells, signs, values, depth, live, out) -> None:
         """Set `out[i]` for `i` in `live`: the proofs of `proves_cells`."""
@@ -535,6 +516,14 @@ class Grid:
                 best[idx] = np.maximum(best[idx], np.where(np.isnan(anchored), -np.inf,
                                                            anchored))
         return best, refuted
+
+
+def _touch_keys(touch: np.ndarray, ids: np.ndarray, exact) -> list[tuple[int, int, int]]:
+    """`(node, numerator, denominator)` of the entries `touch` of the nodes `ids` with the
+    exact values `exact` (a Nodal): the keys of `_vertex_data`'s memo of Arb residuals."""
+    den = exact.den
+    return [(node, num, den) for node, num in zip(ids[touch].tolist(),
+                                                 exact.num.ravel()[touch].tolist())]
 
 
 def node_floats(target, n: int, ids, vertices: VertexValues | None = None):

@@ -519,7 +519,7 @@ def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs
     grid are computed first, in independent blocks over `jobs` threads or on the Dask
     cluster at `scheduler`; then grades run, over `jobs` processes when none is on a grid.
     """
-    with work_units.workers(jobs, scheduler):
+    with work_units.workers(jobs, scheduler, work_units.forks_pay(target.dim)):
         return _check(target, network, p, timeout, jobs, on_grade, samples, falsify, regions)
 
 

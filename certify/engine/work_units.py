@@ -33,28 +33,43 @@ from contextlib import contextmanager
 import numpy as np
 
 _JOBS = 1
+_FORKS = True                # whether units may go to forked children (`workers(forks=)`)
 _SCHEDULER = None
 _THREADS = None              # a pool of `_JOBS` threads inside `workers(jobs > 1)`
 _CLIENTS: dict = {}
 
 
 @contextmanager
-def workers(jobs: int = 1, scheduler: str | None = None):
+def workers(jobs: int = 1, scheduler: str | None = None, forks: bool = True):
     """Inside this block, f data is computed in blocks over `jobs` threads (numpy lets go
     of the interpreter lock inside every operation on a block), Arb work in chunks over
-    `jobs` forked processes (`chunked`), or the f data of whole grids on the Dask cluster
-    whose scheduler is at `scheduler` (needs `dask[distributed]`). The units are
-    independent blocks of sub-boxes; results do not depend on where they ran."""
-    global _JOBS, _SCHEDULER, _THREADS
-    previous = _JOBS, _SCHEDULER, _THREADS
-    _JOBS, _SCHEDULER = max(1, int(jobs)), scheduler
+    `jobs` forked processes (`chunked`; not with `forks=False`, see `forks_pay`), or the
+    f data of whole grids on the Dask cluster whose scheduler is at `scheduler` (needs
+    `dask[distributed]`). The units are independent blocks of sub-boxes; results do not
+    depend on where they ran."""
+    global _JOBS, _SCHEDULER, _THREADS, _FORKS
+    previous = _JOBS, _SCHEDULER, _THREADS, _FORKS
+    _JOBS, _SCHEDULER, _FORKS = max(1, int(jobs)), scheduler, bool(forks)
     _THREADS = ThreadPoolExecutor(_JOBS) if _JOBS > 1 and scheduler is None else None
     try:
         yield
     finally:
         if _THREADS is not None:
             _THREADS.shutdown()
-        _JOBS, _SCHEDULER, _THREADS = previous
+        _JOBS, _SCHEDULER, _THREADS, _FORKS = previous
+
+
+#: the smallest dimension whose work units are forked: in d = 1 every unit measured (a
+#: level's f data and node balls, a round of proofs, the check of the last grade) costs
+#: about as much as the page copies a fork of the process makes, or less (sine
+#: `--grades 16`: slower under `--jobs 2` with forks), so 1-D runs use threads only
+FORK_DIMENSION = 2
+
+
+def forks_pay(dim: int) -> bool:
+    """Whether work units of a `dim`-dimensional target go to forked workers (`workers`'s
+    `forks`)."""
+    return dim >= FORK_DIMENSION
 
 
 def jobs() -> int:
@@ -79,7 +94,7 @@ class WorkerError(RuntimeError):
 
 def may_fork(count: int, threshold: int) -> bool:
     """Whether `count` items at a `threshold` go to forked workers here."""
-    return (_JOBS > 1 and count >= max(threshold, 2) and _SCHEDULER is None
+    return (_JOBS > 1 and _FORKS and count >= max(threshold, 2) and _SCHEDULER is None
             and not in_pool_worker())
 
 

@@ -136,9 +136,9 @@ def _build(args) -> int:
     check_construction(target.dim, args.grades, params.ratio, args.force)
     if args.jobs < 1:
         raise UsageError(f"--jobs={args.jobs} must be at least 1", "try --jobs 2")
-    from ..engine.work_units import workers
+    from ..engine.work_units import forks_pay, workers
     progress = Progress(args.quiet)
-    with workers(args.jobs, args.scheduler):
+    with workers(args.jobs, args.scheduler, forks_pay(target.dim)):
         records = build_levels(target, args.grades, params,
                                progress.build_level(args.grades, params.ratio ** target.dim))
     network = domain.network_out(network_from_levels(target, records, params))
@@ -206,8 +206,8 @@ def _check(args) -> int:
     progress = Progress(args.quiet)
     if params is not None:
         check_construction(target.dim, args.grades, params.ratio, args.force)
-        from ..engine.work_units import workers
-        with workers(options.jobs, args.scheduler):
+        from ..engine.work_units import forks_pay, workers
+        with workers(options.jobs, args.scheduler, forks_pay(target.dim)):
             records = build_levels(target, args.grades, params, progress.build_level(
                 args.grades, params.ratio ** target.dim))
         network = network_from_levels(target, records, params, written=bool(save_path))
