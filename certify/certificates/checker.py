@@ -33,13 +33,13 @@ import numpy as np
 from . import general, local
 
 from ..engine import taylor, vectorised, work_units
-from ..construction import CONSTRUCTION, default_subdivision
+from ..construction import default_subdivision
 from ..errors import UsageError
 from ..engine.freudenthal import interpolate, nodes
 from ..engine.interpolant import interpolation_error_estimate
 from ..engine.lp import p_th_roots
-from ..engine.numbers import parse_rational
 from ..interfaces.progress import announce
+from .a_priori import a_priori_bounds  # noqa: F401 (re-exported)
 from ..engine.realize import max_width
 from .refine import Limits, Outcome, PROVED, REFUTED, UNKNOWN
 from .report import NOT_OWED, GradeResult, LpResult, Report
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 DEFAULT_PS = (Fraction(1), Fraction(2))
 SAMPLES = 4000
 CANDIDATES_PER_CLAIM = 6
+#: the nodes and edge mid-points of the last grid are sampled up to this many nodes
+GRID_SAMPLE_NODES = 20000
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def sample_points(network, plan, samples: int, seed: int) -> np.ndarray:
     parts = [rng.random((samples, dim)),
              np.array(list(nodes(dim, 1)), dtype=float)]
     grids = [s.grid for s in plan if s is not None]
-    if grids and (grids[-1] + 1) ** dim <= 20000:
+    if grids and (grids[-1] + 1) ** dim <= GRID_SAMPLE_NODES:
         n = grids[-1]
         parts.append(np.array(list(nodes(dim, n)), dtype=float) / n)
         # mid-points of grid edges along the axes catch violations between nodes
@@ -412,25 +414,6 @@ def _carry_sup(result, before) -> None:
         result.sup_upper = before.sup_upper
 
 
-def _rebuilt_equal(target, network, ratio, theta, subdivision, recognised, levels) -> bool:
-    """`meta` is a hint only: the balanced construction is re-run with the ratio, margin and
-    subdivision it states, and the bound applies only if that gives these very hats at
-    these levels."""
-    from ..construction import Parameters, build_levels
-    from ..limits import MAX_HATS, construction_hats
-    if construction_hats(network.dim, len(network.grades), ratio) > MAX_HATS:
-        return False
-    try:
-        params = Parameters(ratio, theta, subdivision, scheme="balanced")
-        records = build_levels(target, len(network.grades), params)
-    except (UsageError, ArithmeticError, ValueError, TypeError):
-        return False
-    return len(records) == len(levels) and all(
-        gg is not None and r.level == ell
-        and {(h.z, h.c) for h in gg.hats} == {(h.z, h.c) for h in r.hats}
-        for gg, r, ell in zip(recognised, records, levels))
-
-
 def _regions_decrease(result, lp, data) -> None:
     """The regions path encloses the decrease itself (exactly for a piecewise-linear
     target): keep the larger proved lower bound, refute a nontrivial grade whose decrease
@@ -451,98 +434,59 @@ def _regions_decrease(result, lp, data) -> None:
                 "regions: decrease enclosed in (-inf, 0]"
 
 
-def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None:
-    """The theorem's bound `2(1+θ)Λ((1+2d(1+θ))/N)^ℓ_k` per grade, `ℓ_k` its level, when it applies.
-
-    Applies when `meta` says this toolkit's balanced construction without adaptivity
-    (`tol` 0), the declared levels are nondecreasing integers (strictly increasing over
-    grades with hats: skipped levels are all-zero levels of the construction), the
-    weights confirm them (every grade recognised with the canonical readout, a grade with
-    hats on the mesh `N^-ℓ_k` of its declared level, its hats equal to those recorded),
-    `N > 2d(1+θ)+1`, the target's `LIPSCHITZ` is verified, and re-running the balanced
-    construction with the stated N, θ gives these hats at these levels (`meta` is a hint
-    only: that is also what shows the skipped levels had no coefficient).
-    """
-    meta = network.meta or {}
-    if meta.get("construction") != CONSTRUCTION or target.lipschitz is None:
-        return None
-    try:
-        ratio = int(str(meta["ratio"])) if len(str(meta["ratio"])) <= 7 else 0
-        theta = parse_rational(meta["margin"], "meta.margin")
-        tol = parse_rational(meta.get("tol", "0"), "meta.tol")
-        levels = meta["levels"]
-        subdivision = meta.get("subdivision")
-        subdivision = None if subdivision is None else int(str(subdivision)[:3])
-    except (KeyError, TypeError, ValueError):
-        return None
-    d = network.dim
-    if not isinstance(levels, list) or not 2 <= ratio <= 10 ** 6 or not 0 <= theta <= 4:
-        return None
-    if tol != 0 or ratio <= 2 * d * (1 + theta) + 1 or len(levels) != len(network.grades):
-        return None
-    declared = []
-    previous = -1
-    for gg, level in zip(recognised, levels):
-        if gg is None or any(gg.carrier) or gg.alpha != 1 or gg.beta != 1 or gg.bias != 0:
-            return None
-        try:
-            ell = level["level"]
-            recorded = {(tuple(parse_rational(v) for v in hat["node"]), parse_rational(hat["c"]))
-                        for hat in level["hats"]}
-        except (KeyError, TypeError, ValueError):
-            return None
-        if isinstance(ell, bool) or not isinstance(ell, int) or ell < max(previous, 0):
-            return None
-        if gg.n is not None and (ell == previous or gg.n != ratio ** ell):
-            return None
-        if recorded != {(hat.z, hat.c) for hat in gg.hats}:
-            return None
-        declared.append(ell)
-        previous = ell
-    if not _rebuilt_equal(target, network, ratio, theta, subdivision, recognised, declared):
-        return None
-    lam = target.lipschitz
-    q = (1 + 2 * d * (1 + theta)) / ratio
-    return [2 * (1 + theta) * lam * q ** ell for ell in declared]
-
-
 # --------------------------------------------------------------------------- whole network
 
 def check(target, network, p: Sequence = DEFAULT_PS, timeout: float = 10.0, jobs: int = 1,
           on_grade: Callable[[Report], None] | None = None, samples: int = SAMPLES,
           falsify: bool = True, scheduler: str | None = None,
-          regions: bool = True) -> Report:
+          regions: bool = True, earlier=None) -> Report:
     """Certify every grade of `network` against `target`; returns the `Report`.
 
     `on_grade(report)` is called each time a grade is finished (in grade order), so that a
     caller can print its row and rewrite the report file. The enclosures of `f` on every
     grid are computed first, in independent blocks over `jobs` threads or on the Dask
     cluster at `scheduler`; then grades run, over `jobs` processes when none is on a grid.
+    `earlier`: the first grades checked already (`check_ahead`), taken where they are
+    the very questions asked here.
     """
     with work_units.workers(jobs, scheduler, work_units.forks_pay(target.dim)):
-        return _check(target, network, p, timeout, jobs, on_grade, samples, falsify, regions)
+        return _check(target, network, p, timeout, jobs, on_grade, samples, falsify, regions,
+                      earlier)
 
 
-def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
-           regions=True) -> Report:
-    global _STATE
-    if network.dim != target.dim:
-        raise UsageError(f"network dim={network.dim} but target {target.name} has "
-                         f"d={target.dim}", "check the network against its own target")
-    options = Options(tuple(Fraction(v) for v in p), timeout, jobs, samples, falsify=falsify,
-                      regions=regions)
+def options_of(p, timeout, jobs, samples=SAMPLES, falsify=True, regions=True) -> Options:
+    """The `Options` of a `check` with these arguments."""
+    return Options(tuple(Fraction(v) for v in p), timeout, jobs, samples, falsify=falsify,
+                   regions=regions)
+
+
+def grade_state(target, network, options: Options) -> _State:
+    """What every grade's check needs (`check_one`): the hats recognised, the grid plan,
+    the f data of its grids, the samples, the regions cache where a grade is off the grid."""
     announce("recognising hats and sampling the residuals")
     recognised = local.recognise(network)
     plan = local.grid_plan(network, recognised)
     vectorised.prefetch(target, [s.grid for s in plan if s is not None],
                         default_subdivision(network.dim))
-    sampler = Sampler(target, network, sample_points(network, plan, samples, options.seed), plan)
+    sampler = Sampler(target, network, sample_points(network, plan, options.samples,
+                                                     options.seed), plan)
     regions = None
     if options.regions and any(s is None for s in plan):
         from ..engine.regions import MAX_DIMENSION, RegionCache
         if network.dim <= MAX_DIMENSION:
             regions = RegionCache(network, target, seconds=_limits(options, network.dim).seconds)
-    state = _State(target, network, plan, recognised, sampler, options, regions)
+    return _State(target, network, plan, recognised, sampler, options, regions)
+
+
+def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
+           regions=True, earlier=None) -> Report:
+    global _STATE
+    if network.dim != target.dim:
+        raise UsageError(f"network dim={network.dim} but target {target.name} has "
+                         f"d={target.dim}", "check the network against its own target")
+    options = options_of(p, timeout, jobs, samples, falsify, regions)
+    state = grade_state(target, network, options)
+    recognised, plan = state.recognised, state.plan
     bounds = a_priori_bounds(target, network, recognised)
     widths = [g.width for g in network.grades]
     report = Report(network.dim, target.name, info={
@@ -575,7 +519,10 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
         def one(k):
             announce(f"checking grade {k}/{count} (depth {network.grades[k - 1].depth})")
             return check_one(k, state)
-        if count > 1 and step is not None and step.grid ** network.dim >= APART_CELLS \
+        if earlier is not None:         # the first grades checked meanwhile (`check_ahead`)
+            rest = [one(k) for k in range(earlier.count + 1, count + 1)]
+            grades = (earlier.taken(state) or [one(k) for k in indices[:earlier.count]]) + rest
+        elif count > 1 and step is not None and step.grid ** network.dim >= APART_CELLS \
                 and work_units.may_fork(2, 2):
             taylor.applies(target)      # its program compiled once, for both processes
             last, earlier = work_units.forked([lambda: one(count),

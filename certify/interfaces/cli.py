@@ -185,6 +185,15 @@ REPORT_EVERY = 0.5
 
 
 def _check(args) -> int:
+    pending: list = []          # a worker checking grades ahead (`check_ahead`), if any
+    try:
+        return _check_run(args, pending)
+    finally:
+        for worker in pending:  # ended, whatever happened (none is left behind)
+            worker.cancel()
+
+
+def _check_run(args, pending: list) -> int:
     from ..certificates.checker import Options, check
     from ..construction import build_levels, network_from_levels
     from .domain import Domain
@@ -204,12 +213,23 @@ def _check(args) -> int:
     domain = Domain.parse(args.domain)
     target = _load_target(args, domain)
     progress = Progress(args.quiet)
+    earlier = None              # under --jobs: grades 1..N-1 checked while N is built
     if params is not None:
         check_construction(target.dim, args.grades, params.ratio, args.force)
+        from ..certificates import check_ahead
         from ..engine.work_units import forks_pay, workers
+        shown, built = progress.build_level(args.grades, params.ratio ** target.dim), []
+
+        def on_level(record):
+            nonlocal earlier
+            shown(record)
+            built.append(record)
+            if earlier is None and check_ahead.wanted(target, built, args.grades):
+                earlier = check_ahead.start(target, built, params, dict(
+                    p=options.ps, timeout=options.timeout, jobs=options.jobs))
+                pending.extend([earlier] if earlier is not None else [])
         with workers(options.jobs, args.scheduler, forks_pay(target.dim)):
-            records = build_levels(target, args.grades, params, progress.build_level(
-                args.grades, params.ratio ** target.dim))
+            records = build_levels(target, args.grades, params, on_level)
         network = network_from_levels(target, records, params, written=bool(save_path))
     else:
         network = domain.network_in(read_network(args.network, force=args.force))
@@ -240,7 +260,7 @@ def _check(args) -> int:
     try:
         with progress.phases():
             report = check(target, network, options.ps, options.timeout, options.jobs, on_grade,
-                           scheduler=args.scheduler)
+                           scheduler=args.scheduler, earlier=earlier)
     except KeyboardInterrupt:
         if report_path:
             done = latest[0]
