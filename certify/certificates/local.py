@@ -272,9 +272,11 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     perms = list(itertools.permutations(range(dim)))
     found = []                       # a `Pending` per permutation
     los, his = [], []
-    # on a large grid under `--jobs`, the grade's integrals in a forked worker meanwhile
-    # (from the same bounds: the same floats wherever they are computed)
-    integrals = work_units.ahead(lambda: _integrals(target, step, perms, total, norms.ps)) \
+    # on a large grid under `--jobs`, half the grade's integrals in a forked worker
+    # meanwhile, the other half here after the scan (from the same bounds: the same floats
+    # wherever they are computed, and exact sums joined: `taylor.joined_integrals`)
+    integrals = work_units.ahead(lambda: _integrals(target, step, perms, total, norms.ps,
+                                                    1)) \
         if lp.TIGHT and dim in (1, 2, 3) and n ** dim >= INTEGRALS_APART else None
     try:
         for pi, perm in enumerate(perms):
@@ -330,9 +332,10 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
             pending.append(Pending.ordered(found))
         modelled = None
         if integrals is not None:
-            modelled = integrals.result()
+            mine = _integrals(target, step, perms, total, norms.ps, 0)
+            modelled = _joined([mine, integrals.result()])
         elif lp.TIGHT and dim in (1, 2, 3):
-            modelled = _integrals(target, step, perms, total, norms.ps)
+            modelled = _joined([_integrals(target, step, perms, total, norms.ps)])
     finally:
         if integrals is not None:
             integrals.cancel()
@@ -356,13 +359,23 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
 INTEGRALS_APART = 16384
 
 
-def _integrals(target, step: GridStep, perms, total: dict, ps):
-    """`taylor.grade_integrals` of the grade from its simplex bounds `total`; None where
-    they cannot be computed (the enclosures of `grid_norms` stand)."""
+def _integrals(target, step: GridStep, perms, total: dict, ps, part: int | None = None):
+    """`taylor.integral_part` of the grade from its simplex bounds `total` (the whole, or
+    part `part` of two); None where they cannot be computed (the enclosures of
+    `grid_norms` stand)."""
     lo = np.stack([total[perm][0] for perm in perms])
     hi = np.stack([total[perm][1] for perm in perms])
     try:
-        return taylor.grade_integrals(target, step.total, step.grid, perms, lo, hi, ps)
+        return taylor.integral_part(target, step.total, step.grid, perms, lo, hi, ps,
+                                    *((0, 1) if part is None else (part, 2)))
+    except (ArithmeticError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _joined(parts: list):
+    """`taylor.joined_integrals` of the parts `_integrals` gave."""
+    try:
+        return taylor.joined_integrals(parts)
     except (ArithmeticError, ValueError, ZeroDivisionError):
         return None
 

@@ -162,11 +162,38 @@ def grade_integrals(target, total, n: int, perms: list, lo: np.ndarray, hi: np.n
     `e = f - F`, `F` the piecewise-linear function with nodal values `total` on the
     Freudenthal grid of `n` cells an edge; `lo[pi][cell] <= e <= hi[pi][cell]` on the
     simplex `(cell, perms[pi])`. None when the target or the grid is out of scope."""
+    return joined_integrals([integral_part(target, total, n, perms, lo, hi, ps)])
+
+
+def integral_part(target, total, n: int, perms: list, lo, hi, ps, part: int = 0,
+                  parts: int = 1):
+    """Part `part` of `parts` of `grade_integrals` (to be `joined_integrals`): the
+    pieces of the (corner, permutation) rounds `part, part + parts, ...` where every
+    coarse simplex gets one piece (`m = 1`: the sums are then the same wherever their one
+    term was added), all of them in part 0 otherwise; per `p`, the exact sums of its
+    simplices' bounds (`_exact_sum`), the simplices it covered (packed bits), and whether
+    each got its `m^d` pieces. None where `grade_integrals` gives None."""
     with np.errstate(all="ignore"):          # overflow gives inf: checked, then None
-        return _grade_integrals(target, total, n, perms, lo, hi, ps)
+        return _grade_integrals(target, total, n, perms, lo, hi, ps, part, parts)
 
 
-def _grade_integrals(target, total, n, perms, lo, hi, ps):
+def joined_integrals(found: list) -> dict | None:
+    """`grade_integrals` from all its parts (`integral_part`): the exact sums added and
+    rounded once, as one `_fsum` over all simplices rounds them."""
+    if not found or any(f is None for f in found):
+        return None
+    covered = [np.unpackbits(f[1]).astype(bool)[:f[2]] for f in found]
+    if any(not f[3] for f in found) or not np.all(np.sum(covered, axis=0) == 1):
+        raise AssertionError("sub-simplices do not tile the coarse simplices")
+    out = {}
+    for p in found[0][0]:
+        low = float(sum((f[0][p][0] for f in found), Fraction(0)))      # correctly rounded
+        high = float(sum((f[0][p][1] for f in found), Fraction(0)))
+        out[p] = (_bound_down(low), _bound_up(high))
+    return out
+
+
+def _grade_integrals(target, total, n, perms, lo, hi, ps, part=0, parts=1):
     program = _program(target)
     wanted = [p for p in ps if p in (1, 2)]
     dim = target.dim
@@ -192,8 +219,10 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
     n_coarse = len(perms) * n ** dim
     sums = {p: (np.zeros(n_coarse), np.zeros(n_coarse)) for p in wanted}
     counts = np.zeros(n_coarse, dtype=np.int64)
-    for corner, fine in itertools.product(itertools.product(range(k), repeat=dim),
-                                          itertools.permutations(range(dim))):
+    rounds = itertools.product(itertools.product(range(k), repeat=dim),
+                               itertools.permutations(range(dim)))
+    for corner, fine in itertools.islice(rounds, part, None, parts) if m == 1 else \
+            (rounds if part == 0 else ()):
         grid = expansion * k + np.array(corner, dtype=np.int64)      # sub-cell indices
         coarse = grid // m
         local = grid % m
@@ -235,11 +264,12 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
             np.add.at(sums[p][0], simplex_id, low)
             np.add.at(sums[p][1], simplex_id, high)
         np.add.at(counts, simplex_id, 1)
-    if np.any(counts != m ** dim):
-        raise AssertionError("sub-simplices do not tile the coarse simplices")
+    mine = counts > 0
+    tiled = bool(np.all(counts[mine] == m ** dim))
     grow = 1 + 2 * _gamma(m ** dim + 2)
-    lo_flat = np.asarray(lo, dtype=float).reshape(n_coarse)      # floats already: exact
-    hi_flat = np.asarray(hi, dtype=float).reshape(n_coarse)
+    lo_flat = np.asarray(lo, dtype=float).reshape(n_coarse)[mine]   # floats already: exact
+    hi_flat = np.asarray(hi, dtype=float).reshape(n_coarse)[mine]
+    sums = {p: (low[mine], high[mine]) for p, (low, high) in sums.items()}
     least = np.where((lo_flat <= 0) & (hi_flat >= 0), 0.0,
                      np.minimum(np.abs(lo_flat), np.abs(hi_flat)))
     most = np.maximum(np.abs(lo_flat), np.abs(hi_flat))
@@ -254,8 +284,8 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps):
         high = np.maximum(np.minimum(high, crude_hi), low)
         if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
             return None
-        out[p] = (_sum_down(low), _sum_up(high))
-    return out
+        out[p] = (_exact_sum(low), _exact_sum(high))
+    return out, np.packbits(mine), n_coarse, tiled
 
 
 def _expansions(program, expansion: np.ndarray, E: int):
@@ -405,26 +435,33 @@ def _remainder(lo: np.ndarray, hi: np.ndarray, E: int) -> np.ndarray:
 FSUM_BLOCK = 65536
 
 
-def _sum_down(values: np.ndarray) -> Fraction:
-    total = _fsum(values)                       # correctly rounded
+def _bound_down(total: float) -> Fraction:
+    """Below the exact sum whose correctly rounded float is `total`."""
     return max(Fraction(0), Fraction(total) - Fraction(abs(total)) * Fraction(1, 2 ** 52)
                - Fraction(1, 2 ** 1074))
 
 
-def _sum_up(values: np.ndarray) -> Fraction:
-    total = _fsum(values)
+def _bound_up(total: float) -> Fraction:
     return Fraction(total) + Fraction(abs(total)) * Fraction(1, 2 ** 52) + Fraction(1, 2 ** 1074)
 
 
 def _fsum(values: np.ndarray) -> float:
-    """`math.fsum(values)` (the correctly rounded sum) of finite floats, from their exact
-    sum: each `x = M 2^(e-53)` (`np.frexp`, `M` an integer below 2^53) is split as
-    `M = H 2^27 + L` (`H`, `L` below 2^27), and `H`, `L` are summed per exponent `e` in
-    float64 (`np.bincount`), exactly while fewer than 2^26 of them are added; the sums
-    are joined in Python integers and rounded once (as `fsum`)."""
+    """`math.fsum(values)` (the correctly rounded sum) of finite floats: `_exact_sum`
+    rounded once (int / int is correctly rounded in CPython)."""
     values = np.asarray(values, dtype=float).ravel()
     if len(values) >= 1 << 26 or not np.all(np.isfinite(values)):
         return math.fsum(values.tolist())
+    return float(_exact_sum(values))
+
+
+def _exact_sum(values: np.ndarray) -> Fraction:
+    """The exact sum of finite floats: each `x = M 2^(e-53)` (`np.frexp`, `M` an integer
+    below 2^53) is split as `M = H 2^27 + L` (`H`, `L` below 2^27), and `H`, `L` are
+    summed per exponent `e` in float64 (`np.bincount`), exactly while fewer than 2^26 of
+    them are added; the sums are joined in Python integers."""
+    values = np.asarray(values, dtype=float).ravel()
+    if len(values) >= 1 << 26:
+        return sum(map(Fraction, values.tolist()), Fraction(0))
     mantissa, exponent = np.frexp(values)
     first = int(exponent.min(initial=0))
     size = int(exponent.max(initial=0)) - first + 1
@@ -445,8 +482,7 @@ def _fsum(values: np.ndarray) -> float:
         if h or l:
             total += ((int(h) << 27) + int(l)) << i
     shift = first - 53
-    # int -> float and int / int are correctly rounded (CPython)
-    return float(total << shift) if shift >= 0 else total / (1 << -shift)
+    return Fraction(total << shift) if shift >= 0 else Fraction(total, 1 << -shift)
 
 
 def _affine_at_centres(nodal, n: int, t, coarse, order, dim: int):
