@@ -26,6 +26,7 @@ BYTES_PER_ENTRY = 240             # a Fraction in a tuple, its float copy and ch
 BYTES_PER_HAT = 8 * 1024          # a hat's sparse weights and checker state (2 KB measured)
 BYTES_PER_SUB_BOX = 256           # f data on one sub-box: ten float arrays and temporaries
 MAX_FILE_BYTES = 32 * 1024 ** 2   # a network file
+MAX_SAVED_BYTES = 256 * 1024 ** 2  # a network file certify build -o wrote (read as its hats)
 MAX_NUMBER_CHARS = 1_000          # one number in a network file
 MAX_NESTING = 64                  # JSON nesting depth of a network file
 
@@ -75,14 +76,20 @@ def construction_memory(dim: int, grades: int, ratio: int, hats: int) -> int:
 
 
 def check_network(network, force: bool = False) -> None:
-    """Refuse a network past the budget (grades, layer width, neurons, weights, memory)."""
+    """Refuse a network past the budget (grades, layer width, neurons, weights, memory). A
+    construction grade held as its hats (`HatGrade`: built here, or a saved construction
+    read back) is counted as a build is, by its hats: its layers are never held."""
     if force:
         return
+    from .engine.hat_grade import HatGrade
     grades = len(network.grades)
     if grades > MAX_GRADES:
         raise UsageError(f"the network has {grades} grades (budget {MAX_GRADES})", _FORCE)
-    neurons = entries = 0
+    neurons = entries = hats = 0
     for k, grade in enumerate(network.grades, start=1):
+        if isinstance(grade, HatGrade):
+            hats += len(grade.hats)
+            continue
         for width, inputs in grade.shapes():
             if width > MAX_WIDTH:
                 raise UsageError(f"grade {k} has a layer of {width:,} neurons (budget "
@@ -91,6 +98,8 @@ def check_network(network, force: bool = False) -> None:
             entries += width * (inputs + 1)
     if neurons > MAX_NEURONS:
         raise UsageError(f"the network has {neurons:,} neurons (budget {MAX_NEURONS:,})", _FORCE)
+    if hats > MAX_HATS or hats * BYTES_PER_HAT > MAX_MEMORY:
+        raise UsageError(f"the network has {hats:,} hats (budget {MAX_HATS:,})", _FORCE)
     if entries > MAX_ENTRIES or entries * BYTES_PER_ENTRY > MAX_MEMORY:
         raise UsageError(f"the network has {entries:,} weights, about "
                          f"{_gib(entries * BYTES_PER_ENTRY)} to check (budget "

@@ -239,3 +239,37 @@ def test_meta_nested_past_the_budget_is_refused_as_by_the_general_reader(saved, 
     read = read_network(str(deep))
     assert all(isinstance(g, HatGrade) for g in read.grades)
     _same_weights(read, network)
+
+
+def test_a_saved_construction_past_the_file_budget_is_read_an_edited_one_refused(
+        saved, tmp_path, monkeypatch):
+    """The general reader's file budget does not apply to a file read as its hats (up to
+    MAX_SAVED_BYTES); the same file edited is refused past it, as before."""
+    from certify.engine import network as network_module
+    network, path = saved
+    monkeypatch.setattr(network_module, "MAX_FILE_BYTES", 1000)
+    read = read_network(str(path))
+    _same_weights(read, network)
+    edited = tmp_path / "edited.json"
+    edited.write_text(_layer_coefficient_edit(path.read_text())[0])
+    with pytest.raises(NetworkError, match="budget 1,000"):
+        read_network(str(edited))
+    assert read_network(str(edited), force=True).dim == network.dim
+    monkeypatch.setattr(network_module, "MAX_SAVED_BYTES", 1000)
+    with pytest.raises(NetworkError, match="budget 1,000"):
+        read_network(str(path))
+
+
+def test_a_saved_construction_is_budgeted_by_its_hats(saved, monkeypatch):
+    from certify import limits
+    from certify.errors import UsageError
+    network, path = saved
+    read = read_network(str(path))
+    hats = sum(len(g.hats) for g in read.grades)
+    monkeypatch.setattr(limits, "MAX_NEURONS", 1)      # its layers are never counted
+    monkeypatch.setattr(limits, "MAX_ENTRIES", 1)
+    limits.check_network(read)
+    monkeypatch.setattr(limits, "MAX_HATS", hats - 1)
+    with pytest.raises(UsageError, match=f"{hats:,} hats"):
+        limits.check_network(read)
+    limits.check_network(read, force=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import NetworkError
 from ..fileio import atomic_write_text
-from ..limits import MAX_FILE_BYTES, MAX_GRADES, MAX_NESTING, MAX_NUMBER_CHARS
+from ..limits import MAX_FILE_BYTES, MAX_GRADES, MAX_NESTING, MAX_NUMBER_CHARS, MAX_SAVED_BYTES
 from .numbers import EXACT, FMPQ, Context, format_rational, parse_rational
 from .realize import MINUS_ONE, ONE, ZERO, Layer
 
@@ -359,16 +359,23 @@ def read_network(path: str, force: bool = False) -> Network:
 
     Bounded before parsing: file size, text (no binary), nesting depth; numbers are kept as
     strings by the JSON parser and read exactly, each at most `MAX_NUMBER_CHARS` long.
-    A path ending in `.onnx` is read as an ONNX model (`certify.interfaces.onnx_import`).
+    A file `certify build -o` wrote is read as its hats (`grade_text.read_saved`), within
+    the larger budget `MAX_SAVED_BYTES` (its text is compared, never parsed number by
+    number). A path ending in `.onnx` is read as an ONNX model
+    (`certify.interfaces.onnx_import`).
     """
     if path.lower().endswith(".onnx"):
         from ..interfaces.onnx_import import read_onnx
         return read_onnx(path)
+
+    def too_large():
+        return NetworkError(f"network file {path} has {size:,} bytes (budget "
+                            f"{MAX_FILE_BYTES:,}; {MAX_SAVED_BYTES:,} for a file certify "
+                            "build -o wrote, unedited)", "pass --force to read it anyway")
     try:
         size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES and not force:
-            raise NetworkError(f"network file {path} has {size:,} bytes (budget "
-                               f"{MAX_FILE_BYTES:,})", "pass --force to read it anyway")
+        if size > MAX_SAVED_BYTES and not force:
+            raise too_large()
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError as exc:
@@ -385,6 +392,8 @@ def read_network(path: str, force: bool = False) -> Network:
     saved = read_saved(text, _meta_value, force)   # a construction's own file, as written
     if saved is not None:
         return saved
+    if size > MAX_FILE_BYTES and not force:
+        raise too_large()
     if _nesting(text) > MAX_NESTING:
         raise NetworkError(f"{path}: JSON nested more than {MAX_NESTING} deep; not a network "
                            "file")
