@@ -273,3 +273,31 @@ def test_a_saved_construction_is_budgeted_by_its_hats(saved, monkeypatch):
     with pytest.raises(UsageError, match=f"{hats:,} hats"):
         limits.check_network(read)
     limits.check_network(read, force=True)
+
+
+def _tripled_first_coefficient(text):
+    """The text with the last grade's first accumulator coefficient tripled in its layers,
+    meta untouched."""
+    data = json.loads(text)
+    for layer in data["grades"][-1]["layers"][1:]:
+        for row in layer["weight"]:
+            for j, w in enumerate(row):
+                if w not in ("0", "1", "-1"):
+                    row[j] = format_rational(3 * Fraction(w))
+                    return json.dumps(data, separators=(",", ":"))
+    raise AssertionError("no coefficient found")
+
+
+def test_build_then_check_and_a_file_edited_on_purpose_is_refuted(tmp_path, capsys):
+    """`build -o` then `check --network`: proved; the same file with one coefficient tripled
+    in its layers (meta still listing the old one) is refuted, from the weights."""
+    from certify.interfaces.cli import run
+    net, bad = tmp_path / "net.json", tmp_path / "bad.json"
+    assert run(["build", "--target", example_path("sine"), "--grades", "4", "-o",
+                str(net)]) == 0
+    assert run(["check", "--target", example_path("sine"), "--network", str(net),
+                "--quiet"]) == 0
+    bad.write_text(_tripled_first_coefficient(net.read_text()))
+    assert run(["check", "--target", example_path("sine"), "--network", str(bad),
+                "--quiet"]) == 1
+    assert "verdict: refuted" in capsys.readouterr().out
