@@ -228,3 +228,24 @@ def test_claims_proved_in_floats_agree_with_the_exact_path(monkeypatch, floats):
     assert (g.path, g.monotone, g.no_overshoot) == ("regions", "proved", "proved")
     assert all(lp.status == "proved" for lp in g.lp)
     assert bool(calls) is not floats
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 3), st.integers(0, 10 ** 6), st.integers(0, 2),
+       st.integers(-2, 18))
+@example(2, 0, 0, 0)           # at the box's lower face: nothing on one side
+@example(2, 1, 1, 4)           # at a vertex coordinate: zero signs on the plane
+def test_split_at_an_axis_is_split_by_its_row(dim, seed, axis, sixteenths):
+    """`Polytope.split_at(i, c)` (exact coordinate comparisons) gives the very parts of
+    `split_by` the row `x_i - c` (signs from the float filter and exact fallback)."""
+    poly = _polytope(dim, random.Random(seed))
+    axis %= dim
+    c = fmpq(sixteenths, 16)
+    row = tuple(fmpq(1) if j == axis else fmpq(0) for j in range(dim)) + (-c,)
+    fast = poly.split_at(axis, c, ("bisect", 0, axis, c))
+    slow = poly.split_by(row, ("bisect", 0, axis, c))
+    for a, b in zip(fast, slow):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.vertices == b.vertices and a.labels == b.labels
+            assert np.array_equal(a.floats(), b.floats())

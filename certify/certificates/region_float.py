@@ -313,8 +313,7 @@ def halve(poly, level: int) -> tuple:
     lo, hi = V.min(axis=0), V.max(axis=0)
     i = int(np.argmax(hi - lo))
     c = fmpq(*Fraction(float((lo[i] + hi[i]) / 2)).as_integer_ratio())
-    row = tuple(fmpq(1) if j == i else fmpq(0) for j in range(poly.dim)) + (-c,)
-    return poly.split_by(row, ("bisect", level, i, c))
+    return poly.split_at(i, c, ("bisect", level, i, c))
 
 
 class FloatNorms:

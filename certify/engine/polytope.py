@@ -123,6 +123,8 @@ class Polytope:
         return self._edges
 
     def _find_edges(self) -> list[tuple[int, int]]:
+        """Two vertices span an edge iff they share at least `d - 1` labels and no third
+        vertex is tight at every label they share."""
         n = len(self.vertices)
         if self.dim == 1:
             return [(0, 1)]
@@ -207,6 +209,13 @@ class Polytope:
     def split_by(self, row: Affine, label) -> tuple["Polytope | None", "Polytope | None"]:
         """`split` by the affine function `row`."""
         return self.split(self.signs(row), row, label)
+
+    def split_at(self, axis: int, c: fmpq, label) -> tuple["Polytope | None", "Polytope | None"]:
+        """`split_by` the function `x_axis - c`: its signs at the vertices are exact
+        comparisons of one coordinate with `c`, no product or float filter needed."""
+        row = tuple(fmpq(1) if j == axis else ZERO for j in range(self.dim)) + (-c,)
+        signs = [(v[axis] > c) - (v[axis] < c) for v in self.vertices]
+        return self.split(signs, row, label)
 
     def bounding_box(self) -> tuple[tuple[fmpq, ...], tuple[fmpq, ...]]:
         cols = list(zip(*self.vertices))
