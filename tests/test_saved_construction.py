@@ -301,3 +301,40 @@ def test_build_then_check_and_a_file_edited_on_purpose_is_refuted(tmp_path, caps
     assert run(["check", "--target", example_path("sine"), "--network", str(bad),
                 "--quiet"]) == 1
     assert "verdict: refuted" in capsys.readouterr().out
+
+
+_SMALL: dict = {}
+
+
+def _small_text() -> str:
+    if "text" not in _SMALL:
+        from certify.engine.network import network_text
+        _SMALL["text"] = network_text(build(load_target(example_path("peaks2d")), 2))
+    return _SMALL["text"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+@example(None)
+def test_a_text_mutated_anywhere_is_read_as_the_general_reader_reads_it(data):
+    """One character of a saved construction's text replaced, inserted or deleted: the
+    fast path either declines, or gives the network the general reader gives (never one
+    the general reader refuses or reads otherwise)."""
+    from certify.engine.network import _meta_value
+    text = _small_text()
+    if data is None:
+        mutated = text
+    else:
+        at = data.draw(st.integers(0, len(text) - 1))
+        char = data.draw(st.sampled_from(list('0123456789/-,"[]{}: .e')))
+        how = data.draw(st.sampled_from(["replace", "insert", "delete"]))
+        mutated = text[:at] + ("" if how == "delete" else char) \
+            + text[at + (how != "insert"):]
+    fast = grade_text.read_saved(mutated, _meta_value)
+    if fast is None:
+        return
+    general = network_from_json(_json_loads(mutated))      # must not raise
+    _same_weights(fast, general)
+    assert fast.meta == general.meta
+    if mutated != text:
+        assert mutated[mutated.rfind('],"meta":'):] != text[text.rfind('],"meta":'):]
