@@ -312,7 +312,7 @@ def halve(poly, level: int) -> tuple:
     V = poly.floats()
     lo, hi = V.min(axis=0), V.max(axis=0)
     i = int(np.argmax(hi - lo))
-    c = fmpq(*Fraction(float((lo[i] + hi[i]) / 2)).as_integer_ratio())
+    c = fmpq(*float((lo[i] + hi[i]) / 2).as_integer_ratio())
     return poly.split_at(i, c, ("bisect", level, i, c))
 
 

@@ -182,6 +182,7 @@ class Polytope:
         if not pos:
             return None, self
         zero = [i for i, s in enumerate(signs) if s == 0]
+        tag = frozenset((label,))           # hashed once (a label may hold an fmpq: slow)
         new_vertices, new_labels = [], []
         exact: dict[int, fmpq] = {}
         for i, j in self.edges():
@@ -193,9 +194,9 @@ class Polytope:
                 t = vi / (vi - vj)
                 a, b = self.vertices[i], self.vertices[j]
                 new_vertices.append(tuple(x + t * (y - x) for x, y in zip(a, b)))
-                new_labels.append((self.labels[i] & self.labels[j]) | {label})
+                new_labels.append((self.labels[i] & self.labels[j]) | tag)
         on = [self.vertices[i] for i in zero] + new_vertices
-        on_labels = [self.labels[i] | {label} for i in zero] + new_labels
+        on_labels = [self.labels[i] | tag for i in zero] + new_labels
         F = self.floats()
         on_floats = [F[i] for i in zero] + [[float(x) for x in v] for v in new_vertices]
         parts = []
