@@ -217,3 +217,26 @@ def test_regions_and_solver_agree_on_a_random_network():
         for witness in (a.counterexample, b.counterexample):
             if witness is not None:
                 assert certainly_violated(target, network, a.grade, witness.x, "monotone")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 5), st.integers(1, 4), st.integers(0, 10 ** 6))
+@example(3, 2, 3, 0)
+def test_exact_features_of_a_layer_are_its_entrywise_definition(n_out, n_in, cols, seed):
+    """`activations.Layer.apply` (whole-matrix products) gives the very numerators and
+    denominator of `_apply_reference` (entry by entry), for rational weights, biases and
+    features and every activation pattern."""
+    from flint import fmpz, fmpz_mat
+    from certify.engine.activations import Layer as ExactLayer
+    rng = random.Random(seed)
+
+    def q():
+        return Fraction(rng.randint(-10 ** 6, 10 ** 6), rng.choice([1, 3, 2 ** 20, 10 ** 9]))
+    layer = ExactLayer([[q() for _ in range(n_in)] for _ in range(n_out)],
+                       [q() for _ in range(n_out)])
+    value = (fmpz_mat(n_in, cols, [rng.randint(-10 ** 30, 10 ** 30) for _ in range(n_in * cols)]),
+             fmpz(rng.choice([1, 7, 2 ** 40])))
+    for active in ([True] * n_out, [False] * n_out,
+                   [rng.random() < 0.5 for _ in range(n_out)]):
+        fast, slow = layer.apply(value, active), layer._apply_reference(value, active)
+        assert fast[0] == slow[0] and fast[1] == slow[1]

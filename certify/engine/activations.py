@@ -72,8 +72,8 @@ class Layer:
     and in floats with error bounds."""
 
     def __init__(self, weight, bias):
-        w = [[Fraction(v) for v in row] for row in weight]
-        b = [Fraction(v) for v in bias]
+        w = [[v if type(v) is Fraction else Fraction(v) for v in row] for row in weight]
+        b = [v if type(v) is Fraction else Fraction(v) for v in bias]
         self.n_out, self.n_in = len(w), len(w[0])
         denominator = math.lcm(*{v.denominator for row in w for v in row})
         self.numerators = fmpz_mat(self.n_out, self.n_in,
@@ -124,7 +124,28 @@ class Layer:
 
     def apply(self, value: tuple, active) -> tuple:
         """The exact features `D (W F + b)` of this layer from the previous layer's exact
-        `value = (numerators, denominator)`, `D` the 0/1 pattern `active`."""
+        `value = (numerators, denominator)`, `D` the 0/1 pattern `active`: over the common
+        denominator `scale`, `s1 W F + s2 b e_last` in whole-matrix products, then the rows
+        of the inactive neurons set to 0."""
+        num, den = value
+        common = self.denominator * den
+        scale = math.lcm(int(common), int(self.bias_denominator))
+        s1 = fmpz(scale // int(common))
+        s2 = fmpz(scale // int(self.bias_denominator))
+        cols = num.ncols()
+        product = self.numerators * num
+        if s1 != 1:
+            product = product * s1
+        last = fmpz_mat(1, cols, [0] * (cols - 1) + [1])
+        out = product + (self.bias_column * s2) * last
+        for i in range(self.n_out):
+            if not active[i]:
+                for j in range(cols):
+                    out[i, j] = 0
+        return out, fmpz(scale)
+
+    def _apply_reference(self, value: tuple, active) -> tuple:
+        """`apply` entry by entry (the definition it is tested against)."""
         num, den = value
         product = self.numerators * num
         common = self.denominator * den
