@@ -128,13 +128,14 @@ class Polytope:
         n = len(self.vertices)
         if self.dim == 1:
             return [(0, 1)]
+        labels, least = self.labels, self.dim - 1
         out = []
         for i in range(n):
             for j in range(i + 1, n):
-                common = self.labels[i] & self.labels[j]
-                if len(common) < self.dim - 1:
+                common = labels[i] & labels[j]
+                if len(common) < least:
                     continue
-                if not any(common <= self.labels[k] for k in range(n) if k != i and k != j):
+                if not any(common <= labels[k] for k in range(n) if k != i and k != j):
                     out.append((i, j))
         return out
 
