@@ -353,8 +353,24 @@ def _contains_point(a, b, offset: float, period: float, reach=None):
     """Where `[a, b]` may contain `offset + j·period` for an integer `j` (decided in floats
     with a slack far above their rounding error for |x| <= 1e5: a "may" errs only outward).
     `reach`: `_reach(b)`, if already known (it depends on `b` alone)."""
-    first = np.ceil((a - offset) / period - 1e-9)
-    return offset + first * period <= (_reach(b) if reach is None else reach)
+    return _next_point(a, offset, period) <= (_reach(b) if reach is None else reach)
+
+
+def _next_point(a, offset: float, period: float):
+    """`_contains_point`'s `offset + j·period`, `j = ceil((a - offset)/period - 1e-9)`: in
+    floats a nondecreasing function of `a` (each operation, `- offset`, `/ period` with
+    `period > 0`, `- 1e-9`, `ceil`, `· period`, `+ offset`, is nondecreasing in its
+    argument, and so is their composition)."""
+    return offset + np.ceil((a - offset) / period - 1e-9) * period
+
+
+def _none_contain(offset: float, period: float, least, most) -> bool:
+    """True when `_contains_point` is False at every element: `least = min a` and `most =
+    max _reach(b)` over the arrays. `_next_point` is nondecreasing, so each element's
+    `_next_point(a_i) >= _next_point(least) > most >= _reach(b_i)`: the same floats, every
+    test False. NaN anywhere makes `least` or `most` NaN and the answer False (then the
+    elements are tested one by one, as always)."""
+    return least is not None and bool(_next_point(least, offset, period) > most)
 
 
 def _reach(b):
@@ -365,26 +381,34 @@ def _reach(b):
 def _sin_or_cos(a: IntervalArray, which: int, ends=None, shared=None) -> IntervalArray:
     """sin (`which = 0`) or cos (1) over intervals: end points, then ±1 where an extremum
     may lie inside. `ends`: `_sin_cos_point` at `a.lo` and at `a.hi`, if already known;
-    `shared`: `(wide, reach)` of `a` (`_extremum_tests`), if already known (sin and cos of
-    one argument test the same interval: the same floats, computed once)."""
+    `shared`: `_extremum_tests(a)`, if already known (sin and cos of one argument test the
+    same interval: the same floats, computed once)."""
     want = (which == 0, which == 1)
     lo_ends, hi_ends = ends or (_sin_cos_point(a.lo, want), _sin_cos_point(a.hi, want))
     lo_end, hi_end = lo_ends[which], hi_ends[which]
     lo = np.minimum(lo_end.lo, hi_end.lo)
     hi = np.maximum(lo_end.hi, hi_end.hi)
     peak, trough = (math.pi / 2, -math.pi / 2) if which == 0 else (0.0, math.pi)
-    wide, reach = shared or _extremum_tests(a)
-    top = wide | _contains_point(a.lo, a.hi, peak, 2 * math.pi, reach)
-    bottom = wide | _contains_point(a.lo, a.hi, trough, 2 * math.pi, reach)
+    wide, reach, least, most = shared or _extremum_tests(a)
+    # where no interval of the array can hold the extremum, the tests are all False
+    top = wide if _none_contain(peak, 2 * math.pi, least, most) else \
+        wide | _contains_point(a.lo, a.hi, peak, 2 * math.pi, reach)
+    bottom = wide if _none_contain(trough, 2 * math.pi, least, most) else \
+        wide | _contains_point(a.lo, a.hi, trough, 2 * math.pi, reach)
     hi = np.where(top, 1.0, hi) if np.any(top) else hi          # (no extremum: as it is)
     lo = np.where(bottom, -1.0, lo) if np.any(bottom) else lo
     return IntervalArray(np.maximum(lo, -1.0), np.minimum(hi, 1.0))
 
 
 def _extremum_tests(a: IntervalArray) -> tuple:
-    """`(wide, reach)` of `_sin_or_cos`: where the interval is too wide to test (6 or more,
-    or NaN), and `_reach` of its upper ends."""
-    return ~(a.hi - a.lo < 6.0), _reach(a.hi)
+    """`(wide, reach, least, most)` of `_sin_or_cos`: where the interval is too wide to
+    test (6 or more, or NaN), `_reach` of its upper ends, and (for arrays of more than one
+    element, else None) the least lower end and the greatest reach (`_none_contain`)."""
+    reach = _reach(a.hi)
+    least = most = None
+    if np.size(a.lo) > 1 and np.shape(a.lo) == np.shape(reach):
+        least, most = np.min(a.lo), np.max(reach)
+    return ~(a.hi - a.lo < 6.0), reach, least, most
 
 
 # --------------------------------------------------------------------------- atan
