@@ -2,7 +2,8 @@
 kept here as the reference, bit for bit, with NaN, infinities, signed zeros and the ends of
 the cube.
 
-- `intervals.IntervalContext.sin_cos`: one `(wide, reach)` of the argument for sin and cos;
+- `intervals.IntervalContext.sin_cos`: one `(wide, reach)` of the argument for sin and cos,
+  and the extremum tests skipped where no interval of the array can hold the extremum;
 - `vectorised.rows`: blocks written into the unit's arrays (no per-block arrays joined);
 - `interpolant.interpolate_floats` in d = 1 without the sort of the general loop, and
   `_estimate` taking f at the grid nodes from the nodal values it already has;
@@ -76,6 +77,32 @@ def test_sin_cos_shares_the_extremum_tests(x, width):
     for got, which in ((sin, 0), (cos, 1), (INTERVALS.sin(a), 0), (INTERVALS.cos(a), 1)):
         want = _sin_or_cos_reference(a, which)
         assert _same(got.lo, want.lo) and _same(got.hi, want.hi)
+
+
+@pytest.mark.parametrize("centre", [math.pi / 2, -math.pi / 2, 0.0, math.pi, 2 * math.pi,
+                                    5 * math.pi / 2, 1e4 * math.pi + math.pi / 2, 0.3])
+def test_extremum_tests_skipped_only_where_all_false(centre):
+    """Arrays near an extremum, so that the skip (`_none_contain`) is taken on some and not
+    on others, with edges at the tests' slack: sin and cos as the element-wise form."""
+    rng = np.random.default_rng(24)
+    spacing = np.spacing(abs(centre) + 1.0)
+    for offset in (-1e-6, -1e-9, -3e-9, -spacing, 0.0, spacing, 1e-9, 3e-9, 1e-6, 0.01):
+        for span in (0.0, 1e-12, 1e-7, 0.05):
+            lo = centre + offset + np.sort(rng.uniform(-span, 0.0, 64))
+            for width in (0.0, 2 * spacing, 1e-9):
+                a = IntervalArray(lo, _up(lo + width))
+                sin, cos = INTERVALS.sin_cos(a)
+                for got, which in ((sin, 0), (cos, 1), (INTERVALS.sin(a), 0),
+                                   (INTERVALS.cos(a), 1)):
+                    want = _sin_or_cos_reference(a, which)
+                    assert _same(got.lo, want.lo) and _same(got.hi, want.hi)
+    for lo in (np.array([centre, np.nan]), np.array([-np.inf, centre]),
+               np.array([centre, np.inf]), np.array([-0.0, 0.0]), np.array([centre])):
+        a = IntervalArray(lo, lo)
+        for which in (0, 1):
+            want = _sin_or_cos_reference(a, which)
+            got = intervals._sin_or_cos(a, which)
+            assert _same(got.lo, want.lo) and _same(got.hi, want.hi)
 
 
 # --------------------------------------------------------------------------- rows
