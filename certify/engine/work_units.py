@@ -260,11 +260,12 @@ def scheduler() -> str | None:
 
 #: sub-boxes per block of one program run: numpy passes over arrays of about a million
 #: floats run 2-3x slower per element than over blocks of this size, which stay in cache
-#: (every operation is elementwise, so the data do not depend on the blocks); 2^14 rather
-#: than 2^16: the arrays of a sine-like program then stay in a core's L2, and more blocks
-#: lie within one quarter period, where `intervals` sums one series instead of two (sine's
-#: f data over all levels of `--grades 16`: 0.55 -> 0.39 s; smooth3d's: 0.12 -> 0.10 s)
-BLOCK_BOXES = 1 << 14
+#: (every operation is elementwise, so the data do not depend on the blocks); 2^15 rather
+#: than 2^16: a program's arrays then stay in a core's L2, and more blocks lie within one
+#: quarter period, where `intervals` sums one series instead of two (f data of every level,
+#: best of four: sine `--grades 16` 0.56 -> 0.41 s, smooth3d 6 0.13 -> 0.13, peaks2d 8
+#: 0.18 -> 0.18; 2^14 gave 0.41, 0.11 and 0.20)
+BLOCK_BOXES = 1 << 15
 
 
 def blockwise(function, count: int, block: int | None = None) -> list:
