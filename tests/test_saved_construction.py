@@ -338,3 +338,18 @@ def test_a_text_mutated_anywhere_is_read_as_the_general_reader_reads_it(data):
     assert fast.meta == general.meta
     if mutated != text:
         assert mutated[mutated.rfind('],"meta":'):] != text[text.rfind('],"meta":'):]
+
+
+def test_a_meta_past_the_general_budget_is_not_parsed_by_the_fast_reader(saved, monkeypatch):
+    """The fast reader parses only `meta` as JSON, and only within the general reader's
+    file budget (a large file with a huge `meta` is the general reader's to refuse)."""
+    from certify.engine import grade_text as module
+    from certify.engine.network import _meta_value
+    network, path = saved
+    text = path.read_text()
+    meta_size = len(text) - text.rfind('],"meta":')
+    monkeypatch.setattr(module, "MAX_FILE_BYTES", meta_size - 1)
+    assert module.read_saved(text, _meta_value) is None
+    assert module.read_saved(text, _meta_value, force=True) is not None
+    monkeypatch.setattr(module, "MAX_FILE_BYTES", meta_size)
+    assert module.read_saved(text, _meta_value) is not None

@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..limits import MAX_GRADES
+from ..limits import MAX_FILE_BYTES, MAX_GRADES
 from .hat_grade import HatArray, HatGrade
 from .network import _PLAIN, Network, _plain_rational, number_text
 from .realize import ONE, ZERO, Hat, _grade_layers_reference, _shifts, block_depth, readout
@@ -156,6 +156,8 @@ def read_saved(text: str, meta_of, force: bool = False):
     split = text.rfind(_META)
     if start < 0 or split < start or not text[len(_HEAD):start].isdigit():
         return None
+    if len(text) - split > MAX_FILE_BYTES and not force:
+        return None         # meta is parsed as JSON: within the general reader's budget
     dim = int(text[len(_HEAD):start])
     try:
         meta = meta_of(text[split + len(_META):-1])
