@@ -388,6 +388,7 @@ def read_network(path: str, force: bool = False) -> Network:
     except UnicodeDecodeError as exc:
         raise NetworkError(f"{path} is not UTF-8 text (byte {exc.start}); not a network "
                            "file") from None
+    del raw                                 # the text alone from here (files of 100s of MB)
     from .grade_text import read_saved
     saved = read_saved(text, _meta_value, force)   # a construction's own file, as written
     if saved is not None:
