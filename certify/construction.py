@@ -410,7 +410,7 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
         if progress:
             progress(record)
 
-    following = []          # under --jobs: the next level's f data, computed meanwhile
+    following: dict = {}    # under --jobs: later levels' f data by grid, computed meanwhile
     try:
         while len(records) < grades:
             level += 1
@@ -420,10 +420,15 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
                 break
             if level:
                 values = refine(values, params.ratio)
-            level_ahead.take(target, level_ahead.found(following))
             n = values.shape[0] - 1
-            following = level_ahead.start(target, n * params.ratio, k) \
-                if len(records) + 1 < grades and params.ratio == 2 else []
+            level_ahead.take(target, level_ahead.found(following.pop(n, [])))
+            # the next two levels' data (those still to come), so that a large level's
+            # workers have two levels' time
+            for ahead in (1, 2):
+                m = n * params.ratio ** ahead
+                if m not in following and len(records) + ahead < grades \
+                        and params.ratio == 2:
+                    following[m] = level_ahead.start(target, m, k)
             h = mesh(level, params.ratio)
             coefficients, bounds = level_coefficients(target, values, h, params, k,
                                                       start=not records and level < LEVEL_SLACK)
@@ -444,7 +449,7 @@ def build_levels(target, grades: int, params: Parameters = Parameters(),
                              stars=len(bounds), skipped=skipped))
             skipped, start = [], time.perf_counter()
     finally:
-        for worker in following:
+        for worker in itertools.chain.from_iterable(following.values()):
             worker.cancel()
     while len(records) < grades:      # nothing left to do: trivial grades, said why
         last = max(level - 1 if reason == "level budget spent" else level, 0)

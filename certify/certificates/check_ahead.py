@@ -31,7 +31,7 @@ from ..engine import work_units
 AHEAD_CELLS = 16384
 #: the worker's scheduling priority below this process's (`os.nice`): it uses what the
 #: build leaves of the cores
-NICE = 10
+NICE = 5
 
 
 class Earlier:
@@ -97,5 +97,5 @@ def start(target, records: list, params, check_options: dict) -> Earlier | None:
             return None
         data = [checker.check_one(k, state) for k in range(1, len(records) + 1)]
         return options, state.sampler.points, _digest(state.plan), data
-    worker = work_units.ahead(task)
+    worker = work_units.ahead(task, background=True)
     return Earlier(worker, len(records)) if worker is not None else None

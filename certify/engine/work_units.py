@@ -37,6 +37,7 @@ _FORKS = True                # whether units may go to forked children (`workers
 _SCHEDULER = None
 _THREADS = None              # a pool of `_JOBS` threads inside `workers(jobs > 1)`
 _CLIENTS: dict = {}
+_LIVE: set = set()           # the forked children running now (their pids)
 
 
 @contextmanager
@@ -82,6 +83,7 @@ def _forget_threads() -> None:
     (a task handed to it would wait forever); the child works serially (one job)."""
     global _THREADS, _JOBS
     _THREADS, _JOBS = None, 1
+    _LIVE.clear()
 
 
 os.register_at_fork(after_in_child=_forget_threads)
@@ -142,7 +144,7 @@ class Ahead:
     without a result raises `WorkerError`. `cancel()` ends it (killed if still running).
     The parent's caches are not changed by the child."""
 
-    def __init__(self, task):
+    def __init__(self, task, background: bool = False):
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -150,6 +152,8 @@ class Ahead:
             _child(task, write)
         os.close(write)
         self.pid, self.read = pid, read
+        if not background:      # (a background worker takes what the others leave)
+            _LIVE.add(pid)
 
     def result(self):
         try:
@@ -157,6 +161,7 @@ class Ahead:
                 self.read = None
                 data = handle.read()
             _, status = os.waitpid(self.pid, 0)
+            _LIVE.discard(self.pid)
             self.pid = None
             if not data:
                 raise WorkerError(f"worker process ended without a result (wait status "
@@ -172,6 +177,7 @@ class Ahead:
             self.cancel()
 
     def cancel(self) -> None:
+        _LIVE.discard(self.pid)
         if self.read is not None:
             os.close(self.read)
             self.read = None
@@ -184,9 +190,11 @@ class Ahead:
             self.pid = None
 
 
-def ahead(task) -> Ahead | None:
-    """`task` in a forked worker (`Ahead`) under `workers(jobs > 1)`, else None."""
-    return Ahead(task) if may_fork(2, 2) else None
+def ahead(task, background: bool = False) -> Ahead | None:
+    """`task` in a forked worker (`Ahead`) under `workers(jobs > 1)`, else None;
+    `background`: a worker at a lower priority, which does not keep `blockwise` from
+    using threads."""
+    return Ahead(task, background) if may_fork(2, 2) else None
 
 
 def forked(tasks: list) -> list:
@@ -277,13 +285,15 @@ def blockwise(function, count: int, block: int | None = None) -> list:
     `workers` threads when there are some and this is the main thread. numpy lets
     go of the interpreter lock inside each operation, so elementwise work on large blocks
     runs in parallel; for a `function` whose result on a block depends on that block alone,
-    the results are the same wherever and in whatever blocks they ran."""
+    the results are the same wherever and in whatever blocks they ran. While a forked
+    worker runs, the blocks run here (threads would only contend with it for the cores)."""
     if block is None:
         block = BLOCK_BOXES
     starts = list(range(0, count, max(1, block))) or [0]
     stops = starts[1:] + [count]
     first = [function(starts[0], stops[0])]
-    if _THREADS is None or threading.current_thread() is not threading.main_thread():
+    if _THREADS is None or threading.current_thread() is not threading.main_thread() \
+            or len(_LIVE) >= _JOBS - 1:     # forked workers have the other cores
         return first + [function(a, b) for a, b in zip(starts[1:], stops[1:])]
     return first + list(_THREADS.map(function, starts[1:], stops[1:]))
 
