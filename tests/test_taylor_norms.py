@@ -253,3 +253,31 @@ def test_point_coefficients_on_fine_one_dimensional_grids_are_as_tight_as_arb():
             exact = [mpmath.sin(2 * mpmath.pi * z), 2 * mpmath.pi * mpmath.cos(2 * mpmath.pi * z)]
             for j, value in enumerate(exact):
                 assert abs(mpmath.mpf(cm[c, j]) - value) <= mpmath.mpf(cr[c, j])
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+def test_integrals_in_parts_equal_the_whole(blocks, monkeypatch):
+    """`--jobs` splits a grade's integrals into parts of its rounds (`integral_part`), one
+    in a forked worker: joined (`joined_integrals`, exact sums rounded once) they are the
+    very bounds of `grade_integrals`, with one piece per coarse simplex (`m = 1`) and with
+    several (`m > 1`: all rounds in part 0)."""
+    target = target_from_expression("x1**4*x2 + x2**2 - x1/3")
+    n = 8
+    if blocks:
+        monkeypatch.setitem(taylor.MAX_SUBCELLS, target.dim, 1)
+        monkeypatch.setitem(taylor.MAX_CELLS, target.dim, (n // 2) ** target.dim)
+        assert taylor.split_for(target.dim, n)[0] == 1
+    else:
+        assert taylor.split_for(target.dim, n)[0] > 1
+    nodes = _grid(target, n, lambda index: Fraction(index[0] - index[1], 97))
+    perms = list(itertools.permutations(range(target.dim)))
+    shape = (len(perms),) + (n,) * target.dim
+    lo, hi = np.full(shape, -np.inf), np.full(shape, np.inf)
+    ps = (Fraction(1), Fraction(2))
+    whole = taylor.grade_integrals(target, nodes, n, perms, lo, hi, ps)
+    parts = [taylor.integral_part(target, nodes, n, perms, lo, hi, ps, part, 3)
+             for part in (0, (1, 2))]
+    assert whole is not None and taylor.joined_integrals(parts) == whole
+    # a part left out does not tile the simplices: never taken for the whole
+    with pytest.raises(AssertionError):
+        taylor.joined_integrals(parts[:1] if blocks else parts[1:])

@@ -272,11 +272,11 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     perms = list(itertools.permutations(range(dim)))
     found = []                       # a `Pending` per permutation
     los, his = [], []
-    # on a large grid under `--jobs`, half the grade's integrals in a forked worker
-    # meanwhile, the other half here after the scan (from the same bounds: the same floats
-    # wherever they are computed, and exact sums joined: `taylor.joined_integrals`)
+    # on a large grid under `--jobs`, two thirds of the grade's integrals in a forked
+    # worker meanwhile, the rest here after the scan (from the same bounds: the same
+    # floats wherever they are computed, and exact sums joined: `taylor.joined_integrals`)
     integrals = work_units.ahead(lambda: _integrals(target, step, perms, total, norms.ps,
-                                                    1)) \
+                                                    (1, 2))) \
         if lp.TIGHT and dim in (1, 2, 3) and n ** dim >= INTEGRALS_APART else None
     try:
         for pi, perm in enumerate(perms):
@@ -359,15 +359,15 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
 INTEGRALS_APART = 16384
 
 
-def _integrals(target, step: GridStep, perms, total: dict, ps, part: int | None = None):
+def _integrals(target, step: GridStep, perms, total: dict, ps, part=None):
     """`taylor.integral_part` of the grade from its simplex bounds `total` (the whole, or
-    part `part` of two); None where they cannot be computed (the enclosures of
-    `grid_norms` stand)."""
+    part `part` of three: an index or a tuple); None where they cannot be computed (the
+    enclosures of `grid_norms` stand)."""
     lo = np.stack([total[perm][0] for perm in perms])
     hi = np.stack([total[perm][1] for perm in perms])
     try:
         return taylor.integral_part(target, step.total, step.grid, perms, lo, hi, ps,
-                                    *((0, 1) if part is None else (part, 2)))
+                                    *((0, 1) if part is None else (part, 3)))
     except (ArithmeticError, ValueError, ZeroDivisionError):
         return None
 

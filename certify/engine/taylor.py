@@ -167,8 +167,9 @@ def grade_integrals(target, total, n: int, perms: list, lo: np.ndarray, hi: np.n
 
 def integral_part(target, total, n: int, perms: list, lo, hi, ps, part: int = 0,
                   parts: int = 1):
-    """Part `part` of `parts` of `grade_integrals` (to be `joined_integrals`): the
-    pieces of the (corner, permutation) rounds `part, part + parts, ...` where every
+    """Part `part` of `parts` (an index, or a tuple of them) of `grade_integrals` (to be
+    `joined_integrals`): the pieces of the (corner, permutation) rounds `i` with
+    `i % parts` in `part` where every
     coarse simplex gets one piece (`m = 1`: the sums are then the same wherever their one
     term was added), all of them in part 0 otherwise; per `p`, the exact sums of its
     simplices' bounds (`_exact_sum`), the simplices it covered (packed bits), and whether
@@ -221,8 +222,9 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps, part=0, parts=1):
     counts = np.zeros(n_coarse, dtype=np.int64)
     rounds = itertools.product(itertools.product(range(k), repeat=dim),
                                itertools.permutations(range(dim)))
-    for corner, fine in itertools.islice(rounds, part, None, parts) if m == 1 else \
-            (rounds if part == 0 else ()):
+    share = {part} if isinstance(part, int) else set(part)
+    for corner, fine in (r for i, r in enumerate(rounds) if i % parts in share) if m == 1 \
+            else (rounds if 0 in share else ()):
         grid = expansion * k + np.array(corner, dtype=np.int64)      # sub-cell indices
         coarse = grid // m
         local = grid % m
