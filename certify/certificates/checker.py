@@ -16,8 +16,10 @@ For each grade `k` (docs/theory.md §5):
    Lipschitz constant, the theorem's a priori bound beside it.
 
 With `jobs > 1`, a grade's work is split into independent units (`work_units`): f data
-blocks over threads; proofs, hard simplices, a large last grade's integrals and the grades
-before it in forked workers; grades of a network with no grid grade go to workers whole.
+blocks over threads; proofs, hard simplices, part of a large grade's integrals and the
+grades before a large last grade in forked workers (or, under `check --grades`, those
+checked while the last level was built: `check_ahead`); grades of a network with no grid
+grade go to workers whole.
 """
 
 from __future__ import annotations

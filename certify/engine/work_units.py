@@ -11,8 +11,11 @@ Inside `workers(jobs, scheduler)`:
   one here and the others each in a forked child (`forked`): Arb work and the grid
   prover's cells, which hold the interpreter lock;
 - `ahead(task)` starts `task` in a forked child and goes on (`Ahead.result()` waits for
-  it): the next level's data while a level is built, the other grades while the last is
-  checked;
+  it): the next levels' data while a level is built, the grades built so far while the
+  last level is built (a `background` worker, at a lower priority), the other grades
+  while the last is checked, part of a grade's integrals while it is scanned;
+- `workers(forks=False)` (`forks_pay`: 1-D targets) forks nothing, and while forked
+  workers hold the other cores `blockwise` uses no threads;
 - with a `scheduler`, `vectorised` sends the f data of whole grids to that Dask cluster
   (`dask_client`, `slabs`).
 
