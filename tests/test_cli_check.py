@@ -150,3 +150,26 @@ def test_a_construction_check_imports_neither_the_regions_path_nor_multiprocessi
             "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=os.path.join(os.path.dirname(__file__), os.pardir))
+
+
+def test_the_console_entry_exits_with_its_status_and_its_files_whole(tmp_path):
+    """`main` ends the process without the interpreter's teardown: the exit status, the
+    printed verdict and the report are all there; under a profiler the normal exit is kept,
+    so the profile is written (bench/bench_speed.py --profile)."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.join(os.path.dirname(__file__), os.pardir)
+    report, profile = tmp_path / "r.json", tmp_path / "p.prof"
+    args = ["check", "--target", "examples/sine.py", "--grades", "3", "--quiet",
+            "--report", str(report)]
+    done = subprocess.run([sys.executable, "-m", "certify", *args], cwd=root,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "verdict: proved"
+    assert json.loads(report.read_text())["verdict"] == "proved"
+    bad = subprocess.run([sys.executable, "-m", "certify", "check", "--target", "nope.py",
+                          "--grades", "2"], cwd=root, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("certify: error: ")
+    profiled = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m",
+                               "certify", *args], cwd=root, capture_output=True, text=True)
+    assert profiled.returncode == 0 and profile.stat().st_size > 0

@@ -388,11 +388,29 @@ def _keep_freed_memory() -> None:
 def main() -> None:
     """Entry point of the `certify` console script. The collector's thresholds are set
     before numpy and SymPy are imported (this module imports neither), which saves some
-    ten collections while they load."""
+    ten collections while they load. The process ends without the interpreter's teardown
+    (`_leave`)."""
     import gc
     gc.set_threshold(*GC_THRESHOLDS)
     _keep_freed_memory()
-    sys.exit(run())
+    _leave(run())
+
+
+def _leave(status: int) -> None:
+    """Exit with `status` once standard output and error are flushed, skipping the
+    interpreter's teardown, which frees the run's millions of exact numbers and arrays one
+    by one (some 4% of `check --grades 10` on sine) for nobody: when `run` returns, every
+    file it writes is written and closed (atomically), worker processes and pools are shut
+    down, and threads are idle. Under a profiler or tracer (`python -m cProfile`,
+    coverage), which write their results at exit, the normal exit is kept."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):           # a closed or broken pipe: nothing to keep
+        pass
+    if sys.getprofile() is None and sys.gettrace() is None:
+        os._exit(status)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
