@@ -137,24 +137,6 @@ def test_rows_write_blocks_in_place(name, m, block, monkeypatch):
 
 # --------------------------------------------------------------------------- interpolant
 
-def _interpolate_reference(nodal, n, points):
-    """The general loop of `interpolate_floats` (any d)."""
-    m, dim = points.shape
-    scaled = points * n
-    cell = np.clip(np.floor(scaled).astype(int), 0, n - 1)
-    local = scaled - cell
-    order = np.argsort(-local, axis=1, kind="stable")
-    ordered = np.take_along_axis(local, order, axis=1)
-    vertex = cell.copy()
-    out = (1 - ordered[:, 0]) * nodal[tuple(vertex.T)]
-    rows = np.arange(m)
-    for j in range(dim):
-        vertex[rows, order[:, j]] += 1
-        nxt = ordered[:, j + 1] if j + 1 < dim else 0.0
-        out += (ordered[:, j] - nxt) * nodal[tuple(vertex.T)]
-    return out
-
-
 def test_interpolation_in_one_dimension_is_the_general_loop():
     rng = np.random.default_rng(22)
     for n in (1, 3, 64, 1000):
@@ -163,7 +145,7 @@ def test_interpolation_in_one_dimension_is_the_general_loop():
         points = np.concatenate([rng.random(3000), np.arange(n + 1) / n,
                                  [0.0, -0.0, 1.0, 1.0 - 2 ** -53, 5e-324]])[:, None]
         got = interpolant.interpolate_floats(nodal, n, points)
-        assert _same(got, _interpolate_reference(nodal, n, points))
+        assert _same(got, interpolant._interpolate_simplices(nodal, n, points))
 
 
 def _estimate_reference(target, n):
@@ -178,7 +160,7 @@ def _estimate_reference(target, n):
     fine = np.arange(n * side + 1) / (n * side)
     points = np.stack(np.meshgrid(*([fine] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
     points = np.concatenate([points, np.random.default_rng(0).random((4000, dim))])
-    err = np.abs(target.floats(points) - _interpolate_reference(nodal, n, points))
+    err = np.abs(target.floats(points) - interpolant._interpolate_simplices(nodal, n, points))
     return float(err.max()) if np.all(np.isfinite(err)) else None
 
 

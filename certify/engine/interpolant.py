@@ -22,15 +22,24 @@ MAX_POINTS = 400_000
 
 def interpolate_floats(nodal: np.ndarray, n: int, points: np.ndarray) -> np.ndarray:
     """`I_n f` at `points` (shape (m, d)) from float nodal values on the grid `n`."""
+    if points.shape[1] != 1:
+        return _interpolate_simplices(nodal, n, points)
+    # the general loop's operations for d = 1 (`local - 0.0` is `local`), without its sort
+    scaled = points[:, 0] * n
+    cell = np.clip(np.floor(scaled).astype(int), 0, n - 1)
+    local = scaled - cell
+    out = (1 - local) * nodal[cell]
+    out += local * nodal[cell + 1]
+    return out
+
+
+def _interpolate_simplices(nodal: np.ndarray, n: int, points: np.ndarray) -> np.ndarray:
+    """`interpolate_floats` in any d: each point's Freudenthal simplex from the order of its
+    local coordinates, the barycentric weights their successive differences."""
     m, dim = points.shape
     scaled = points * n
     cell = np.clip(np.floor(scaled).astype(int), 0, n - 1)
     local = scaled - cell
-    if dim == 1:        # the general loop's operations for d = 1 (`local - 0.0` is `local`)
-        cell, local = cell[:, 0], local[:, 0]
-        out = (1 - local) * nodal[cell]
-        out += local * nodal[cell + 1]
-        return out
     order = np.argsort(-local, axis=1, kind="stable")
     ordered = np.take_along_axis(local, order, axis=1)
     vertex = cell.copy()
