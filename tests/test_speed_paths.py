@@ -4,6 +4,7 @@ the cube.
 
 - `intervals.IntervalContext.sin_cos`: one `(wide, reach)` of the argument for sin and cos,
   and the extremum tests skipped where no interval of the array can hold the extremum;
+  `_series_at`'s first Horner step without arrays of the leading coefficient;
 - `vectorised.rows`: blocks written into the unit's arrays (no per-block arrays joined);
 - `interpolant.interpolate_floats` in d = 1 without the sort of the general loop, and
   `_estimate` taking f at the grid nodes from the nodal values it already has;
@@ -103,6 +104,37 @@ def test_extremum_tests_skipped_only_where_all_false(centre):
             want = _sin_or_cos_reference(a, which)
             got = intervals._sin_or_cos(a, which)
             assert _same(got.lo, want.lo) and _same(got.hi, want.hi)
+
+
+def _series_reference(r, coefficients, magnitudes, slack):
+    """`_series_at` as it was: arrays of `c_n` and `|c_n|` first, `|r|` made here."""
+    p = np.full_like(r, coefficients[-1], dtype=np.float64)
+    a = np.abs(r)
+    m = np.full_like(r, magnitudes[-1], dtype=np.float64)
+    for c, mag in zip(reversed(coefficients[:-1]), reversed(magnitudes[:-1])):
+        p *= r
+        p += c
+        m *= a
+        m += mag
+    m *= slack * intervals._U
+    m += 1e-300
+    return p, m
+
+
+@pytest.mark.parametrize("series", [(intervals._SIN_FLOATS, intervals._SIN_MAGNITUDES, 70),
+                                    (intervals._COS_FLOATS, intervals._COS_MAGNITUDES, 70),
+                                    (intervals._EXP_FLOATS, intervals._EXP_FLOATS, 76),
+                                    ([0.5], [0.5], 3), ([0.5, -2.0], [0.5, 2.0], 5)])
+def test_series_first_step_is_the_full_form(series):
+    rng = np.random.default_rng(25)
+    points = [rng.uniform(-0.8, 0.8, 999), rng.uniform(-1e3, 1e3, 99) ** 3,
+              np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e308, 0.79]),
+              np.float64(0.3), np.array(-0.25), np.zeros(0), np.full((3, 4), 0.125)]
+    for r in points:
+        want = _series_reference(r, *series)
+        for a in (None, np.abs(r)):
+            got = intervals._series_at(r, *series, a=a)
+            assert _same(got[0], want[0]) and _same(got[1], want[1])
 
 
 # --------------------------------------------------------------------------- rows

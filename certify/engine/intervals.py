@@ -190,16 +190,23 @@ def _horner(t: IntervalArray, coefficients: list[IntervalArray]) -> IntervalArra
 _U = 2.0 ** -53                 # unit roundoff of float64
 
 
-def _series_at(r, coefficients: list[float], magnitudes: list[float], slack: float):
+def _series_at(r, coefficients: list[float], magnitudes: list[float], slack: float, a=None):
     """`(p, bound)`: `p` the float Horner value of `Σ c_j r^j` at the float points `r`,
     `bound` a proven bound on its error, from the a priori analysis of Horner's rule
     (Higham, *Accuracy and Stability*, (5.3)): `|p - P(r)| <= γ_{2n+1} Σ|c_j||r|^j` with
     the stored coefficients off by one rounding each; the magnitude sum is computed the same
-    way, so it is doubled (`slack` counts the roundings, with room to spare)."""
-    p = np.full_like(r, coefficients[-1], dtype=np.float64)
-    a = np.abs(r)
-    m = np.full_like(r, magnitudes[-1], dtype=np.float64)
-    for c, mag in zip(reversed(coefficients[:-1]), reversed(magnitudes[:-1])):
+    way, so it is doubled (`slack` counts the roundings, with room to spare). `a`: `|r|`, if
+    known. On float arrays the first products are `r·c_n`, `|r|·|c_n|` (IEEE products
+    commute: the floats of `c_n·r`, without an array of `c_n` made first)."""
+    a = np.abs(r) if a is None else a
+    pairs = list(zip(reversed(coefficients[:-1]), reversed(magnitudes[:-1])))
+    if isinstance(r, np.ndarray) and r.ndim and r.dtype == np.float64 and pairs:
+        (c, mag), pairs = pairs[0], pairs[1:]
+        p, m = r * coefficients[-1] + c, a * magnitudes[-1] + mag
+    else:
+        p = np.full_like(r, coefficients[-1], dtype=np.float64)
+        m = np.full_like(r, magnitudes[-1], dtype=np.float64)
+    for c, mag in pairs:
         p *= r                          # in place: the same roundings as p = p * r + c
         p += c
         m *= a
@@ -312,14 +319,15 @@ def _sin_cos_point(x, want: tuple = (True, True)) -> tuple:
     need_c = not uniform or (want[0] and all_odd) or (want[1] and not all_odd)
     extra = _up(_TRIG_REMAINDER + width)
     s = c = None
+    size = np.abs(square)               # |r^2| for both series' error bounds
     if need_s:
-        q, q_error = _series_at(square, _SIN_FLOATS, _SIN_MAGNITUDES, slack)
+        q, q_error = _series_at(square, _SIN_FLOATS, _SIN_MAGNITUDES, slack, size)
         s = point * q
         s_error = _up(_up(np.abs(point) * q_error) + _up(_U * 2 * np.abs(s)))
         s_error = _up(s_error + extra)
         s = IntervalArray(_dn(s - s_error), _up(s + s_error))
     if need_c:
-        c, c_error = _series_at(square, _COS_FLOATS, _COS_MAGNITUDES, slack)
+        c, c_error = _series_at(square, _COS_FLOATS, _COS_MAGNITUDES, slack, size)
         c_error = _up(c_error + extra)
         c = IntervalArray(_dn(c - c_error), _up(c + c_error))
     some_bad = bool(np.any(bad))
