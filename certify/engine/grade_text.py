@@ -29,16 +29,21 @@ from .network import _PLAIN, Network, _plain_rational, number_text
 from .realize import ONE, ZERO, Hat, _grade_layers_reference, _shifts, block_depth, readout
 
 
-def _row(values) -> str:
+def row_text(values) -> str:
+    """The JSON text of a row of weights, every number a string `number_text(w)` (digits,
+    `-` and `/`, which JSON strings hold as they are: `'"' + s + '"'` is what the
+    encoder writes)."""
     return '["' + '","'.join(map(number_text, values)) + '"]' if len(values) else "[]"
 
 
-def _layer(weight: str, bias: str) -> str:
+def layer_text(weight: str, bias: str) -> str:
+    """The JSON text of a layer from the texts of its rows (`weight`, joined by commas)
+    and of its bias."""
     return '{"weight":[' + weight + '],"bias":' + bias + "}"
 
 
 def _of(layer) -> str:
-    return _layer(",".join(map(_row, layer.weight)), _row(layer.bias))
+    return layer_text(",".join(map(row_text, layer.weight)), row_text(layer.bias))
 
 
 def layer_texts(dim: int, hats: Sequence[Hat], inputs: int) -> Iterator[str]:
@@ -61,7 +66,7 @@ def layer_texts(dim: int, hats: Sequence[Hat], inputs: int) -> Iterator[str]:
     phi = dim + 2
     yield from map(_of, ref[:2 * depth])
     shared = "," + ",".join(map(_of, ref[depth + 1:2 * depth]))   # tree and φ layers
-    carriers = ",".join(map(_row, first.weight[:dim])) + ","
+    carriers = ",".join(map(row_text, first.weight[:dim])) + ","
 
     def plain(one):                          # a row of 0s with 1 at `one`
         return [ONE if j == one else ZERO for j in range(width)]
@@ -70,7 +75,7 @@ def layer_texts(dim: int, hats: Sequence[Hat], inputs: int) -> Iterator[str]:
         row = [number_text(w) for w in plain(one)]
         row[phi] = "\0"
         return ('["' + '","'.join(row) + '"]').split("\0")
-    p_row, q_row = _row(plain(dim)), _row(plain(dim + 1))
+    p_row, q_row = row_text(plain(dim)), row_text(plain(dim + 1))
     (p_pre, p_post), (q_pre, q_post) = split(dim), split(dim + 1)
 
     def accumulators(positive: bool, size: str) -> str:
@@ -82,8 +87,8 @@ def layer_texts(dim: int, hats: Sequence[Hat], inputs: int) -> Iterator[str]:
 
     def slope_rows(inv: Fraction) -> str:
         return "," + ",".join(
-            [_row([inv if j == i else ZERO for j in range(width)]) for i in range(dim)]
-            + [_row([-inv if j == i else ZERO for j in range(width)]) for i in range(dim)])
+            [row_text([inv if j == i else ZERO for j in range(width)]) for i in range(dim)]
+            + [row_text([-inv if j == i else ZERO for j in range(width)]) for i in range(dim)])
     head = '{"weight":[' + carriers
     bias = '],"bias":["' + '","'.join(["0"] * (dim + 2)) + '","'
     tail = '"]}' + shared
@@ -93,8 +98,8 @@ def layer_texts(dim: int, hats: Sequence[Hat], inputs: int) -> Iterator[str]:
         for (positive, size), node in zip(sizes[1:], hats.index[2:].tolist()):
             yield (head + accumulators(positive, size) + rows + bias
                    + '","'.join([str(-i) for i in node] + [str(i) for i in node]) + tail)
-        yield _layer(",".join(map(_row, ref[-1].weight[:dim])) + "," + accumulators(*sizes[-1]),
-                     _row(ref[-1].bias))
+        yield layer_text(",".join(map(row_text, ref[-1].weight[:dim])) + "," + accumulators(*sizes[-1]),
+                     row_text(ref[-1].bias))
         return
     slopes: dict = {}
     shift_of: dict = {}
@@ -116,8 +121,8 @@ def layer_texts(dim: int, hats: Sequence[Hat], inputs: int) -> Iterator[str]:
         yield (head + accumulators(c > 0, number_text(abs(c))) + rows + bias
                + '","'.join(negated + shifted) + tail)
     c = hats[-1].c
-    yield _layer(",".join(map(_row, ref[-1].weight[:dim])) + ","
-                 + accumulators(c > 0, number_text(abs(c))), _row(ref[-1].bias))
+    yield layer_text(",".join(map(row_text, ref[-1].weight[:dim])) + ","
+                 + accumulators(c > 0, number_text(abs(c))), row_text(ref[-1].bias))
 
 
 def _coefficient_texts(units: list, bits: int) -> list[tuple[bool, str]]:
@@ -132,9 +137,8 @@ def _coefficient_texts(units: list, bits: int) -> list[tuple[bool, str]]:
     return out
 
 
-def readout_text(dim: int) -> str:
-    """`json.dumps` of the canonical readout's object, as `network_text` writes it."""
-    weight, bias = readout(dim)
+def readout_text(weight, bias) -> str:
+    """The JSON text of a grade's readout object (`json.dumps`, compact)."""
     return json.dumps({"weight": [number_text(w) for w in weight], "bias": number_text(bias)},
                       separators=(",", ":"))
 
@@ -172,7 +176,7 @@ def read_saved(text: str, meta_of, force: bool = False):
         grades.append(HatGrade(dim, level, inputs))
         inputs = grades[-1].features
     position = start + len(',"grades":[')
-    tail = '],"readout":' + readout_text(dim) + "}"
+    tail = '],"readout":' + readout_text(*readout(dim)) + "}"
     for k, grade in enumerate(grades):
         head = '{"layers":[' if k == 0 else ',{"layers":['
         if not text.startswith(head, position):

@@ -451,26 +451,23 @@ def network_text(network: Network) -> str:
     """`json.dumps(network_to_json(network), separators=(",", ":"))`, the same text, made
     faster: a construction grade's layers are written from its hats
     (`grade_text.layer_texts`), and the text of every other layer and row object is made
-    once (shared rows are common). Numbers are written by `number_text`: digits, `-` and
-    `/`, which JSON strings hold as they are, so `'"' + s + '"'` is what the encoder
-    writes for them."""
-    from .grade_text import layer_texts
+    once (shared rows are common), by the pieces of `grade_text` (`row_text`,
+    `layer_text`, `readout_text`), so both write one format."""
+    from .grade_text import layer_text, layer_texts, readout_text, row_text
     from .hat_grade import HatGrade
 
     def dumps(value):
         return json.dumps(value, separators=(",", ":"))
 
-    row_json = _once_per_object(
-        lambda row: ('["' + '","'.join(map(number_text, row)) + '"]') if len(row) else "[]")
-    layer_json = _once_per_object(lambda layer: '{"weight":[' + ",".join(
-        map(row_json, layer.weight)) + '],"bias":' + row_json(layer.bias) + "}")
+    row_json = _once_per_object(row_text)
+    layer_json = _once_per_object(lambda layer: layer_text(
+        ",".join(map(row_json, layer.weight)), row_json(layer.bias)))
     grades = []
     for grade in network.grades:          # every layer and row stays alive: ids are their own
         layers = layer_texts(grade.dim, grade.hats, grade.inputs) \
             if isinstance(grade, HatGrade) else map(layer_json, grade.layers)
-        readout = {"weight": [number_text(w) for w in grade.readout_weight],
-                   "bias": number_text(grade.readout_bias)}
-        grades.append('{"layers":[' + ",".join(layers) + '],"readout":' + dumps(readout) + "}")
+        grades.append('{"layers":[' + ",".join(layers) + '],"readout":'
+                      + readout_text(grade.readout_weight, grade.readout_bias) + "}")
     return (dumps({"format": FORMAT, "dim": network.dim})[:-1]
             + ',"grades":[' + ",".join(grades) + '],"meta":' + dumps(network.meta) + "}")
 
