@@ -222,21 +222,29 @@ def test_regions_and_solver_agree_on_a_random_network():
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 5), st.integers(1, 4), st.integers(0, 10 ** 6))
 @example(3, 2, 3, 0)
-def test_exact_features_of_a_layer_are_its_entrywise_definition(n_out, n_in, cols, seed):
-    """`activations.Layer.apply` (whole-matrix products) gives the very numerators and
-    denominator of `_apply_reference` (entry by entry), for rational weights, biases and
-    features and every activation pattern."""
+def test_exact_features_of_a_layer_are_their_definition(n_out, n_in, cols, seed):
+    """`activations.Layer.apply` (whole-matrix products) gives `D (W F + b)` entry by entry
+    in rationals (`b` in the last, constant column), over the denominator
+    `lcm(den W · den F, den b)`, for every activation pattern `D`."""
+    import math
     from flint import fmpz, fmpz_mat
     from certify.engine.activations import Layer as ExactLayer
     rng = random.Random(seed)
 
     def q():
         return Fraction(rng.randint(-10 ** 6, 10 ** 6), rng.choice([1, 3, 2 ** 20, 10 ** 9]))
-    layer = ExactLayer([[q() for _ in range(n_in)] for _ in range(n_out)],
-                       [q() for _ in range(n_out)])
-    value = (fmpz_mat(n_in, cols, [rng.randint(-10 ** 30, 10 ** 30) for _ in range(n_in * cols)]),
-             fmpz(rng.choice([1, 7, 2 ** 40])))
+    weight = [[q() for _ in range(n_in)] for _ in range(n_out)]
+    bias = [q() for _ in range(n_out)]
+    layer = ExactLayer(weight, bias)
+    nums = [rng.randint(-10 ** 30, 10 ** 30) for _ in range(n_in * cols)]
+    den = rng.choice([1, 7, 2 ** 40])
+    features = [[Fraction(nums[j * cols + c], den) for c in range(cols)] for j in range(n_in)]
     for active in ([True] * n_out, [False] * n_out,
                    [rng.random() < 0.5 for _ in range(n_out)]):
-        fast, slow = layer.apply(value, active), layer._apply_reference(value, active)
-        assert fast[0] == slow[0] and fast[1] == slow[1]
+        out, scale = layer.apply((fmpz_mat(n_in, cols, nums), fmpz(den)), active)
+        assert int(scale) == math.lcm(int(layer.denominator) * den, int(layer.bias_denominator))
+        for i in range(n_out):
+            for c in range(cols):
+                want = sum(weight[i][j] * features[j][c] for j in range(n_in)) \
+                    + (bias[i] if c == cols - 1 else 0)
+                assert Fraction(int(out[i, c]), int(scale)) == (want if active[i] else 0)

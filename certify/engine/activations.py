@@ -144,29 +144,6 @@ class Layer:
                     out[i, j] = 0
         return out, fmpz(scale)
 
-    def _apply_reference(self, value: tuple, active) -> tuple:
-        """`apply` entry by entry (the definition it is tested against)."""
-        num, den = value
-        product = self.numerators * num
-        common = self.denominator * den
-        scale = math.lcm(int(common), int(self.bias_denominator))
-        s1 = fmpz(scale // int(common))
-        s2 = fmpz(scale // int(self.bias_denominator))
-        cols = num.ncols()
-        entries = product.entries()
-        out = []
-        zero = fmpz(0)
-        for i in range(self.n_out):
-            if not active[i]:
-                out.extend([zero] * cols)
-                continue
-            row = entries[i * cols:(i + 1) * cols]
-            if s1 != 1:
-                row = [x * s1 for x in row]
-            row[-1] += self.bias_numerators[i] * s2
-            out.extend(row)
-        return fmpz_mat(self.n_out, cols, out), fmpz(scale)
-
     def exact_rows(self, value: tuple, indices) -> dict:
         """The exact pre-activation rows `W_i F + b_i` (tuples of fmpq) of the neurons
         `indices`, from the previous layer's exact features."""
