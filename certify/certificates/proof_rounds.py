@@ -11,8 +11,9 @@ per permutation; a fork of a large process costs its page copies, some tens of m
 Before such a split, the Arb residuals of the vertices whose float enclosure touches 0
 (some 20 µs each, and the strides of cells of every worker share most vertices) are
 computed once, in chunks over the workers (`prime`), and kept where every worker finds
-them. The workers send back their answers and the f data and Arb residuals they computed
-(`box_data.news`), kept here as if computed here.
+them. The simplices of one cell go to one worker (they share the cell's finer sub-boxes).
+The workers send back their answers and the Arb residuals and Arb rows of f data they
+computed (`box_data.news`), kept here as if computed here.
 
 Each simplex's answer depends on its own cell, sign, depth and exact vertex values alone
 (`anchored_grid`), and every value kept depends on its key alone, so the answers do not
@@ -89,7 +90,12 @@ def _prove_parts(grid, batches: list, values, depth: int) -> None:
             answers.append(out[mine])
         found = box_data.news(cache, before) if os.getpid() != parent else None
         return answers, found
-    for index, (answers, found) in work_units.strided(part, total, PARALLEL_CELLS):
+    # the simplices of one cell in one part: they share the cell's finer sub-boxes, whose
+    # f data would otherwise be computed in both (a quarter of a deep round's, in d = 2)
+    by_cell = np.concatenate([np.take(b[1], b[4], axis=0) for b in batches]) \
+        @ (grid.n ** np.arange(grid.dim, dtype=np.int64)) \
+        if work_units.may_fork(total, PARALLEL_CELLS) else None
+    for index, (answers, found) in work_units.strided(part, total, PARALLEL_CELLS, by_cell):
         for j, (perm, cells, signs, out, live, _) in enumerate(batches):
             out[live[index[(index >= starts[j]) & (index < starts[j + 1])] - starts[j]]] \
                 = answers[j]

@@ -229,15 +229,21 @@ def chunked(function, items, threshold: int) -> list:
     return forked([lambda a=a, b=b: function(items[a:b]) for a, b in slabs(len(items), _JOBS)])
 
 
-def strided(function, count: int, threshold: int) -> list:
+def strided(function, count: int, threshold: int, groups: np.ndarray | None = None) -> list:
     """`[(index, function(index))]` over the index arrays `range(j, count, parts)`: `parts`
     = `jobs` under `workers(jobs)` with at least `threshold` items (the first here, the
     others in forked children, as `chunked`), else one part, here. Strides spread the
     costly items (cells near a kink, say) over the parts; for a `function` whose result on
     each index depends on that index alone, the results put back by index are the same
-    either way."""
+    either way. With `groups` (an integer per item), the strides are over the groups:
+    items of one group go to one part (the index `i` to part `groups[i] % parts`), so that
+    what they share (a cell's sub-boxes) is computed once."""
     parts = _JOBS if may_fork(count, threshold) else 1
-    index = [np.arange(j, count, parts) for j in range(parts)]
+    if groups is None or parts == 1:
+        index = [np.arange(j, count, parts) for j in range(parts)]
+    else:
+        part = np.asarray(groups, dtype=np.int64) % parts
+        index = [np.flatnonzero(part == j) for j in range(parts)]
     if parts == 1:
         return [(index[0], function(index[0]))]
     return list(zip(index, forked([lambda i=i: function(i) for i in index])))
