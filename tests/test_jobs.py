@@ -219,7 +219,7 @@ def test_a_build_and_check_over_forked_workers_equal_the_serial_ones(monkeypatch
     serial = construction.build(target, 5)
     serial_report = _report(serial, target, 1)
     from certify.certificates import checker, level_ahead, local
-    for module, name in [(proof_rounds, "PARALLEL_CELLS"), (proof_rounds, "PARALLEL_RESIDUALS"),
+    for module, name in [(proof_rounds, "PARALLEL_CELLS"), (proof_rounds, "PARALLEL_SHALLOW_CELLS"),
                          (anchored_grid, "PARALLEL_NODES"),
                          (box_data, "PARALLEL_BOXES"), (level_ahead, "AHEAD_NODES"),
                          (checker, "APART_CELLS"), (local, "INTEGRALS_APART")]:

@@ -138,8 +138,7 @@ class Grid:
         ids = np.arange(values.size)
         return self._vertex_data(ids, values)[2:]
 
-    def _vertex_data(self, ids: np.ndarray, values: np.ndarray, plain: bool = False,
-                     arb: list | None = None):
+    def _vertex_data(self, ids: np.ndarray, values: np.ndarray, plain: bool = False):
         """Float intervals of `A(v)` and of `ρ(v) = f(v) - A(v)` at the nodes with linear
         indices `ids`: `ρ` exact (an interval around one rational) where `f(v)` is known
         exactly and the enclosure would touch 0.
@@ -162,8 +161,7 @@ class Grid:
         `plain`: the plain enclosure, and Arb where it touches 0 (what this grid always
         gave): for the second-order proof, whose float search for a point (`curvature.
         _best_point`) may take another path on other last bits of `ρ`, so that its
-        results, hence the networks built, stay as they were. With a list `arb`: only the
-        keys of the Arb residuals needed are appended to it (`prime`)."""
+        results, hence the networks built, stay as they were."""
         shape = (self.n + 1,) * self.dim
         cache = _cache(self.target)
         key = ("f nodes", self.n)
@@ -213,9 +211,6 @@ class Grid:
                     r_lo[sharpen] = np.maximum(r_lo[sharpen], _dn(_dn(_dn(c - a) - d_hi) + el))
                     r_hi[sharpen] = np.minimum(r_hi[sharpen], _up(_up(_up(c - a) - d_lo) + eh))
         touch = np.nonzero(~((r_lo > 0) | (r_hi < 0)))[0]
-        if arb is not None:                      # only the Arb residuals' keys (`prime`)
-            arb.extend(_touch_keys(touch, ids, exact))
-            return None
         if len(touch):
             memo = _cache(self.target).setdefault(("arb residuals", self.n), {})
             for j, key in zip(touch.tolist(), _touch_keys(touch, ids, exact)):
@@ -224,14 +219,6 @@ class Grid:
                     memo[key] = self._arb_residual(key[0], Fraction(key[1], key[2]))
                 r_lo[j], r_hi[j] = memo[key]
         return a_lo, a_hi, r_lo, r_hi
-
-    def vertex_ids(self, asks: list) -> np.ndarray:
-        """The sorted flat indices of the vertices of the simplices `(cell, perm)` of
-        `asks` (`[(perm, cells)]`)."""
-        shape = (self.n + 1,) * self.dim
-        linear = [_vertex_ids(cells, perm, shape) for perm, cells in asks]
-        return _unique_nodes(np.concatenate(linear) if linear else np.zeros(0, np.int64),
-                             shape)[0]
 
     def _arb_residual(self, node: int, value: Fraction) -> tuple[float, float]:
         """Floats around `f(v) - value` at the node with linear index `node`, from Arb's ball

@@ -8,12 +8,13 @@ values are taken from `proof_memo`, and under `--jobs` the rest of all permutati
 split in one go over forked workers (`work_units.strided`: one fork per round, not one
 per permutation; a fork of a large process costs its page copies, some tens of ms).
 
-Before such a split, the Arb residuals of the vertices whose float enclosure touches 0
-(some 20 µs each, and the strides of cells of every worker share most vertices) are
-computed once, in chunks over the workers (`prime`), and kept where every worker finds
-them. The simplices of one cell go to one worker (they share the cell's finer sub-boxes).
-The workers send back their answers and the Arb residuals and Arb rows of f data they
-computed (`box_data.news`), kept here as if computed here.
+The simplices go to the workers by stripes of cells across the first coordinate,
+alternately: a worker then computes the Arb residuals at the vertices of its own cells
+(some 20 µs each, where the float enclosure touches 0), which only the cells along a
+stripe's edge share with another worker, and the finer sub-boxes of its own cells, which
+only the simplices of one cell share. The workers send back their answers and the Arb
+residuals and Arb rows of f data they computed (`box_data.news`), kept here as if
+computed here.
 
 Each simplex's answer depends on its own cell, sign, depth and exact vertex values alone
 (`anchored_grid`), and every value kept depends on its key alone, so the answers do not
@@ -22,24 +23,25 @@ depend on how the simplices were grouped, split or where they ran.
 
 from __future__ import annotations
 
-import itertools
 import os
-from fractions import Fraction
 
 import numpy as np
 
-from ..engine import curvature, work_units
+from ..engine import work_units
 from . import box_data
 from .proof_memo import ProofMemo
 
 #: rounds of at least this many simplices to prove (over all permutations) are split over
 #: the forked workers of `work_units.workers(jobs)` (some 2-10 µs each, where a fork of a
-#: large process costs some 30-100 ms in page copies)
+#: large process costs some 30-100 ms in page copies, in the child and in the parent)
 PARALLEL_CELLS = 32768
-#: Arb residuals at vertices (some 20 µs each) computed before such a split are chunked
-#: over the workers from this many on
-PARALLEL_RESIDUALS = 4096
-
+#: the same for a first round (`depth` 0: no box halved), whose simplices cost some 1 µs
+#: each (peaks2d `--grades 8`: 130 424 of them took 0.10 s in one process and 0.15 s
+#: split, 522 990 took 0.52 s in one and 0.32 s split)
+PARALLEL_SHALLOW_CELLS = 262144
+#: the stripes of cells (across the first coordinate) dealt to the workers in turn (one
+#: per row of cells on grids of fewer rows)
+STRIPES = 16
 
 def proves_perms(grid, asks: list, values, depth: int | None = None) -> list[np.ndarray]:
     """`[grid.proves_cells(perm, cells, signs, values, depth) for perm, cells, signs in
@@ -76,9 +78,7 @@ def _prove_parts(grid, batches: list, values, depth: int) -> None:
     starts = np.concatenate(([0], np.cumsum(sizes)))
     total = int(starts[-1])
     cache, parent = grid.cache, os.getpid()
-    if work_units.may_fork(total, PARALLEL_CELLS):
-        prime(grid, [(perm, np.take(cells, live, axis=0))
-                     for perm, cells, _, _, live, _ in batches], values)
+    threshold = PARALLEL_CELLS if depth else PARALLEL_SHALLOW_CELLS
     before = box_data.marks(cache) if work_units.jobs() > 1 else {}
 
     def part(index):
@@ -90,35 +90,15 @@ def _prove_parts(grid, batches: list, values, depth: int) -> None:
             answers.append(out[mine])
         found = box_data.news(cache, before) if os.getpid() != parent else None
         return answers, found
-    # the simplices of one cell in one part: they share the cell's finer sub-boxes, whose
-    # f data would otherwise be computed in both (a quarter of a deep round's, in d = 2)
-    by_cell = np.concatenate([np.take(b[1], b[4], axis=0) for b in batches]) \
-        @ (grid.n ** np.arange(grid.dim, dtype=np.int64)) \
-        if work_units.may_fork(total, PARALLEL_CELLS) else None
-    for index, (answers, found) in work_units.strided(part, total, PARALLEL_CELLS, by_cell):
+    # by stripes of cells (see the module docstring): the simplices of one cell share its
+    # finer sub-boxes (split by simplex, a quarter of a deep round's f data in d = 2 was
+    # computed in both workers), neighbouring cells their vertices
+    stripe = np.concatenate([np.take(b[1], b[4], axis=0)[:, 0] for b in batches]) \
+        * min(STRIPES, grid.n) // grid.n if work_units.may_fork(total, threshold) else None
+    for index, (answers, found) in work_units.strided(part, total, threshold, stripe):
         for j, (perm, cells, signs, out, live, _) in enumerate(batches):
             out[live[index[(index >= starts[j]) & (index < starts[j + 1])] - starts[j]]] \
                 = answers[j]
         if found:
             box_data.merge(grid.target, cache, found)
 
-
-def prime(grid, asks: list, values) -> None:
-    """Before the simplices `(cell, perm)` of `asks` (`[(perm, cells)]`) are split over
-    forked workers: the Arb residuals `grid._vertex_data` will ask for at their vertices,
-    computed here (in chunks over the workers, `work_units.chunked`) and kept in the
-    grid's memo, so that the workers, whose strides of cells share most vertices, do not
-    each compute them all again. Those of the plain enclosure (the second-order proof's)
-    where that proof runs: a superset of the sharp one's (the sharp interval lies inside
-    the plain one). Each is a function of its node and value alone: the same floats
-    wherever computed."""
-    ids = grid.vertex_ids(asks)
-    keys: list = []
-    grid._vertex_data(ids, values, plain=curvature.applies(grid.target), arb=keys)
-    memo = grid.cache.setdefault(("arb residuals", grid.n), {})
-    missing = [key for key in keys if key not in memo]
-
-    def chunk(part):
-        return [grid._arb_residual(node, Fraction(num, den)) for node, num, den in part]
-    found = work_units.chunked(chunk, missing, PARALLEL_RESIDUALS)
-    memo.update(zip(missing, itertools.chain.from_iterable(found)))
