@@ -7,9 +7,9 @@ Inside `workers(jobs, scheduler)`:
   `range(count)`: the first here, the others over `jobs` threads (numpy lets go of the
   interpreter lock inside each operation on a block);
 - `chunked(function, items, threshold)` runs `function` over contiguous chunks of a list,
-  and `strided(function, count, threshold)` over the index sets `range(j, count, jobs)`,
-  one here and the others each in a forked child (`forked`): Arb work and the grid
-  prover's cells, which hold the interpreter lock;
+  and `strided(function, count, threshold)` over the index sets `range(j, count, jobs)`
+  (or over groups of items dealt in turn), one here and the others each in a forked
+  child (`forked`): Arb work and the grid prover's cells, which hold the interpreter lock;
 - `ahead(task)` starts `task` in a forked child and goes on (`Ahead.result()` waits for
   it): the next levels' data while a level is built, the grades built so far while the
   last level is built (a `background` worker, at a lower priority), the other grades
