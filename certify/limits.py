@@ -1,15 +1,17 @@
 """Resource budgets: estimate a request's size before any work and refuse it past a budget.
 
 A build of `n` grades with ratio `N` in dimension `d` has about `(N^k+1)^d` hats at grade
-`k` (the nodes of level `k`; levels whose coefficients are all zero are skipped, so a target
-whose coarse levels vanish gets finer grids, up to 4 levels, and the build itself stops at
-`MAX_LEVEL_NODES` nodes a level);
-a network read from a file is measured exactly. From these counts comes an estimate of
-the memory a check needs: the network's sparse weights (`BYTES_PER_HAT`, measured at about
-2 KB a hat) and the float enclosures on the sub-boxes of the finest grid
-(`BYTES_PER_SUB_BOX`; 4 sub-boxes per cell side). Past a budget the command refuses with exit 2
-and says which number is too large, unless `--force` is given. The budgets are documented
-in docs/cli.md ("Limits").
+`k` (the nodes of level `k`). Levels whose coefficients are all zero are skipped, so a
+target whose coarse levels vanish (sine, peaks2d: grade 1 holds level 2) holds finer grids
+than that: the estimate is made again as each grade is built (`check_building`), from the
+level it holds, and the build stops at the first grade that shows the request past a
+budget (the build itself never makes a level of more than `MAX_LEVEL_NODES` nodes). A
+network read from a file is measured exactly. From these counts comes an estimate of the
+memory a check needs: `BYTES_PER_HAT` a hat (1.8-3.1 KB measured on every run of 65 534
+hats or more: sine 14/16, peaks2d 7/8, smooth3d 5/6) and the float enclosures on the
+sub-boxes of the finest grid (`BYTES_PER_SUB_BOX`). Past a budget the command refuses with
+exit 2 and says which number is too large, unless `--force` is given. The budgets are
+documented in docs/cli.md ("Limits").
 """
 
 from __future__ import annotations
@@ -17,16 +19,16 @@ from __future__ import annotations
 from .errors import UsageError
 
 MAX_GRADES = 200                  # grades in one request or one network
-MAX_HATS = 100_000                # hats over all grades of a build (worst case estimate)
+MAX_HATS = 1_000_000              # hats over all grades of a build (some 20-30 s to check)
 MAX_WIDTH = 20_000                # neurons in one layer of a network file
 MAX_NEURONS = 1_000_000           # neurons over the whole network
 MAX_ENTRIES = 4_000_000           # weights and biases over the whole network
-MAX_MEMORY = 2 * 1024 ** 3        # estimated bytes
+MAX_MEMORY = 4 * 1024 ** 3        # estimated bytes
 BYTES_PER_ENTRY = 240             # a Fraction in a tuple, its float copy and checker state
-BYTES_PER_HAT = 8 * 1024          # a hat's sparse weights and checker state (2 KB measured)
+BYTES_PER_HAT = 4 * 1024          # a hat's share of a build and its check (<= 3.1 KB measured)
 BYTES_PER_SUB_BOX = 256           # f data on one sub-box: ten float arrays and temporaries
 MAX_FILE_BYTES = 32 * 1024 ** 2   # a network file
-MAX_SAVED_BYTES = 256 * 1024 ** 2  # a network file certify build -o wrote (read as its hats)
+MAX_SAVED_BYTES = 1024 ** 3        # a network file certify build -o wrote (read as its hats)
 MAX_NUMBER_CHARS = 1_000          # one number in a network file
 MAX_NESTING = 64                  # JSON nesting depth of a network file
 
@@ -37,13 +39,14 @@ def _gib(n: float) -> str:
     return f"{n / 1024 ** 3:.1f} GiB"
 
 
-def construction_hats(dim: int, grades: int, ratio: int, cap: int = MAX_HATS) -> int:
-    """The hats of a build whose grade `k` holds level `k` (the grid of `N^k` cells a side:
-    levels 1, 2, ... as for most targets; one whose coarse levels vanish starts finer), or
-    a number > cap as soon as that exceeds cap."""
+def construction_hats(dim: int, grades: int, ratio: int, cap: int = MAX_HATS,
+                      first: int = 1) -> int:
+    """The hats of a build whose grade `k` holds level `first + k - 1` (the grid of
+    `N^level` cells a side: levels 1, 2, ... unless coarse levels vanish), or a number >
+    cap as soon as that exceeds cap."""
     total = 0
-    for k in range(1, grades + 1):
-        total += (ratio ** k + 1) ** dim
+    for level in range(first, first + grades):
+        total += (ratio ** level + 1) ** dim
         if total > cap:
             return total
     return total
@@ -56,22 +59,51 @@ def check_construction(dim: int, grades: int, ratio: int, force: bool = False) -
     if grades > MAX_GRADES:
         raise UsageError(f"--grades={grades} is more than the budget of {MAX_GRADES} grades",
                          _FORCE)
-    hats = construction_hats(dim, grades, ratio)
+    _refuse_past(dim, grades, ratio, construction_hats(dim, grades, ratio), grades, "")
+
+
+def check_building(dim: int, grades: int, ratio: int, built: int, hats: int, level: int,
+                   force: bool = False) -> None:
+    """During a build of `grades` grades, once grade `built` (at level `level`) is built and
+    the grades so far hold `hats` hats: refuse when the grades still to come, on the
+    levels they will hold at least (`level + 1`, `level + 2`, ...), take the build past a
+    budget. A target whose coarse levels vanish holds finer levels than
+    `check_construction` assumed; this stops its build at the first grade that shows it,
+    not after the last."""
+    if force or built >= grades:
+        return
+    rest = construction_hats(dim, grades - built, ratio, MAX_HATS - hats, first=level + 1)
+    last = level + grades - built
+    if hats + rest > MAX_HATS or _memory(dim, last, ratio, hats + rest) > MAX_MEMORY:
+        _refuse_past(dim, grades, ratio, hats + rest, last,
+                     f": grade {built} holds level {level} (coarser levels of f vanish)")
+
+
+def _refuse_past(dim: int, grades: int, ratio: int, hats: int, last: int, why: str) -> None:
+    """Refuse when `hats` (finest level `last`) is past the hat or memory budget."""
+    request = f"--grades={grades} --ratio={ratio} in d={dim}"
     if hats > MAX_HATS:
         shown = f"{hats:,}" if hats < 10 ** 15 else "more than 10^15"
-        raise UsageError(f"--grades={grades} --ratio={ratio} in d={dim} may need {shown} hats "
-                         f"(budget {MAX_HATS:,})", _FORCE)
-    memory = construction_memory(dim, grades, ratio, hats)
+        raise UsageError(f"{request} may need {shown} hats (budget {MAX_HATS:,}){why}",
+                         _FORCE)
+    memory = _memory(dim, last, ratio, hats)
     if memory > MAX_MEMORY:
-        raise UsageError(f"--grades={grades} --ratio={ratio} in d={dim} may need about "
-                         f"{_gib(memory)} of memory (budget {_gib(MAX_MEMORY)})", _FORCE)
+        raise UsageError(f"{request} may need about {_gib(memory)} of memory (budget "
+                         f"{_gib(MAX_MEMORY)}){why}", _FORCE)
 
 
 def construction_memory(dim: int, grades: int, ratio: int, hats: int) -> int:
-    """Estimated bytes of a build and its check: sparse weights per hat, float enclosures
-    on 4 sub-boxes a side of the finest grid (smooth3d 5: 0.88 GB estimated, 0.84 GB peak
-    measured)."""
-    sub_boxes = (4 * ratio ** grades) ** dim
+    """Estimated bytes of a build of `grades` grades (grade `k` at level `k`) and its check:
+    `BYTES_PER_HAT` a hat and the float enclosures on the sub-boxes of the finest grid
+    (peaks2d 8: 1.7 GB estimated, 0.57 GB peak measured; smooth3d 6: 1.4 GB and 0.69 GB)."""
+    return _memory(dim, grades, ratio, hats)
+
+
+def _memory(dim: int, last: int, ratio: int, hats: int) -> int:
+    """`construction_memory` of a build whose finest level is `last`: its grid's cells hold
+    the star bounds' sub-boxes (`construction.default_subdivision` a side)."""
+    from .construction import default_subdivision
+    sub_boxes = (default_subdivision(dim) * ratio ** last) ** dim
     return hats * BYTES_PER_HAT + sub_boxes * BYTES_PER_SUB_BOX
 
 

@@ -29,6 +29,7 @@ from certify.target import load_target, target_from_expression
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SINE = os.path.join(ROOT, "examples", "sine.py")
+PEAKS = os.path.join(ROOT, "examples", "peaks2d.py")
 
 
 @pytest.fixture(autouse=True)
@@ -302,17 +303,44 @@ def test_request_past_budget(capsys, args):
 
 
 def test_budget_estimate_is_calibrated():
-    """The estimate follows the builds (grade k holds level k for most targets): runs of
-    under 1 GB pass without --force (smooth3d 5: 41 731 hats, 0.84 GB peak measured), the
-    next size up in d = 3 (316 356 hats, 5.7 GB) does not."""
+    """The estimate follows the builds (grade k holds level k before the build): every run of
+    `bench_speed --large` passes without --force (up to 316 356 hats estimated; smooth3d 6:
+    0.69 GB peak measured, 1.4 GB estimated), the next size up in d = 3 (2 463 045 hats)
+    does not."""
     from certify.errors import UsageError
-    from certify.limits import check_construction, construction_hats, construction_memory
-    assert construction_hats(3, 5, 2) == 41731
-    assert construction_memory(3, 5, 2, 41731) < 1024 ** 3
-    for dim, grades in [(1, 14), (2, 7), (3, 5)]:
+    from certify.limits import MAX_MEMORY, check_construction, construction_hats, \
+        construction_memory
+    assert construction_hats(3, 6, 2) == 316356
+    assert construction_memory(3, 6, 2, 316356) < MAX_MEMORY / 2
+    for dim, grades in [(1, 16), (2, 8), (3, 6)]:
         check_construction(dim, grades, 2)
-    with pytest.raises(UsageError, match="--force"):
-        check_construction(3, 6, 2)
+    with pytest.raises(UsageError, match="2,463,045 hats"):
+        check_construction(3, 7, 2)
+
+
+def test_a_build_on_finer_levels_is_estimated_again_from_each_grade():
+    """peaks2d's grade 1 holds level 2 (12 hats; level 1's coefficients vanish): `--grades 8`
+    then may hold levels 2..9 (351 555 hats: within the budget), `--grades 9` levels 2..10
+    (1 402 180: refused once grade 1 shows it)."""
+    from certify.errors import UsageError
+    from certify.limits import check_building
+    check_building(2, 8, 2, built=1, hats=12, level=2)
+    with pytest.raises(UsageError, match=r"1,402,180 hats .*grade 1 holds level 2"):
+        check_building(2, 9, 2, built=1, hats=12, level=2)
+    check_building(2, 9, 2, built=1, hats=12, level=2, force=True)
+    check_building(2, 9, 2, built=9, hats=1402180, level=10)     # built: nothing to come
+
+
+@pytest.mark.parametrize("command", ["check", "build"])
+def test_a_build_past_the_budget_stops_at_its_first_grade(capsys, tmp_path, command):
+    out = tmp_path / "out.json"
+    where = ["--report", str(out)] if command == "check" else ["-o", str(out)]
+    status, _, err = run(capsys, command, "--target", PEAKS, "--grades", 9, *where)
+    errors = [line for line in err if line.startswith("certify: ") and "error" in line]
+    assert status == 2 and len(errors) == 1 and not any("Traceback" in e for e in err)
+    assert "grade 1 holds level 2" in errors[0] and "--force" in errors[0]
+    assert not any("grade   2/9" in line for line in err)   # refused after its first grade
+    assert not out.exists()                                      # nothing written
 
 
 def _wide_network(neurons: int) -> str:

@@ -9,6 +9,10 @@ from ..construction import CONSTRUCTION
 from ..errors import UsageError
 from ..engine.numbers import parse_rational
 
+#: the declared construction is re-run (to see that it gives these very hats) only up to
+#: this many hats, estimated as `limits.construction_hats`: past it the bound is not given
+REBUILD_HATS = 100_000
+
 
 def a_priori_bounds(target, network, recognised) -> list[Fraction | None] | None:
     """The theorem's bound `2(1+θ)Λ((1+2d(1+θ))/N)^ℓ_k` per grade, `ℓ_k` its level, when it applies.
@@ -70,8 +74,8 @@ def _rebuilt_equal(target, network, ratio, theta, subdivision, recognised, level
     subdivision it states, and the bound applies only if that gives these very hats at
     these levels."""
     from ..construction import Parameters, build_levels
-    from ..limits import MAX_HATS, construction_hats
-    if construction_hats(network.dim, len(network.grades), ratio) > MAX_HATS:
+    from ..limits import construction_hats
+    if construction_hats(network.dim, len(network.grades), ratio) > REBUILD_HATS:
         return False
     try:
         params = Parameters(ratio, theta, subdivision, scheme="balanced")
