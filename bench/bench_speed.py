@@ -8,6 +8,7 @@
     python bench/bench_speed.py --saved                   # and check --network of it, saved
     python bench/bench_speed.py --save bench/baseline # keep the reports ...
     python bench/bench_speed.py --compare bench/baseline   # ... and compare with them later
+    python bench/bench_speed.py --only peaks2d:8 --speedup 2   # --jobs 2 against --jobs 1
 
 Each run is a fresh `python -m certify check --target examples/T.py --grades N --quiet`
 process; the table gives hats, cells (simplices of all grades' grids), CPU seconds of the
@@ -22,6 +23,10 @@ verdicts as the saved one and that bounds only tightened (sup and norm upper bou
 larger, lower bounds and decreases not smaller) when the saved network is checked again,
 and, for the network built anew, the same verdicts and every value within 1e-6 relative
 (tighter star bounds may change the construction's coefficients in their last bits).
+
+`--speedup J` times each run again with `--jobs 1` and `--jobs J`, alternating (`--repeat`
+times, at least 3), and prints the ratio of the median wall times (issue 12 asks 1.7x on
+peaks2d 8 with `--jobs 2` when two cores are free: the load average is printed beside it).
 
 With `--save` or `--compare` each run also writes its network (`--save-network`), which
 makes every layer and formats it: those timings include that; plain runs do not.
@@ -185,6 +190,21 @@ def marginal(measured: dict, name: str, grades: int) -> str:
     return f"{(cpu - less_cpu) / (hats - less_hats) * 1e3:.3f}" if hats > less_hats else "-"
 
 
+def speedup_row(name: str, grades: int, jobs: int, repeat: int) -> list[str]:
+    """`--jobs 1` against `--jobs jobs`, alternating `repeat` times: median wall and CPU of
+    each, the wall ratio, and the load average before and after."""
+    load = os.getloadavg()[0]
+    times: dict = {1: [], jobs: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat):
+            for j in (1, jobs):
+                cpu, wall, _ = run_check(name, grades, j, os.path.join(tmp, "r.json"), None)
+                times[j].append((wall, cpu))
+    one, many = ([statistics.median(column) for column in zip(*times[j])] for j in (1, jobs))
+    return [f"{name} {grades}", f"{one[0]:.2f}", f"{many[0]:.2f}", f"{one[0] / many[0]:.2f}",
+            f"{one[1]:.2f}", f"{many[1]:.2f}", f"{load:.2f} / {os.getloadavg()[0]:.2f}"]
+
+
 def print_table(head: list[str], rows: list[list[str]]) -> None:
     """The rows under their head, each column right-aligned to its widest cell."""
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
@@ -202,13 +222,15 @@ def main(argv=None) -> int:
     parser.add_argument("--saved", action="store_true",
                         help="also time `check --network` of the run's network, saved by "
                              "`certify build -o` (untimed): the build-once, check-later path")
+    parser.add_argument("--speedup", type=int, metavar="J",
+                        help="also time each run with --jobs 1 and --jobs J, alternating")
     parser.add_argument("--profile", help="directory for cProfile outputs (NAME-N.prof)")
     parser.add_argument("--save", help="directory to save the reports in")
     parser.add_argument("--compare", help="directory of saved reports to compare with")
     args = parser.parse_args(argv)
     runs = [(s.split(":")[0], int(s.split(":")[1])) for s in args.only] if args.only \
         else RUNS + (LARGE if args.large else [])
-    rows, failures, saved_rows = [], [], []
+    rows, failures, saved_rows, speedup_rows = [], [], [], []
     measured = {}                   # (name, grades) -> (hats, CPU s): the marginal cost
     warm_up(name for name, _ in runs)
     for name, grades in runs:
@@ -262,6 +284,8 @@ def main(argv=None) -> int:
                                             network=saved_net)
                 saved_rows.append([f"{name} {grades}", f"{cpu:.2f}", f"{s_cpu:.2f}",
                                    f"{s_cpu / cpu:.1f}", f"{s_rss / 2 ** 20:.0f}"])
+        if args.speedup:
+            speedup_rows.append(speedup_row(name, grades, args.speedup, max(3, args.repeat)))
         hats = sum(g["hats"] or 0 for g in report["grades"])
         floor = float_floor(name, grades)
         start = startup_cpu(name)
@@ -284,6 +308,11 @@ def main(argv=None) -> int:
         print("\ncertify check --network of the same network, saved by certify build -o")
         print_table(["run", "--grades CPU s", "--network CPU s", "ratio", "--network peak MiB"],
                     saved_rows)
+    if speedup_rows:
+        print(f"\n--jobs 1 against --jobs {args.speedup}, alternating, medians of "
+              f"{max(3, args.repeat)} each")
+        print_table(["run", "wall 1", f"wall {args.speedup}", "speedup", "CPU 1",
+                     f"CPU {args.speedup}", "load before / after"], speedup_rows)
     if args.compare:
         print("reports vs " + args.compare + ": " + ("identical verdicts, no bound looser"
                                                       if not failures else "DIFFER"))
