@@ -76,7 +76,8 @@ def check_building(dim: int, grades: int, ratio: int, built: int, hats: int, lev
     last = level + grades - built
     if hats + rest > MAX_HATS or _memory(dim, last, ratio, hats + rest) > MAX_MEMORY:
         _refuse_past(dim, grades, ratio, hats + rest, last,
-                     f": grade {built} holds level {level} (coarser levels of f vanish)")
+                     f": grade {built} holds level {level} (levels whose coefficients "
+                     "vanish are skipped)")
 
 
 def _refuse_past(dim: int, grades: int, ratio: int, hats: int, last: int, why: str) -> None:
@@ -95,7 +96,8 @@ def _refuse_past(dim: int, grades: int, ratio: int, hats: int, last: int, why: s
 def construction_memory(dim: int, grades: int, ratio: int, hats: int) -> int:
     """Estimated bytes of a build of `grades` grades (grade `k` at level `k`) and its check:
     `BYTES_PER_HAT` a hat and the float enclosures on the sub-boxes of the finest grid
-    (peaks2d 8: 1.7 GB estimated, 0.57 GB peak measured; smooth3d 6: 1.4 GB and 0.69 GB)."""
+    (smooth3d 6: 1.4 GB estimated, 0.69 GB peak measured; peaks2d 8, estimated from the
+    levels its grades hold, `check_building`: 1.7 GB and 0.57 GB)."""
     return _memory(dim, grades, ratio, hats)
 
 

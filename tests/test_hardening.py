@@ -325,7 +325,7 @@ def test_a_build_on_finer_levels_is_estimated_again_from_each_grade():
     from certify.errors import UsageError
     from certify.limits import check_building
     check_building(2, 8, 2, built=1, hats=12, level=2)
-    with pytest.raises(UsageError, match=r"1,402,180 hats .*grade 1 holds level 2"):
+    with pytest.raises(UsageError, match=r"1,402,180 hats .*: grade 1 holds level 2 "):
         check_building(2, 9, 2, built=1, hats=12, level=2)
     check_building(2, 9, 2, built=1, hats=12, level=2, force=True)
     check_building(2, 9, 2, built=9, hats=1402180, level=10)     # built: nothing to come
