@@ -260,6 +260,33 @@ def test_a_saved_construction_past_the_file_budget_is_read_an_edited_one_refused
         read_network(str(path))
 
 
+def test_a_large_file_that_does_not_begin_as_saved_ones_is_refused_unread(
+        saved, tmp_path, monkeypatch):
+    """Past the general budget a file is read whole only when its first bytes are those
+    `build -o` writes: the same network reindented is refused from its head, and reading
+    it whole is never asked for."""
+    import builtins
+    from certify.engine import network as network_module
+    network, path = saved
+    monkeypatch.setattr(network_module, "MAX_FILE_BYTES", 1000)
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(json.loads(path.read_text()), indent=1))
+    reads = []
+    real_open = builtins.open
+
+    def counting_open(*args, **kwargs):
+        handle = real_open(*args, **kwargs)
+        read = handle.read
+        handle.read = lambda size=-1: reads.append(size) or read(size)
+        return handle
+    monkeypatch.setattr(builtins, "open", counting_open)
+    with pytest.raises(NetworkError, match="budget 1,000"):
+        read_network(str(pretty))
+    assert reads and all(size >= 0 for size in reads)          # the head only
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert read_network(str(pretty), force=True).dim == network.dim
+
+
 def test_a_saved_construction_is_budgeted_by_its_hats(saved, monkeypatch):
     from certify import limits
     from certify.errors import UsageError

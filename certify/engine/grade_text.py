@@ -145,8 +145,15 @@ def readout_text(weight, bias) -> str:
 
 # --------------------------------------------------------------------------- reading
 
-_HEAD = '{"format":"mgdl-relu/1","dim":'
+SAVED_HEAD = _HEAD = '{"format":"mgdl-relu/1","dim":'
 _META = '],"meta":'
+
+
+def may_be_saved(head: bytes) -> bool:
+    """Whether a file whose first bytes are `head` (at least `len(SAVED_HEAD)` of them) may
+    be one `read_saved` reads: it begins as `network_text` writes. A larger file that does
+    not is refused before it is read whole."""
+    return head.startswith(SAVED_HEAD.encode())
 
 
 def read_saved(text: str, meta_of, force: bool = False):

@@ -367,6 +367,7 @@ def read_network(path: str, force: bool = False) -> Network:
     if path.lower().endswith(".onnx"):
         from ..interfaces.onnx_import import read_onnx
         return read_onnx(path)
+    from .grade_text import SAVED_HEAD, may_be_saved, read_saved
 
     def too_large():
         return NetworkError(f"network file {path} has {size:,} bytes (budget "
@@ -377,6 +378,12 @@ def read_network(path: str, force: bool = False) -> Network:
         if size > MAX_SAVED_BYTES and not force:
             raise too_large()
         with open(path, "rb") as handle:
+            # past the general budget only a file `build -o` wrote is read: one that does
+            # not begin as those do is refused from its first bytes, not read whole first
+            if size > MAX_FILE_BYTES and not force and \
+                    not may_be_saved(handle.read(len(SAVED_HEAD))):
+                raise too_large()
+            handle.seek(0)
             raw = handle.read()
     except OSError as exc:
         raise NetworkError(f"cannot read network file {path}: {exc.strerror}") from None
@@ -389,7 +396,6 @@ def read_network(path: str, force: bool = False) -> Network:
         raise NetworkError(f"{path} is not UTF-8 text (byte {exc.start}); not a network "
                            "file") from None
     del raw                                 # the text alone from here (files of 100s of MB)
-    from .grade_text import read_saved
     saved = read_saved(text, _meta_value, force)   # a construction's own file, as written
     if saved is not None:
         return saved
