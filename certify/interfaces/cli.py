@@ -161,6 +161,8 @@ def _budget(target, args, params):
     hats = [0]
 
     def on_level(record):
+        if record.trivial:              # the build has ended: no grade to come holds hats
+            return
         hats[0] += len(record.hats)
         check_building(target.dim, args.grades, params.ratio, record.grade, hats[0],
                        record.level, args.force)
