@@ -25,7 +25,7 @@ import numpy as np
 
 from ..limits import MAX_FILE_BYTES, MAX_GRADES
 from .hat_grade import HatArray, HatGrade
-from .network import _PLAIN, Network, _plain_rational, number_text
+from .network import _PLAIN, FORMAT, Network, _plain_rational, number_text
 from .realize import ONE, ZERO, Hat, _grade_layers_reference, _shifts, block_depth, readout
 
 
@@ -89,6 +89,10 @@ def layer_texts(dim: int, hats: Sequence[Hat], inputs: int) -> Iterator[str]:
         return "," + ",".join(
             [row_text([inv if j == i else ZERO for j in range(width)]) for i in range(dim)]
             + [row_text([-inv if j == i else ZERO for j in range(width)]) for i in range(dim)])
+    def closing(positive: bool, size: str) -> str:
+        """The last layer: the carriers and `P`, `Q` with the last hat's coefficient."""
+        return layer_text(",".join(map(row_text, ref[-1].weight[:dim])) + ","
+                          + accumulators(positive, size), row_text(ref[-1].bias))
     head = '{"weight":[' + carriers
     bias = '],"bias":["' + '","'.join(["0"] * (dim + 2)) + '","'
     tail = '"]}' + shared
@@ -98,8 +102,7 @@ def layer_texts(dim: int, hats: Sequence[Hat], inputs: int) -> Iterator[str]:
         for (positive, size), node in zip(sizes[1:], hats.index[2:].tolist()):
             yield (head + accumulators(positive, size) + rows + bias
                    + '","'.join([str(-i) for i in node] + [str(i) for i in node]) + tail)
-        yield layer_text(",".join(map(row_text, ref[-1].weight[:dim])) + "," + accumulators(*sizes[-1]),
-                     row_text(ref[-1].bias))
+        yield closing(*sizes[-1])
         return
     slopes: dict = {}
     shift_of: dict = {}
@@ -121,8 +124,7 @@ def layer_texts(dim: int, hats: Sequence[Hat], inputs: int) -> Iterator[str]:
         yield (head + accumulators(c > 0, number_text(abs(c))) + rows + bias
                + '","'.join(negated + shifted) + tail)
     c = hats[-1].c
-    yield layer_text(",".join(map(row_text, ref[-1].weight[:dim])) + ","
-                 + accumulators(c > 0, number_text(abs(c))), row_text(ref[-1].bias))
+    yield closing(c > 0, number_text(abs(c)))
 
 
 def _coefficient_texts(units: list, bits: int) -> list[tuple[bool, str]]:
@@ -145,7 +147,8 @@ def readout_text(weight, bias) -> str:
 
 # --------------------------------------------------------------------------- reading
 
-SAVED_HEAD = _HEAD = '{"format":"mgdl-relu/1","dim":'
+#: how every file `network_text` writes begins (its `dim` follows)
+SAVED_HEAD = '{"format":' + json.dumps(FORMAT) + ',"dim":'
 _META = '],"meta":'
 
 
@@ -161,15 +164,15 @@ def read_saved(text: str, meta_of, force: bool = False):
     `network_text` writes for the construction grades whose hats `meta` lists; None
     otherwise (the caller then reads the file in general). `meta_of(s)` parses the JSON
     text `s` as the general reader parses values."""
-    if not text.startswith(_HEAD) or not text.endswith("}"):
+    if not text.startswith(SAVED_HEAD) or not text.endswith("}"):
         return None
-    start = text.find(',"grades":[', len(_HEAD), len(_HEAD) + 40)
+    start = text.find(',"grades":[', len(SAVED_HEAD), len(SAVED_HEAD) + 40)
     split = text.rfind(_META)
-    if start < 0 or split < start or not text[len(_HEAD):start].isdigit():
+    if start < 0 or split < start or not text[len(SAVED_HEAD):start].isdigit():
         return None
     if len(text) - split > MAX_FILE_BYTES and not force:
         return None         # meta is parsed as JSON: within the general reader's budget
-    dim = int(text[len(_HEAD):start])
+    dim = int(text[len(SAVED_HEAD):start])
     try:
         meta = meta_of(text[split + len(_META):-1])
         hats = _proposed(meta, dim)
