@@ -74,10 +74,9 @@ def check_building(dim: int, grades: int, ratio: int, built: int, hats: int, lev
         return
     rest = construction_hats(dim, grades - built, ratio, MAX_HATS - hats, first=level + 1)
     last = level + grades - built
-    if hats + rest > MAX_HATS or _memory(dim, last, ratio, hats + rest) > MAX_MEMORY:
-        _refuse_past(dim, grades, ratio, hats + rest, last,
-                     f": grade {built} holds level {level} (levels whose coefficients "
-                     "vanish are skipped)")
+    _refuse_past(dim, grades, ratio, hats + rest, last,
+                 f": grade {built} holds level {level} (levels whose coefficients vanish "
+                 "are skipped)")
 
 
 def _refuse_past(dim: int, grades: int, ratio: int, hats: int, last: int, why: str) -> None:
@@ -87,23 +86,19 @@ def _refuse_past(dim: int, grades: int, ratio: int, hats: int, last: int, why: s
         shown = f"{hats:,}" if hats < 10 ** 15 else "more than 10^15"
         raise UsageError(f"{request} may need {shown} hats (budget {MAX_HATS:,}){why}",
                          _FORCE)
-    memory = _memory(dim, last, ratio, hats)
+    memory = construction_memory(dim, last, ratio, hats)
     if memory > MAX_MEMORY:
         raise UsageError(f"{request} may need about {_gib(memory)} of memory (budget "
                          f"{_gib(MAX_MEMORY)}){why}", _FORCE)
 
 
-def construction_memory(dim: int, grades: int, ratio: int, hats: int) -> int:
-    """Estimated bytes of a build of `grades` grades (grade `k` at level `k`) and its check:
-    `BYTES_PER_HAT` a hat and the float enclosures on the sub-boxes of the finest grid
-    (smooth3d 6: 1.4 GB estimated, 0.69 GB peak measured; peaks2d 8, estimated from the
-    levels its grades hold, `check_building`: 1.7 GB and 0.57 GB)."""
-    return _memory(dim, grades, ratio, hats)
-
-
-def _memory(dim: int, last: int, ratio: int, hats: int) -> int:
-    """`construction_memory` of a build whose finest level is `last`: its grid's cells hold
-    the star bounds' sub-boxes (`construction.default_subdivision` a side)."""
+def construction_memory(dim: int, last: int, ratio: int, hats: int) -> int:
+    """Estimated bytes of a build of `hats` hats whose finest level is `last` (its number
+    of grades, when grade `k` holds level `k`) and of its check: `BYTES_PER_HAT` a hat and
+    the float enclosures on the sub-boxes of the finest grid, `construction.
+    default_subdivision` a cell side (smooth3d 6: 1.4 GB estimated, 0.69 GB peak measured;
+    peaks2d 8, estimated from the levels its grades hold, `check_building`: 1.7 GB and
+    0.57 GB)."""
     from .construction import default_subdivision
     sub_boxes = (default_subdivision(dim) * ratio ** last) ** dim
     return hats * BYTES_PER_HAT + sub_boxes * BYTES_PER_SUB_BOX
