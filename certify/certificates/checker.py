@@ -527,9 +527,9 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
         elif count > 1 and step is not None and step.grid ** network.dim >= APART_CELLS \
                 and work_units.may_fork(2, 2):
             taylor.applies(target)      # its program compiled once, for both processes
-            last, earlier = work_units.forked([lambda: one(count),
-                                               lambda: [one(k) for k in indices[:-1]]])
-            grades = earlier + [last]
+            last, before = work_units.forked([lambda: one(count),
+                                              lambda: [one(k) for k in indices[:-1]]])
+            grades = before + [last]
         else:
             grades = map(one, indices)
         for data in grades:

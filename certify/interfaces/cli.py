@@ -138,8 +138,8 @@ def _build(args) -> int:
         raise UsageError(f"--jobs={args.jobs} must be at least 1", "try --jobs 2")
     from ..engine.work_units import forks_pay, workers
     progress = Progress(args.quiet)
-    shown, within_budget = progress.build_level(args.grades, params.ratio ** target.dim), \
-        _budget(target, args, params)
+    shown = progress.build_level(args.grades, params.ratio ** target.dim)
+    within_budget = _budget(target, args, params)
 
     def on_level(record):
         shown(record)
