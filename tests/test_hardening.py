@@ -387,6 +387,18 @@ def test_progress_before_the_build_finishes_and_quiet(capsys):
     assert status == 0 and err == []
 
 
+def test_no_eta_for_grades_checked_side_by_side(capsys, monkeypatch):
+    """Under --jobs the last grade is checked while a worker checks the others; they are
+    reported after both finished, so nothing remains and no line carries an ETA (it read
+    'ETA ~8.9 min' for a run that had ended)."""
+    from certify.certificates import checker
+    monkeypatch.setattr(checker, "APART_CELLS", 1)
+    status, out, err = run(capsys, "check", "--target", PEAKS, "--grades", 3, "--jobs", 2)
+    assert status == 0
+    done = [e for e in err if " done in " in e]
+    assert len(done) == 2 and not any("ETA" in e for e in done), err
+
+
 # --------------------------------------------------------------------------- Ctrl-C
 
 _INTERRUPTIBLE = r'''

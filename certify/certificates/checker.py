@@ -40,7 +40,7 @@ from ..errors import UsageError
 from ..engine.freudenthal import interpolate, nodes
 from ..engine.interpolant import interpolation_error_estimate
 from ..engine.lp import p_th_roots
-from ..interfaces.progress import announce
+from ..interfaces.progress import all_checked, announce
 from .a_priori import a_priori_bounds  # noqa: F401 (re-exported)
 from ..engine.realize import max_width
 from .refine import Limits, Outcome, PROVED, REFUTED, UNKNOWN
@@ -524,12 +524,14 @@ def _check(target, network, p, timeout, jobs, on_grade, samples, falsify,
         if earlier is not None:         # the first grades checked meanwhile (`check_ahead`)
             rest = [one(k) for k in range(earlier.count + 1, count + 1)]
             grades = (earlier.taken(state) or [one(k) for k in indices[:earlier.count]]) + rest
+            all_checked()
         elif count > 1 and step is not None and step.grid ** network.dim >= APART_CELLS \
                 and work_units.may_fork(2, 2):
             taylor.applies(target)      # its program compiled once, for both processes
             last, before = work_units.forked([lambda: one(count),
                                               lambda: [one(k) for k in indices[:-1]]])
             grades = before + [last]
+            all_checked()
         else:
             grades = map(one, indices)
         for data in grades:

@@ -23,6 +23,14 @@ def announce(text: str) -> None:
         _SINK.phase(text)
 
 
+def all_checked() -> None:
+    """Tell the active Progress that every grade is checked already (checked ahead, or side
+    by side in forked workers): the grades reported from now on take no more time, so their
+    lines carry no ETA."""
+    if _SINK is not None:
+        _SINK.all_checked = True
+
+
 def _duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f}s"
@@ -41,6 +49,7 @@ class Progress:
         self.phase_start = self.start
         self.done_cost = 0
         self.done_seconds = 0.0
+        self.all_checked = False        # (`all_checked`)
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -94,6 +103,6 @@ class Progress:
         if k >= total:
             return
         rate = self.done_seconds / self.done_cost
-        rest = sum(costs[k:]) if costs else None
+        rest = sum(costs[k:]) if costs and not self.all_checked else None
         eta = f", ETA ~{_duration(rate * rest)}" if rest is not None else ""
         self.say(f"certify: grade {k}/{total} done in {result.seconds:.2f}s{eta}")
