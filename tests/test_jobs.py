@@ -111,6 +111,36 @@ def test_strided_groups_keep_each_group_in_one_part_and_cover_every_index():
     assert np.array_equal(index, np.arange(9))
 
 
+def test_a_deal_gives_each_index_to_one_process_the_free_one_drawing_more():
+    """`work_units.Deal`: every index drawn exactly once over this process and a forked
+    child; the child, slowed down, draws fewer; an empty deal gives nothing; a deal past
+    what a pipe holds is refused rather than blocking."""
+    import time
+    with work_units.workers(2):
+        deal = work_units.Deal(200)
+        try:
+            def slow():
+                drawn = []
+                for i in deal:
+                    drawn.append(i)
+                    time.sleep(0.002)
+                return drawn
+            child = work_units.ahead(slow)
+            time.sleep(0.05)                # the child starts drawing alone
+            mine = list(deal)
+            theirs = child.result()
+        finally:
+            deal.close()
+    assert sorted(mine + theirs) == list(range(200))
+    assert 0 < len(theirs) < len(mine) and mine == sorted(mine) and theirs == sorted(theirs)
+    empty = work_units.Deal(0)
+    assert list(empty) == [] and list(empty) == []
+    empty.close()
+    assert list(empty) == []                # closed: nothing more to draw
+    with pytest.raises(ValueError, match="count=16385"):
+        work_units.Deal(work_units.Deal.MAX + 1)
+
+
 def _fails_in_the_child(index):
     if os.getpid() != _PARENT[0]:
         raise ValueError("f is not defined at x=0 (a worker's error)")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import sympy
 
-from certify.engine import bernstein, taylor
+from certify.engine import bernstein, taylor, work_units
 from certify.construction import build
 from certify.engine.freudenthal import cell_simplices, simplex_vertices
 from certify.certificates.checker import check
@@ -281,3 +281,16 @@ def test_integrals_in_parts_equal_the_whole(blocks, monkeypatch):
     # a part left out does not tile the simplices: never taken for the whole
     with pytest.raises(AssertionError):
         taylor.joined_integrals(parts[:1] if blocks else parts[1:])
+    # the units dealt (`work_units.Deal`) to a forked worker and to this process, whoever
+    # draws which: the same whole
+    units = taylor.integral_units(target.dim, n)
+    assert units == (2 ** target.dim * 2 if blocks else 1)
+    with work_units.workers(2):
+        deal = work_units.Deal(units)
+        try:
+            child = work_units.ahead(lambda: taylor.integral_part(target, nodes, n, perms, lo,
+                                                                  hi, ps, deal))
+            mine = taylor.integral_part(target, nodes, n, perms, lo, hi, ps, deal)
+            assert taylor.joined_integrals([mine, child.result()]) == whole
+        finally:
+            deal.close()

@@ -272,12 +272,16 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     perms = list(itertools.permutations(range(dim)))
     found = []                       # a `Pending` per permutation
     los, his = [], []
-    # on a large grid under `--jobs`, two thirds of the grade's integrals in a forked
-    # worker meanwhile, the rest here after the scan (from the same bounds: the same
-    # floats wherever they are computed, and exact sums joined: `taylor.joined_integrals`)
-    integrals = work_units.ahead(lambda: _integrals(target, step, perms, total, norms.ps,
-                                                    (1, 2))) \
-        if lp.TIGHT and dim in (1, 2, 3) and n ** dim >= INTEGRALS_APART else None
+    # on a large grid under `--jobs`, the grade's integrals begun in a forked worker
+    # meanwhile, their rounds dealt (`work_units.Deal`) to the worker and, once its scan
+    # is done, to this process as well (from the same bounds: the same floats wherever
+    # they are computed, and exact sums joined: `taylor.joined_integrals`)
+    deal = integrals = None
+    if lp.TIGHT and dim in (1, 2, 3) and n ** dim >= INTEGRALS_APART \
+            and work_units.may_fork(2, 2):
+        deal = work_units.Deal(taylor.integral_units(dim, n))
+        integrals = work_units.ahead(lambda: _integrals(target, step, perms, total,
+                                                        norms.ps, deal))
     try:
         for pi, perm in enumerate(perms):
             lo, hi = total[perm]
@@ -332,13 +336,15 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
             pending.append(Pending.ordered(found))
         modelled = None
         if integrals is not None:
-            mine = _integrals(target, step, perms, total, norms.ps, 0)
+            mine = _integrals(target, step, perms, total, norms.ps, deal)
             modelled = _joined([mine, integrals.result()])
         elif lp.TIGHT and dim in (1, 2, 3):
             modelled = _joined([_integrals(target, step, perms, total, norms.ps)])
     finally:
         if integrals is not None:
             integrals.cancel()
+        if deal is not None:
+            deal.close()
     lo, hi = np.stack(los), np.stack(his)
     if modelled:
         for p, (low, high) in modelled.items():
@@ -359,15 +365,15 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
 INTEGRALS_APART = 16384
 
 
-def _integrals(target, step: GridStep, perms, total: dict, ps, part=None):
+def _integrals(target, step: GridStep, perms, total: dict, ps, deal=None):
     """`taylor.integral_part` of the grade from its simplex bounds `total` (the whole, or
-    part `part` of three: an index or a tuple); None where they cannot be computed (the
-    enclosures of `grid_norms` stand)."""
+    the units drawn from `deal`, a `work_units.Deal`); None where they cannot be computed
+    (the enclosures of `grid_norms` stand)."""
     lo = np.stack([total[perm][0] for perm in perms])
     hi = np.stack([total[perm][1] for perm in perms])
     try:
         return taylor.integral_part(target, step.total, step.grid, perms, lo, hi, ps,
-                                    *((0, 1) if part is None else (part, 3)))
+                                    0 if deal is None else deal)
     except (ArithmeticError, ValueError, ZeroDivisionError):
         return None
 

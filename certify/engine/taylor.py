@@ -165,17 +165,26 @@ def grade_integrals(target, total, n: int, perms: list, lo: np.ndarray, hi: np.n
     return joined_integrals([integral_part(target, total, n, perms, lo, hi, ps)])
 
 
-def integral_part(target, total, n: int, perms: list, lo, hi, ps, part: int = 0,
-                  parts: int = 1):
-    """Part `part` of `parts` (an index, or a tuple of them) of `grade_integrals` (to be
-    `joined_integrals`): the pieces of the (corner, permutation) rounds `i` with
-    `i % parts` in `part` where every
-    coarse simplex gets one piece (`m = 1`: the sums are then the same wherever their one
-    term was added), all of them in part 0 otherwise; per `p`, the exact sums of its
-    simplices' bounds (`_exact_sum`), the simplices it covered (packed bits), and whether
-    each got its `m^d` pieces. None where `grade_integrals` gives None."""
+def integral_part(target, total, n: int, perms: list, lo, hi, ps, part=0, parts: int = 1):
+    """Part `part` of `grade_integrals` (to be `joined_integrals`): the pieces of its units
+    `i` (`integral_units`) with `i % parts` in `part` (an index, or a tuple of them), or
+    of the units drawn from `part` (a `work_units.Deal` shared with other processes). Where
+    every coarse simplex gets one piece (`m = 1`: the sums are then the same wherever
+    their one term was added) each (corner, permutation) round is a unit, otherwise all
+    rounds are one. Per `p`, the exact sums of its simplices' bounds (`_exact_sum`), the
+    simplices it covered (packed bits), and whether each got its `m^d` pieces. None where
+    `grade_integrals` gives None."""
     with np.errstate(all="ignore"):          # overflow gives inf: checked, then None
         return _grade_integrals(target, total, n, perms, lo, hi, ps, part, parts)
+
+
+def integral_units(dim: int, n: int) -> int:
+    """Into how many units `integral_part` splits a grade on the grid of `n` cells a side
+    (its rounds where each gives every coarse simplex one piece, else 1)."""
+    split = split_for(dim, n)
+    if split is None or split[0] != 1:
+        return 1
+    return split[1] ** dim * math.factorial(dim)
 
 
 def joined_integrals(found: list) -> dict | None:
@@ -220,11 +229,13 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps, part=0, parts=1):
     n_coarse = len(perms) * n ** dim
     sums = {p: (np.zeros(n_coarse), np.zeros(n_coarse)) for p in wanted}
     counts = np.zeros(n_coarse, dtype=np.int64)
-    rounds = itertools.product(itertools.product(range(k), repeat=dim),
-                               itertools.permutations(range(dim)))
-    share = {part} if isinstance(part, int) else set(part)
-    for corner, fine in (r for i, r in enumerate(rounds) if i % parts in share) if m == 1 \
-            else (rounds if 0 in share else ()):
+    rounds = list(itertools.product(itertools.product(range(k), repeat=dim),
+                                    itertools.permutations(range(dim))))
+    units = [[r] for r in rounds] if m == 1 else [rounds]
+    if isinstance(part, (int, tuple)):
+        share = {part} if isinstance(part, int) else set(part)
+        part = (i for i in range(len(units)) if i % parts in share)
+    for corner, fine in (r for i in part for r in units[i]):
         grid = expansion * k + np.array(corner, dtype=np.int64)      # sub-cell indices
         coarse = grid // m
         local = grid % m

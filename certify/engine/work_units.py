@@ -13,7 +13,8 @@ Inside `workers(jobs, scheduler)`:
 - `ahead(task)` starts `task` in a forked child and goes on (`Ahead.result()` waits for
   it): the next levels' data while a level is built, the grades built so far while the
   last level is built (a `background` worker, at a lower priority), the other grades
-  while the last is checked, part of a grade's integrals while it is scanned;
+  while the last is checked, a grade's integrals while it is scanned (their rounds dealt,
+  `Deal`, to whichever process is free: the scanning one joins when its scan is done);
 - `workers(forks=False)` (`forks_pay`: 1-D targets) forks nothing, and while forked
   workers hold the other cores `blockwise` uses no threads;
 - with a `scheduler`, `vectorised` sends the f data of whole grids to that Dask cluster
@@ -191,6 +192,50 @@ class Ahead:
             except (ProcessLookupError, ChildProcessError):
                 pass
             self.pid = None
+
+
+class Deal:
+    """The indices `0 .. count-1`, dealt one at a time to whichever process draws next
+    (iterating over the deal): this one and the children it forks after making the deal.
+    Each index goes to exactly one of them, and the process that is free draws the next,
+    so the parts come out balanced whatever each index costs and whenever each process
+    starts drawing. For units of like cost (a grade's rounds of integrals): units of
+    unlike cost dealt in order can leave a costly one to the end, and cutting work into
+    units spends the vectorised passes each unit pays (a round of grid proofs dealt by
+    stripes of cells, largest first, took 10-20% longer than split in two at once).
+
+    The indices wait in a pipe, written whole when the deal is made (its write end closed
+    before any fork: the pipe ends once they are drawn); a draw reads one 4-byte index,
+    and Linux gives a read of 4 bytes from a pipe holding a multiple of 4 whole. Nothing
+    is locked, so a child that dies holds nothing up; the indices it drew are missing,
+    which the caller must detect (`taylor.joined_integrals` checks that every coarse
+    simplex is covered once)."""
+
+    #: a pipe holds 64 KiB before a write blocks
+    MAX = 16384
+
+    def __init__(self, count: int):
+        if not 0 <= count <= self.MAX:
+            raise ValueError(f"count={count}: a Deal holds at most {self.MAX} indices")
+        self.read, write = os.pipe()
+        try:
+            os.write(write, np.arange(count, dtype="<u4").tobytes())
+        finally:
+            os.close(write)
+
+    def __iter__(self):
+        while self.read is not None:
+            data = os.read(self.read, 4)
+            if not data:
+                return
+            if len(data) != 4:
+                raise WorkerError(f"a Deal's pipe gave {len(data)} bytes for an index")
+            yield int.from_bytes(data, "little")
+
+    def close(self) -> None:
+        if self.read is not None:
+            os.close(self.read)
+            self.read = None
 
 
 def ahead(task, background: bool = False) -> Ahead | None:
