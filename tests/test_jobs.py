@@ -141,6 +141,42 @@ def test_a_deal_gives_each_index_to_one_process_the_free_one_drawing_more():
         work_units.Deal(work_units.Deal.MAX + 1)
 
 
+def test_a_deal_the_pipe_cannot_hold_is_refused_not_blocking(monkeypatch):
+    """A system short of pipe buffers gives new pipes a page: the indices past it would
+    block the write for ever (nobody reads yet). The write does not block; the deal is
+    refused (`OSError`, its pipe closed), and the grade's integrals are then computed in
+    one process."""
+    real_write, opened = os.write, []
+    real_pipe = os.pipe
+
+    def pipe():
+        fds = real_pipe()
+        opened.extend(fds)
+        return fds
+    monkeypatch.setattr(os, "pipe", pipe)
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:4096]))
+    with pytest.raises(OSError):
+        work_units.Deal(3072)
+    for fd in opened:                       # both ends closed
+        with pytest.raises(OSError):
+            os.fstat(fd)
+    monkeypatch.undo()
+    from certify import construction
+    from certify.certificates import local
+    target = load_target(example("peaks2d"))
+    network = construction.build(target, 3)
+    serial = _report(network, target, 1)
+    monkeypatch.setattr(local, "INTEGRALS_APART", 16)
+
+    tried = []
+
+    def refused(self, count):
+        tried.append(count)
+        raise OSError("no pipe buffers")
+    monkeypatch.setattr(work_units.Deal, "__init__", refused)
+    assert _report(network, target, 2) == serial and tried
+
+
 def _fails_in_the_child(index):
     if os.getpid() != _PARENT[0]:
         raise ValueError("f is not defined at x=0 (a worker's error)")

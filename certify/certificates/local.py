@@ -279,9 +279,13 @@ def _scan_vectorised(target, step: GridStep, subdivision: int, vol: Fraction, no
     deal = integrals = None
     if lp.TIGHT and dim in (1, 2, 3) and n ** dim >= INTEGRALS_APART \
             and work_units.may_fork(2, 2):
-        deal = work_units.Deal(taylor.integral_units(dim, n))
-        integrals = work_units.ahead(lambda: _integrals(target, step, perms, total,
-                                                        norms.ps, deal))
+        try:
+            deal = work_units.Deal(taylor.integral_units(dim, n))
+        except OSError:                     # (a system short of pipes: all here, after)
+            deal = None
+        if deal is not None:
+            integrals = work_units.ahead(lambda: _integrals(target, step, perms, total,
+                                                            norms.ps, deal))
     try:
         for pi, perm in enumerate(perms):
             lo, hi = total[perm]

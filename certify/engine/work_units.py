@@ -211,15 +211,23 @@ class Deal:
     which the caller must detect (`taylor.joined_integrals` checks that every coarse
     simplex is covered once)."""
 
-    #: a pipe holds 64 KiB before a write blocks
+    #: a pipe holds 64 KiB (unless the system cuts new pipes down to a page)
     MAX = 16384
 
     def __init__(self, count: int):
+        """Raises `OSError` where the pipe cannot hold them all (the caller then works
+        without a deal), never blocks."""
         if not 0 <= count <= self.MAX:
             raise ValueError(f"count={count}: a Deal holds at most {self.MAX} indices")
         self.read, write = os.pipe()
+        data = np.arange(count, dtype="<u4").tobytes()
         try:
-            os.write(write, np.arange(count, dtype="<u4").tobytes())
+            os.set_blocking(write, False)
+            if data and os.write(write, data) != len(data):
+                raise BlockingIOError(f"a pipe took part of {count} indices")
+        except OSError:
+            self.close()
+            raise
         finally:
             os.close(write)
 
