@@ -141,6 +141,19 @@ def test_a_deal_gives_each_index_to_one_process_the_free_one_drawing_more():
         work_units.Deal(work_units.Deal.MAX + 1)
 
 
+def test_children_that_sent_their_result_are_reaped_by_the_end_of_the_block():
+    """A child's exit is not waited for where its result is taken (`work_units._reap`),
+    but no child is left behind (a zombie) once the `workers` block ends."""
+    with work_units.workers(2):
+        children = [work_units.ahead(lambda k=k: k * k) for k in range(3)]
+        pids = [child.pid for child in children]
+        assert [child.result() for child in children] == [0, 1, 4]
+    assert not work_units._EXITING
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
 def test_a_deal_the_pipe_cannot_hold_is_refused_not_blocking(monkeypatch):
     """A system short of pipe buffers gives new pipes a page: the indices past it would
     block the write for ever (nobody reads yet). The write does not block; the deal is
