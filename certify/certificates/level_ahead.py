@@ -6,7 +6,8 @@ still being chosen can be computed meanwhile, in a forked worker (`work_units.ah
 
 - the f data of its sub-boxes (`vectorised.f_data`, for its star bounds and as the grid
   prover's first subdivision);
-- the Arb balls of f at its nodes, as the grid prover keeps them (`anchored_grid`);
+- the Arb balls of f at its nodes, as the grid prover keeps them (`anchored_grid`),
+  except at the nodes it takes from the grid `m/2` (those of even indices);
 - its second-order bounds (`curvature.bounds`, `slack`, `node_values`).
 
 Each of these depends on the target, the grid and the point or box alone, so the values
@@ -47,8 +48,7 @@ def compute(target, m: int, k: int, part: str = "all") -> dict:
     belong in."""
     out = {}
     if part != "boxes":
-        ids = np.arange((m + 1) ** target.dim)
-        out[("anchored_grid", ("f nodes", m))] = anchored_grid.node_floats(target, m, ids)
+        out[("anchored_grid", ("f nodes", m))] = _node_floats(target, m)
     if part == "nodes":
         return out
     for n in {m * k, m * anchored_grid.START.get(target.dim, 1)}:
@@ -60,6 +60,20 @@ def compute(target, m: int, k: int, part: str = "all") -> dict:
         for key in (("bounds", m), ("slack", m), ("nodes", m)):
             if key in store:
                 out[("curvature", key)] = store[key]
+    return out
+
+
+def _node_floats(target, m: int) -> tuple:
+    """`anchored_grid.node_floats` at the nodes of the grid `m`, as the grid prover keeps
+    them (an array over all nodes), NaN at the nodes of even indices (a quarter in d = 2):
+    those are the nodes of the grid `m/2`, whose balls the prover takes from there."""
+    shape = (m + 1,) * target.dim
+    ids = np.arange(int(np.prod(shape)))
+    if m % 2 == 0:
+        ids = ids[~np.logical_and.reduce([i % 2 == 0 for i in np.unravel_index(ids, shape)])]
+    out = tuple(np.full(int(np.prod(shape)), np.nan) for _ in range(5))
+    for store, values in zip(out, anchored_grid.node_floats(target, m, ids)):
+        store[ids] = values
     return out
 
 
