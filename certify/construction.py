@@ -319,8 +319,16 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
                             dtype=bool)
         residuals = surplus_rule.arb_residuals(grid.vertices, values)
     n = values.shape[0] - 1
+    # the bounds `surplus._cap` asks for first (the balanced level's), computed meanwhile
+    # in a background worker under `--jobs`
+    reference = worker = None
+    if prove_many is not None and level_ahead.wanted(target, n, k):
+        reference = surplus_rule.balanced_nodal(values, balanced, COEFFICIENT_BITS)
+        worker = level_ahead.balanced_bounds(target, reference, n, k)
 
     def simplex_bounds(nodal):      # the checker's simplex bounds, whose max is its sup
+        if worker is not None and worker.pid is not None:
+            level_ahead.take_bounds(target, worker, reference, n, k)
         return vectorised.residual_bounds(target, nodal, n, k) if h == Fraction(1, n) else None
 
     def refine(node):               # r(z) in units of 2^-48 from f's Arb ball at the node
@@ -342,17 +350,21 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
     rules = (SMOOTH_SHRINK_RULES if slack is not None else SHRINK_RULES).get(
         target.dim, surplus_rule.SHRINK_RULES[:1])
     first: dict = {}                          # the first proof round, the same for every rule
-    for rule in rules:
-        c, nodal = surplus_rule.coefficients_and_nodal(
-            prove, values, surpluses, balanced, skip, COEFFICIENT_BITS, simplex_bounds,
-            FIRST_DEPTH.get(target.dim), refine, rule, slack, first, prove_many)
-        out = simplex_bounds(nodal)
-        sup = None if out is None else max(max(float(-lo.min()), float(hi.max()))
-                                           for lo, hi in out.values())
-        if best is None or (sup is not None and best_sup is not None and sup < best_sup):
-            best, best_sup, best_nodal = c, sup, nodal
-        if sup is None or first.get("any rule"):      # (the other rules: the same result)
-            break
+    try:
+        for rule in rules:
+            c, nodal = surplus_rule.coefficients_and_nodal(
+                prove, values, surpluses, balanced, skip, COEFFICIENT_BITS, simplex_bounds,
+                FIRST_DEPTH.get(target.dim), refine, rule, slack, first, prove_many)
+            out = simplex_bounds(nodal)
+            sup = None if out is None else max(max(float(-lo.min()), float(hi.max()))
+                                               for lo, hi in out.values())
+            if best is None or (sup is not None and best_sup is not None and sup < best_sup):
+                best, best_sup, best_nodal = c, sup, nodal
+            if sup is None or first.get("any rule"):  # (the other rules: the same result)
+                break
+    finally:
+        if worker is not None:
+            worker.cancel()
     if len(rules) > 1:
         simplex_bounds(best_nodal)  # its bounds the most recent (kept for the checker)
     return best, bounds

@@ -249,6 +249,13 @@ def _with(values: Nodal, c: np.ndarray, bits: int) -> Nodal:
     return values.with_units(np.unravel_index(where, values.shape), c[where], bits)
 
 
+def balanced_nodal(values, balanced, bits: int) -> Nodal:
+    """The nodal array of the balanced level, `F + Σ b_z φ_z` (`balanced` in units of
+    `2^-bits`): `_cap`'s reference, as `coefficients_and_nodal` makes it."""
+    return _with(Nodal.of(values).for_units(bits),
+                 _packed(np.asarray(balanced).reshape(-1)), bits)
+
+
 def _start(s: int, b: int, margin: float | None, fscale: float) -> tuple[int, int]:
     """`(c_z, goal_z)` of one node at the start (see `coefficients_and_nodal`), exactly:
     `s` the surplus, `b` the balanced value (units), `margin` the node's slack or None."""

@@ -141,6 +141,36 @@ def test_a_deal_gives_each_index_to_one_process_the_free_one_drawing_more():
         work_units.Deal(work_units.Deal.MAX + 1)
 
 
+def test_balanced_bounds_computed_ahead_are_kept_as_computed_here(monkeypatch):
+    """`level_ahead.balanced_bounds`: the simplex bounds a background worker computed are
+    the ones computed here, and once taken they are given without computing again."""
+    import time
+    from certify.certificates import level_ahead
+    from certify.engine.nodal import Nodal
+    target = load_target(example("peaks2d"))
+    n, k = 16, 2
+    rng = np.random.default_rng(3)
+    values = Nodal.of(np.array([Fraction(int(v), 2 ** 20) for v in
+                                rng.integers(-2 ** 20, 2 ** 20, (n + 1) ** 2)],
+                               dtype=object).reshape(n + 1, n + 1))
+    vectorised.clear_cache()
+    here = vectorised.residual_bounds(target, values, n, k)
+    vectorised.clear_cache()
+    monkeypatch.setattr(level_ahead, "AHEAD_NODES", 16)
+    with work_units.workers(2):
+        worker = level_ahead.balanced_bounds(target, values, n, k)
+        assert worker is not None
+        while not worker.ready():
+            time.sleep(0.01)
+        level_ahead.take_bounds(target, worker, values, n, k)
+    monkeypatch.setattr(vectorised, "residual_bounds_from", None)     # computes nothing
+    kept = vectorised.residual_bounds(target, values, n, k)
+    assert kept.keys() == here.keys()
+    for perm in here:
+        for a, b in zip(here[perm], kept[perm]):
+            assert np.array_equal(a, b) and not b.flags.writeable
+
+
 def test_children_that_sent_their_result_are_reaped_by_the_end_of_the_block():
     """A child's exit is not waited for where its result is taken (`work_units._reap`),
     but no child is left behind (a zombie) once the `workers` block ends."""

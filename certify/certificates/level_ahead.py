@@ -77,6 +77,30 @@ def _node_floats(target, m: int) -> tuple:
     return out
 
 
+def balanced_bounds(target, nodal, n: int, k: int):
+    """The simplex bounds of the balanced level, the reference of `surplus._cap` (which
+    asks for them once the level's proof rounds are done), computed meanwhile in a
+    background worker (it takes the cycles the rounds leave: the waits for their
+    workers); None unless `wanted`. `take_bounds` keeps them."""
+    if not wanted(target, n, k):
+        return None
+    return work_units.ahead(lambda: vectorised.residual_bounds(target, nodal, n, k),
+                            background=True)
+
+
+def take_bounds(target, worker, nodal, n: int, k: int) -> None:
+    """Keep in this process what `balanced_bounds`'s worker computed, if it has finished
+    (the same floats: they depend on the exact values alone); else it is ended, and the
+    bounds are computed here when asked for."""
+    if worker is None:
+        return
+    try:
+        if worker.ready():
+            vectorised.residual_bounds(target, nodal, n, k, found=worker.result())
+    finally:
+        worker.cancel()
+
+
 def found(workers: list) -> dict:
     """What the workers `start` made found; where one raised, nothing of its part (this
     process then computes those data itself, and meets the same error if the level needs

@@ -408,7 +408,7 @@ def _perm_offsets(perm):
 KEEP_BOUNDS = 4
 
 
-def residual_bounds(target, values: np.ndarray, n: int, k: int):
+def residual_bounds(target, values: np.ndarray, n: int, k: int, found=None):
     """`{perm: (lo, hi)}`, float arrays over the cells `(n,)*d`: rigorous bounds of
     `f - A_T` on every simplex `T = (cell, perm)` of the grid with `n` intervals a side,
     `A` the piecewise-linear interpolant of the exact nodal `values`. None when not
@@ -416,7 +416,8 @@ def residual_bounds(target, values: np.ndarray, n: int, k: int):
 
     The result depends on the target, `n`, `k` and the exact values alone, so it is kept
     (`KEEP_BOUNDS` per grid, by exact value: `_canonical`) and given again, read-only, to
-    whoever asks for the same values."""
+    whoever asks for the same values; `found`, what this call gave in another process
+    (`level_ahead`), is kept as if computed here."""
     if not applies(k):
         return None
     values = Nodal.of(values)
@@ -426,16 +427,18 @@ def residual_bounds(target, values: np.ndarray, n: int, k: int):
         if _same(key, other):
             memo.insert(0, memo.pop(i))
             return out
-    data = f_data(target, n * k)
-    if data is None or not data.finite:
-        return None
-    nodal = nodal_interval(values)
-    out = residual_bounds_from(data, nodal, n, k)
-    if out is not None:             # ∩ the second-order bounds (smooth targets, d >= 2)
-        from . import curvature
-        curvature.tighten(target, n, nodal, out)
-        for lo, hi in out.values():
-            lo.flags.writeable = hi.flags.writeable = False
+    out = found
+    if out is None:
+        data = f_data(target, n * k)
+        if data is None or not data.finite:
+            return None
+        nodal = nodal_interval(values)
+        out = residual_bounds_from(data, nodal, n, k)
+        if out is not None:         # ∩ the second-order bounds (smooth targets, d >= 2)
+            from . import curvature
+            curvature.tighten(target, n, nodal, out)
+    for lo, hi in (out or {}).values():
+        lo.flags.writeable = hi.flags.writeable = False
     memo.insert(0, (key, out))
     del memo[KEEP_BOUNDS:]
     for grid, other in target_cache(target, "residual bounds").items():

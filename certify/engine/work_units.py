@@ -177,6 +177,12 @@ class Ahead:
         if not background:      # (a background worker takes what the others leave)
             _LIVE.add(pid)
 
+    def ready(self) -> bool:
+        """Whether the child has begun to send its result (its task is done): `result()`
+        then waits only for the sending."""
+        import select
+        return self.read is not None and bool(select.select([self.read], [], [], 0)[0])
+
     def result(self):
         try:
             with os.fdopen(self.read, "rb") as handle:
