@@ -13,6 +13,10 @@ still being chosen can be computed meanwhile, in a forked worker (`work_units.ah
 Each of these depends on the target, the grid and the point or box alone, so the values
 taken back are the very floats the level would have computed itself; the parent puts them
 in its caches (`take`) before the level starts, and computes anything missing as before.
+
+Within a level, the simplex bounds of its balanced coefficients (`balanced_bounds`: what
+`surplus._cap` compares with once the proof rounds are done) are computed meanwhile in a
+background worker, and kept if it has finished by then (`take_bounds`).
 """
 
 from __future__ import annotations
