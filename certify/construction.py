@@ -322,7 +322,7 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
     # the bounds `surplus._cap` asks for first (the balanced level's), computed meanwhile
     # in a background worker under `--jobs`
     reference = worker = None
-    if prove_many is not None and level_ahead.wanted(target, n, k):
+    if prove_many is not None and level_ahead.balanced_wanted(target, n, k):
         reference = surplus_rule.balanced_nodal(values, balanced, COEFFICIENT_BITS)
         worker = level_ahead.balanced_bounds(target, reference, n, k)
 

@@ -157,7 +157,9 @@ def test_balanced_bounds_computed_ahead_are_kept_as_computed_here(monkeypatch):
     here = vectorised.residual_bounds(target, values, n, k)
     vectorised.clear_cache()
     monkeypatch.setattr(level_ahead, "AHEAD_NODES", 16)
+    monkeypatch.setattr(level_ahead, "BALANCED_AHEAD_NODES", 16)
     with work_units.workers(2):
+        assert level_ahead.balanced_wanted(target, n, k)
         worker = level_ahead.balanced_bounds(target, values, n, k)
         assert worker is not None
         while not worker.ready():

@@ -29,6 +29,10 @@ from . import anchored_grid
 #: levels whose grid has at least this many nodes are computed ahead (smaller ones cost
 #: less than the fork)
 AHEAD_NODES = 32768
+#: levels whose grid has at least this many nodes have their balanced bounds computed
+#: meanwhile (`balanced_bounds`): on smaller ones the proof rounds end before the worker
+#: (peaks2d `--grades 8`, level 7: the worker not done, its fork some 0.05 s lost)
+BALANCED_AHEAD_NODES = 131072
 
 
 def wanted(target, m: int, k: int) -> bool:
@@ -81,13 +85,16 @@ def _node_floats(target, m: int) -> tuple:
     return out
 
 
+def balanced_wanted(target, n: int, k: int) -> bool:
+    """Whether the level on the grid `n` has its balanced bounds computed meanwhile."""
+    return wanted(target, n, k) and (n + 1) ** target.dim >= BALANCED_AHEAD_NODES
+
+
 def balanced_bounds(target, nodal, n: int, k: int):
-    """The simplex bounds of the balanced level, the reference of `surplus._cap` (which
-    asks for them once the level's proof rounds are done), computed meanwhile in a
-    background worker (it takes the cycles the rounds leave: the waits for their
-    workers); None unless `wanted`. `take_bounds` keeps them."""
-    if not wanted(target, n, k):
-        return None
+    """The simplex bounds of the balanced level (nodal values `nodal`), the reference of
+    `surplus._cap` (which asks for them once the level's proof rounds are done), computed
+    meanwhile in a background worker (it takes the cycles the rounds leave: the waits for
+    their workers), where `balanced_wanted`; `take_bounds` keeps them."""
     return work_units.ahead(lambda: vectorised.residual_bounds(target, nodal, n, k),
                             background=True)
 
