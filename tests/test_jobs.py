@@ -173,6 +173,33 @@ def test_balanced_bounds_computed_ahead_are_kept_as_computed_here(monkeypatch):
             assert np.array_equal(a, b) and not b.flags.writeable
 
 
+def test_balanced_bounds_a_worker_failed_to_compute_are_computed_here(monkeypatch):
+    """An error in `balanced_bounds`'s worker leaves nothing kept (the bounds are then
+    computed here, the same); a worker that died is an internal error, never a verdict."""
+    from certify.certificates import level_ahead
+
+    class Failed:
+        pid = 1
+
+        def __init__(self, error):
+            self.error = error
+
+        def ready(self):
+            return True
+
+        def result(self):
+            raise self.error
+
+        def cancel(self):
+            pass
+    target = load_target(example("peaks2d"))
+    vectorised.clear_cache()
+    level_ahead.take_bounds(target, Failed(MemoryError()), None, 16, 2)
+    assert not vectorised.target_cache(target, "residual bounds")
+    with pytest.raises(work_units.WorkerError):
+        level_ahead.take_bounds(target, Failed(work_units.WorkerError("died")), None, 16, 2)
+
+
 def test_children_that_sent_their_result_are_reaped_by_the_end_of_the_block():
     """A child's exit is not waited for where its result is taken (`work_units._reap`),
     but no child is left behind (a zombie) once the `workers` block ends."""

@@ -107,7 +107,12 @@ def take_bounds(target, worker, nodal, n: int, k: int) -> None:
         return
     try:
         if worker.ready():
-            vectorised.residual_bounds(target, nodal, n, k, found=worker.result())
+            bounds = worker.result()
+            vectorised.residual_bounds(target, nodal, n, k, found=bounds)
+    except work_units.WorkerError:      # it died: an internal error, as in `found`
+        raise
+    except Exception:                   # noqa: BLE001 (computed here when asked for)
+        pass
     finally:
         worker.cancel()
 
