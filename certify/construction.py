@@ -320,15 +320,15 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
         residuals = surplus_rule.arb_residuals(grid.vertices, values)
     n = values.shape[0] - 1
     # the bounds `surplus._cap` asks for first (the balanced level's), computed meanwhile
-    # in a background worker under `--jobs`
-    reference = worker = None
+    # in a background worker under `--jobs`, taken at the first ask
+    reference, ahead = None, []
     if prove_many is not None and level_ahead.balanced_wanted(target, n, k):
         reference = surplus_rule.balanced_nodal(values, balanced, COEFFICIENT_BITS)
-        worker = level_ahead.balanced_bounds(target, reference, n, k)
+        ahead.append(level_ahead.balanced_bounds(target, reference, n, k))
 
     def simplex_bounds(nodal):      # the checker's simplex bounds, whose max is its sup
-        if worker is not None and worker.pid is not None:
-            level_ahead.take_bounds(target, worker, reference, n, k)
+        while ahead:
+            level_ahead.take_bounds(target, ahead.pop(), reference, n, k)
         return vectorised.residual_bounds(target, nodal, n, k) if h == Fraction(1, n) else None
 
     def refine(node):               # r(z) in units of 2^-48 from f's Arb ball at the node
@@ -363,7 +363,7 @@ def level_coefficients(target, values: Nodal, h: Fraction, params: Parameters,
             if sup is None or first.get("any rule"):  # (the other rules: the same result)
                 break
     finally:
-        if worker is not None:
+        for worker in filter(None, ahead):  # (never asked for)
             worker.cancel()
     if len(rules) > 1:
         simplex_bounds(best_nodal)  # its bounds the most recent (kept for the checker)
