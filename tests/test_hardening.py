@@ -387,6 +387,23 @@ def test_progress_before_the_build_finishes_and_quiet(capsys):
     assert status == 0 and err == []
 
 
+def test_build_eta_only_from_a_level_that_takes_some_time():
+    """The build's ETA scales the last level's time by the grid's growth: from a level of
+    some ms (mostly fixed costs) it promised ten times the real time, so none is printed
+    below `progress.ETA_AFTER` seconds."""
+    import io
+    from certify.construction import LevelRecord
+    from certify.interfaces import progress
+    stream = io.StringIO()
+    on_level = progress.Progress(stream=stream).build_level(4, growth=4)
+    for k, (hats, seconds) in enumerate([(12, 0.03), (58, 0.02), (234, 0.3)], start=1):
+        on_level(LevelRecord(k, Fraction(1, 2 ** k), [None] * hats, Fraction(1), seconds,
+                             grade=k))
+    lines = stream.getvalue().splitlines()[1:]
+    assert ["ETA" in line for line in lines] == [False, False, True], lines
+    assert "ETA of the build ~1s" in lines[2]          # 0.3 s, the grid growing 4x
+
+
 def test_no_eta_for_grades_checked_side_by_side(capsys, monkeypatch):
     """Under --jobs the last grade is checked while a worker checks the others; they are
     reported after both finished, so nothing remains and no line carries an ETA (it read
