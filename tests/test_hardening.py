@@ -378,19 +378,24 @@ def test_hostile_inputs_stay_under_1gb(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_progress_before_the_build_finishes_and_quiet(capsys):
+def test_progress_before_the_build_finishes_and_quiet(capsys, monkeypatch):
+    from certify.interfaces import progress
+    monkeypatch.setattr(progress, "ETA_AFTER", 0.0)   # ETAs even from grades of some ms
     status, out, err = run(capsys, "check", "--target", SINE, "--grades", 3, "--timeout", 1)
     assert status == 0
     assert err[0].startswith("certify: building") and any("built grade" in e for e in err)
-    assert any("sampling" in e for e in err) and any("ETA" in e for e in err)
+    assert any("sampling" in e for e in err)
+    assert any("built grade" in e and "ETA" in e for e in err)
+    assert any(" done in " in e and "ETA" in e for e in err)
     status, out, err = run(capsys, "check", "--target", SINE, "--grades", 3, "--quiet")
     assert status == 0 and err == []
 
 
-def test_build_eta_only_from_a_level_that_takes_some_time():
-    """The build's ETA scales the last level's time by the grid's growth: from a level of
-    some ms (mostly fixed costs) it promised ten times the real time, so none is printed
-    below `progress.ETA_AFTER` seconds."""
+def test_etas_only_from_a_level_or_grade_that_takes_some_time():
+    """The build's ETA scales the last level's time by the grid's growth, the check's the
+    last grade's seconds per layer: from a level or grade of some ms (mostly fixed costs)
+    they promised ten to a thousand times the real time, so none is printed below
+    `progress.ETA_AFTER` seconds."""
     import io
     from certify.construction import LevelRecord
     from certify.interfaces import progress
@@ -402,6 +407,19 @@ def test_build_eta_only_from_a_level_that_takes_some_time():
     lines = stream.getvalue().splitlines()[1:]
     assert ["ETA" in line for line in lines] == [False, False, True], lines
     assert "ETA of the build ~1s" in lines[2]          # 0.3 s, the grid growing 4x
+    # the check's: from the last grade's seconds per layer, once a grade takes ETA_AFTER
+    stream = io.StringIO()
+    shown = progress.Progress(stream=stream)
+    costs = [10, 40, 160, 640]
+
+    class Done:
+        def __init__(self, grade, seconds):
+            self.grade, self.seconds, self.depth = grade, seconds, costs[grade - 1]
+    for grade, seconds in [(1, 0.05), (2, 0.02), (3, 0.4)]:
+        shown.grade_done(Done(grade, seconds), 4, costs)
+    lines = stream.getvalue().splitlines()
+    assert ["ETA" in line for line in lines] == [False, False, True], lines
+    assert lines[2].endswith("ETA ~2s")                # 0.4 s for 160 layers, 640 to go
 
 
 def test_no_eta_for_grades_checked_side_by_side(capsys, monkeypatch):

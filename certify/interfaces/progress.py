@@ -1,7 +1,7 @@
 """Progress lines on stderr for every slow phase: build, sampling, each grade.
 
-A `Progress` prints one flushed line per event, with an ETA from measured cost (seconds per
-hat layer so far, times the layers still to do); `quiet` silences it. Library code
+A `Progress` prints one flushed line per event, with an ETA from measured cost (the last
+grade's seconds per layer, times the layers still to do); `quiet` silences it. Library code
 announces phases with `announce(text)`, which prints only inside `Progress.phases()` (so
 the library stays silent when used from Python).
 """
@@ -51,8 +51,6 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.start = time.monotonic()
         self.phase_start = self.start
-        self.done_cost = 0
-        self.done_seconds = 0.0
         self.all_checked = False        # (`all_checked`)
 
     def say(self, text: str) -> None:
@@ -101,14 +99,15 @@ class Progress:
         return on_level
 
     def grade_done(self, result, total: int, costs: list[int] | None = None) -> None:
-        """After grade `result.grade` of `total`: elapsed time and ETA from the measured
-        seconds per layer (`costs[k-1]` = layers of grade k; depth if not given)."""
-        self.done_cost += max(1, result.depth)
-        self.done_seconds += result.seconds
+        """After grade `result.grade` of `total`: elapsed time and ETA from this grade's
+        seconds per layer (`costs[k-1]` = layers of grade k), once a grade takes
+        `ETA_AFTER` seconds (the small grades' time is mostly fixed costs, whose rate
+        promised peaks2d `--grades 8` '~27 min' after grade 1 for a 1 s check)."""
         k = result.grade
         if k >= total:
             return
-        rate = self.done_seconds / self.done_cost
-        rest = sum(costs[k:]) if costs and not self.all_checked else None
-        eta = f", ETA ~{_duration(rate * rest)}" if rest is not None else ""
+        eta = ""
+        if costs and not self.all_checked and result.seconds >= ETA_AFTER:
+            rate = result.seconds / max(1, costs[k - 1])
+            eta = f", ETA ~{_duration(rate * sum(costs[k:]))}"
         self.say(f"certify: grade {k}/{total} done in {result.seconds:.2f}s{eta}")
