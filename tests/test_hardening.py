@@ -406,7 +406,7 @@ def test_etas_only_from_a_level_or_grade_that_takes_some_time():
                              grade=k))
     lines = stream.getvalue().splitlines()[1:]
     assert ["ETA" in line for line in lines] == [False, False, True], lines
-    assert "ETA of the build ~1s" in lines[2]          # 0.3 s, the grid growing 4x
+    assert "ETA of the build ~1.2s" in lines[2]        # 0.3 s, the grid growing 4x
     # the check's: from the last grade's seconds per layer, once a grade takes ETA_AFTER
     stream = io.StringIO()
     shown = progress.Progress(stream=stream)
@@ -419,7 +419,7 @@ def test_etas_only_from_a_level_or_grade_that_takes_some_time():
         shown.grade_done(Done(grade, seconds), 4, costs)
     lines = stream.getvalue().splitlines()
     assert ["ETA" in line for line in lines] == [False, False, True], lines
-    assert lines[2].endswith("ETA ~2s")                # 0.4 s for 160 layers, 640 to go
+    assert lines[2].endswith("ETA ~1.6s")              # 0.4 s for 160 layers, 640 to go
 
 
 def test_no_eta_for_grades_checked_side_by_side(capsys, monkeypatch):

@@ -36,6 +36,8 @@ def all_checked() -> None:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 10:                # (an ETA of 0.4 s is not "0s")
+        return f"{seconds:.1f}s"
     if seconds < 60:
         return f"{seconds:.0f}s"
     if seconds < 3600:
