@@ -115,7 +115,9 @@ def test_a_deal_gives_each_index_to_one_process_the_free_one_drawing_more():
     """`work_units.Deal`: every index drawn exactly once over this process and a forked
     child; the child, slowed down, draws fewer; an empty deal gives nothing; a deal past
     what a pipe holds is refused rather than blocking."""
+    import select
     import time
+    started_read, started_write = os.pipe()
     with work_units.workers(2):
         deal = work_units.Deal(200)
         try:
@@ -123,14 +125,18 @@ def test_a_deal_gives_each_index_to_one_process_the_free_one_drawing_more():
                 drawn = []
                 for i in deal:
                     drawn.append(i)
+                    if len(drawn) == 1:
+                        os.write(started_write, b"1")     # drawing: the parent may start
                     time.sleep(0.002)
                 return drawn
             child = work_units.ahead(slow)
-            time.sleep(0.05)                # the child starts drawing alone
+            assert select.select([started_read], [], [], 30)[0]   # (however slow the fork)
             mine = list(deal)
             theirs = child.result()
         finally:
             deal.close()
+            os.close(started_read)
+            os.close(started_write)
     assert sorted(mine + theirs) == list(range(200))
     assert 0 < len(theirs) < len(mine) and mine == sorted(mine) and theirs == sorted(theirs)
     empty = work_units.Deal(0)
