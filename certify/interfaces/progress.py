@@ -23,7 +23,7 @@ def announce(text: str) -> None:
         _SINK.phase(text)
 
 
-#: a build level's seconds from which an ETA of the build is printed
+#: the seconds of a build level or a checked grade from which an ETA is printed after it
 ETA_AFTER = 0.1
 
 
@@ -32,7 +32,7 @@ def all_checked() -> None:
     by side in forked workers): the grades reported from now on take no more time, so their
     lines carry no ETA."""
     if _SINK is not None:
-        _SINK.all_checked = True
+        _SINK.checked_all = True
 
 
 def _duration(seconds: float) -> str:
@@ -53,7 +53,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.start = time.monotonic()
         self.phase_start = self.start
-        self.all_checked = False        # (`all_checked`)
+        self.checked_all = False        # (`all_checked`)
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -109,7 +109,7 @@ class Progress:
         if k >= total:
             return
         eta = ""
-        if costs and not self.all_checked and result.seconds >= ETA_AFTER:
+        if costs and not self.checked_all and result.seconds >= ETA_AFTER:
             rate = result.seconds / max(1, costs[k - 1])
             eta = f", ETA ~{_duration(rate * sum(costs[k:]))}"
         self.say(f"certify: grade {k}/{total} done in {result.seconds:.2f}s{eta}")
