@@ -138,14 +138,9 @@ def _build(args) -> int:
         raise UsageError(f"--jobs={args.jobs} must be at least 1", "try --jobs 2")
     from ..engine.work_units import forks_pay, workers
     progress = Progress(args.quiet)
-    shown = progress.build_level(args.grades, params.ratio ** target.dim)
-    within_budget = _budget(target, args, params)
-
-    def on_level(record):
-        shown(record)
-        within_budget(record)
     with workers(args.jobs, args.scheduler, forks_pay(target.dim)):
-        records = build_levels(target, args.grades, params, on_level)
+        records = build_levels(target, args.grades, params,
+                               _on_level(progress, target, args, params))
     network = domain.network_out(network_from_levels(target, records, params))
     write_network(network, args.output)
     progress.say(f"wrote {args.output}: {len(network.grades)} grades, width "
@@ -153,14 +148,17 @@ def _build(args) -> int:
     return EXIT_PROVED
 
 
-def _budget(target, args, params):
-    """A build's `progress` callback that refuses the build (exit 2) at the first grade that
-    shows it past a budget (`limits.check_building`: coarse levels of f that vanish make
-    every grade hold a finer level than the estimate made before the build)."""
+def _on_level(progress, target, args, params):
+    """A build's `progress` callback: the level's line (`Progress.build_level`), then the
+    build refused (exit 2) at the first grade that shows it past a budget
+    (`limits.check_building`: coarse levels of f that vanish make every grade hold a finer
+    level than the estimate made before the build)."""
     from ..limits import check_building
+    shown = progress.build_level(args.grades, params.ratio ** target.dim)
     hats = [0]
 
     def on_level(record):
+        shown(record)
         if record.trivial:              # the build has ended: no grade to come holds hats
             return
         hats[0] += len(record.hats)
@@ -239,13 +237,11 @@ def _check_run(args, pending: list) -> int:
         check_construction(target.dim, args.grades, params.ratio, args.force)
         from ..certificates import check_ahead
         from ..engine.work_units import forks_pay, workers
-        shown, built = progress.build_level(args.grades, params.ratio ** target.dim), []
-        within_budget = _budget(target, args, params)
+        shown, built = _on_level(progress, target, args, params), []
 
         def on_level(record):
             nonlocal earlier
             shown(record)
-            within_budget(record)
             built.append(record)
             if earlier is None and check_ahead.wanted(target, built, args.grades):
                 earlier = check_ahead.start(target, built, params, dict(
