@@ -259,8 +259,8 @@ def test_point_coefficients_on_fine_one_dimensional_grids_are_as_tight_as_arb():
 def test_integrals_in_parts_equal_the_whole(blocks, monkeypatch):
     """`--jobs` splits a grade's integrals into parts of its rounds (`integral_part`), one
     in a forked worker: joined (`joined_integrals`, exact sums rounded once) they are the
-    very bounds of `grade_integrals`, with one piece per coarse simplex (`m = 1`) and with
-    several (`m > 1`: all rounds in part 0)."""
+    very bounds of `grade_integrals`, with one piece per coarse simplex (`m = 1`: each
+    round a unit) and with several (`m > 1`: all rounds one unit)."""
     target = target_from_expression("x1**4*x2 + x2**2 - x1/3")
     n = 8
     if blocks:
@@ -275,16 +275,16 @@ def test_integrals_in_parts_equal_the_whole(blocks, monkeypatch):
     lo, hi = np.full(shape, -np.inf), np.full(shape, np.inf)
     ps = (Fraction(1), Fraction(2))
     whole = taylor.grade_integrals(target, nodes, n, perms, lo, hi, ps)
-    parts = [taylor.integral_part(target, nodes, n, perms, lo, hi, ps, part, 3)
-             for part in (0, (1, 2))]
+    units = taylor.integral_units(target.dim, n)
+    assert units == (2 ** target.dim * 2 if blocks else 1)
+    parts = [taylor.integral_part(target, nodes, n, perms, lo, hi, ps, drawn)
+             for drawn in (range(0, units, 3), [i for i in range(units) if i % 3])]
     assert whole is not None and taylor.joined_integrals(parts) == whole
     # a part left out does not tile the simplices: never taken for the whole
     with pytest.raises(AssertionError):
         taylor.joined_integrals(parts[:1] if blocks else parts[1:])
     # the units dealt (`work_units.Deal`) to a forked worker and to this process, whoever
     # draws which: the same whole
-    units = taylor.integral_units(target.dim, n)
-    assert units == (2 ** target.dim * 2 if blocks else 1)
     with work_units.workers(2):
         deal = work_units.Deal(units)
         try:

@@ -376,8 +376,7 @@ def _integrals(target, step: GridStep, perms, total: dict, ps, deal=None):
     lo = np.stack([total[perm][0] for perm in perms])
     hi = np.stack([total[perm][1] for perm in perms])
     try:
-        return taylor.integral_part(target, step.total, step.grid, perms, lo, hi, ps,
-                                    0 if deal is None else deal)
+        return taylor.integral_part(target, step.total, step.grid, perms, lo, hi, ps, deal)
     except (ArithmeticError, ValueError, ZeroDivisionError):
         return None
 

@@ -165,17 +165,17 @@ def grade_integrals(target, total, n: int, perms: list, lo: np.ndarray, hi: np.n
     return joined_integrals([integral_part(target, total, n, perms, lo, hi, ps)])
 
 
-def integral_part(target, total, n: int, perms: list, lo, hi, ps, part=0, parts: int = 1):
-    """Part `part` of `grade_integrals` (to be `joined_integrals`): the pieces of its units
-    `i` (`integral_units`) with `i % parts` in `part` (an index, or a tuple of them), or
-    of the units drawn from `part` (a `work_units.Deal` shared with other processes). Where
-    every coarse simplex gets one piece (`m = 1`: the sums are then the same wherever
-    their one term was added) each (corner, permutation) round is a unit, otherwise all
-    rounds are one. Per `p`, the exact sums of its simplices' bounds (`_exact_sum`), the
+def integral_part(target, total, n: int, perms: list, lo, hi, ps, units=None):
+    """Part of `grade_integrals` (to be `joined_integrals`): the pieces of the units drawn
+    from `units` (indices below `integral_units`, any iterable: a `work_units.Deal` shared
+    with other processes draws them as it goes), of all units if None. Where every coarse
+    simplex gets one piece (`m = 1`: the sums are then the same wherever their one term
+    was added) each (corner, permutation) round is a unit, otherwise all rounds are one.
+    Per `p`, the exact sums of its simplices' bounds (`_exact_sum`), the
     simplices it covered (packed bits), and whether each got its `m^d` pieces. None where
     `grade_integrals` gives None."""
     with np.errstate(all="ignore"):          # overflow gives inf: checked, then None
-        return _grade_integrals(target, total, n, perms, lo, hi, ps, part, parts)
+        return _grade_integrals(target, total, n, perms, lo, hi, ps, units)
 
 
 def integral_units(dim: int, n: int) -> int:
@@ -203,7 +203,7 @@ def joined_integrals(found: list) -> dict | None:
     return out
 
 
-def _grade_integrals(target, total, n, perms, lo, hi, ps, part=0, parts=1):
+def _grade_integrals(target, total, n, perms, lo, hi, ps, drawn=None):
     program = _program(target)
     wanted = [p for p in ps if p in (1, 2)]
     dim = target.dim
@@ -232,10 +232,8 @@ def _grade_integrals(target, total, n, perms, lo, hi, ps, part=0, parts=1):
     rounds = list(itertools.product(itertools.product(range(k), repeat=dim),
                                     itertools.permutations(range(dim))))
     units = [[r] for r in rounds] if m == 1 else [rounds]
-    if isinstance(part, (int, tuple)):
-        share = {part} if isinstance(part, int) else set(part)
-        part = (i for i in range(len(units)) if i % parts in share)
-    for corner, fine in (r for i in part for r in units[i]):
+    drawn = range(len(units)) if drawn is None else drawn
+    for corner, fine in (r for i in drawn for r in units[i]):
         grid = expansion * k + np.array(corner, dtype=np.int64)      # sub-cell indices
         coarse = grid // m
         local = grid % m
